@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Object kinds, as used in links, workflow IDs and outbox rows.
+const (
+	KindUser  = "user"
+	KindGroup = "group"
+)
+
+// Link ties a local user or group to its remote SCIM resource at one provider, with what
+// was last written there. RemoteID is empty while a create is in flight (the POST may or
+// may not have reached the target), so a retry must look the object up before posting.
+type Link struct {
+	ProviderID  string     `db:"provider_id"`
+	Kind        string     `db:"kind"`
+	ObjectID    string     `db:"object_id"`
+	RemoteID    *string    `db:"remote_id"`
+	PayloadHash string     `db:"payload_hash"`
+	Payload     []byte     `db:"payload"` // JSON of the payload last written; nil: none
+	Members     StringList `db:"members"` // remote ids of the members last written (groups); nil: never written
+	LastError   string     `db:"last_error"`
+	SyncedAt    *time.Time `db:"synced_at"`
+	CreatedAt   time.Time  `db:"created_at"`
+	UpdatedAt   time.Time  `db:"updated_at"`
+}
+
+// Remote returns the remote id, or "" while none is known.
+func (l Link) Remote() string {
+	if l.RemoteID == nil {
+		return ""
+	}
+	return *l.RemoteID
+}
+
+const linkColumns = `provider_id, kind, object_id, remote_id, payload_hash, payload, members, last_error,
+	synced_at, created_at, updated_at`
+
+// Links returns the provider's links for the given objects of one kind, keyed by object id.
+// Objects without a link are absent from the map.
+func (s *Store) Links(ctx context.Context, providerID, kind string, objectIDs []string) (map[string]Link, error) {
+	out := make(map[string]Link, len(objectIDs))
+	if len(objectIDs) == 0 {
+		return out, nil
+	}
+	var links []Link
+	err := s.db.SelectContext(ctx, &links, `SELECT `+linkColumns+` FROM sync_links
+		WHERE provider_id = $1 AND kind = $2 AND object_id = ANY($3::uuid[])`,
+		providerID, kind, pq.Array(objectIDs))
+	if err != nil {
+		return nil, fmt.Errorf("store: load links: %w", translate(err))
+	}
+	for _, l := range links {
+		out[l.ObjectID] = l
+	}
+	return out, nil
+}
+
+// LinksByRemoteID returns the provider's links of one kind for the given remote ids, keyed
+// by remote id; used to turn remote member ids back into local objects.
+func (s *Store) LinksByRemoteID(ctx context.Context, providerID, kind string, remoteIDs []string) (map[string]Link, error) {
+	out := make(map[string]Link, len(remoteIDs))
+	if len(remoteIDs) == 0 {
+		return out, nil
+	}
+	var links []Link
+	err := s.db.SelectContext(ctx, &links, `SELECT `+linkColumns+` FROM sync_links
+		WHERE provider_id = $1 AND kind = $2 AND remote_id = ANY($3::text[])`,
+		providerID, kind, pq.Array(remoteIDs))
+	if err != nil {
+		return nil, fmt.Errorf("store: load links by remote id: %w", translate(err))
+	}
+	for _, l := range links {
+		out[l.Remote()] = l
+	}
+	return out, nil
+}
+
+// MarkCreating records that a create of the object is about to be sent, before the POST.
+// It keeps an existing link untouched (and returns it), so it never forgets a remote id.
+func (s *Store) MarkCreating(ctx context.Context, providerID, kind, objectID string) (Link, error) {
+	var l Link
+	err := s.db.GetContext(ctx, &l, `
+		INSERT INTO sync_links (provider_id, kind, object_id) VALUES ($1, $2, $3)
+		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET provider_id = EXCLUDED.provider_id
+		RETURNING `+linkColumns, providerID, kind, objectID)
+	if err != nil {
+		return Link{}, fmt.Errorf("store: mark creating: %w", translate(err))
+	}
+	return l, nil
+}
+
+// SaveLink records a successful write: the remote id, the payload written and its hash,
+// and (for groups, when members is non-nil) the members written. It clears last_error.
+func (s *Store) SaveLink(ctx context.Context, l Link) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO sync_links (provider_id, kind, object_id, remote_id, payload_hash, payload, members,
+			last_error, synced_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $8)
+		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET remote_id = EXCLUDED.remote_id,
+			payload_hash = EXCLUDED.payload_hash, payload = EXCLUDED.payload,
+			members = COALESCE(EXCLUDED.members, sync_links.members),
+			last_error = '', synced_at = EXCLUDED.synced_at, updated_at = EXCLUDED.updated_at`,
+		l.ProviderID, l.Kind, l.ObjectID, l.RemoteID, l.PayloadHash, nullJSON(l.Payload), l.Members, s.now())
+	if err != nil {
+		return fmt.Errorf("store: save link %s/%s: %w", l.Kind, l.ObjectID, translate(err))
+	}
+	return nil
+}
+
+// SaveMembers records the remote member ids last written to a linked group.
+func (s *Store) SaveMembers(ctx context.Context, providerID, groupID string, members []string) error {
+	if members == nil {
+		members = []string{}
+	}
+	return execOne(ctx, s.db, "save members of group "+groupID, `
+		UPDATE sync_links SET members = $3, synced_at = $4, updated_at = $4
+		WHERE provider_id = $1 AND kind = 'group' AND object_id = $2`,
+		providerID, groupID, StringList(members), s.now())
+}
+
+// SetLinkError records why the last sync of an object failed; the link is created when
+// missing. msg must not contain secrets or personal data.
+func (s *Store) SetLinkError(ctx context.Context, providerID, kind, objectID, msg string) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO sync_links (provider_id, kind, object_id, last_error, updated_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET last_error = EXCLUDED.last_error,
+			updated_at = EXCLUDED.updated_at`,
+		providerID, kind, objectID, msg, s.now())
+	if err != nil {
+		return fmt.Errorf("store: set link error: %w", translate(err))
+	}
+	return nil
+}
+
+// DeleteLink forgets a link, once the remote object is deprovisioned or found gone.
+func (s *Store) DeleteLink(ctx context.Context, providerID, kind, objectID string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sync_links WHERE provider_id = $1 AND kind = $2 AND object_id = $3`,
+		providerID, kind, objectID); err != nil {
+		return fmt.Errorf("store: delete link: %w", translate(err))
+	}
+	return nil
+}
+
+// StaleLinkIDs pages through the ids of objects that are linked at the provider but are no
+// longer in its scope (deleted, or out of scope), in id order after the given id. For
+// groups, a group that was synced but is no longer selected by the group filters is not
+// stale: changing filters removes nothing synced before.
+func (s *Store) StaleLinkIDs(ctx context.Context, providerID, kind, after string, limit int) ([]string, error) {
+	ids := []string{}
+	var err error
+	afterClause := `l.object_id > COALESCE(NULLIF($2, '')::uuid, '00000000-0000-0000-0000-000000000000')`
+	switch kind {
+	case KindUser:
+		err = s.db.SelectContext(ctx, &ids, scopedUsersCTE+`
+			SELECT l.object_id FROM sync_links l
+			WHERE l.provider_id = $1 AND l.kind = 'user' AND `+afterClause+`
+			  AND NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)
+			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
+	case KindGroup:
+		err = s.db.SelectContext(ctx, &ids, `
+			SELECT l.object_id FROM sync_links l
+			WHERE l.provider_id = $1 AND l.kind = 'group' AND `+afterClause+`
+			  AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id)
+			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
+	default:
+		return nil, fmt.Errorf("store: stale links: unknown kind %q", kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: stale links of provider %s: %w", providerID, translate(err))
+	}
+	return ids, nil
+}
+
+// LinkCounts reports how many objects of each kind are linked at the provider, and how
+// many carry an error.
+type LinkCounts struct {
+	Users       int `db:"users"`
+	Groups      int `db:"groups"`
+	UserErrors  int `db:"user_errors"`
+	GroupErrors int `db:"group_errors"`
+}
+
+// CountLinks counts the provider's links.
+func (s *Store) CountLinks(ctx context.Context, providerID string) (LinkCounts, error) {
+	var c LinkCounts
+	err := s.db.GetContext(ctx, &c, `
+		SELECT count(*) FILTER (WHERE kind = 'user' AND remote_id IS NOT NULL) AS users,
+		       count(*) FILTER (WHERE kind = 'group' AND remote_id IS NOT NULL) AS groups,
+		       count(*) FILTER (WHERE kind = 'user' AND last_error <> '') AS user_errors,
+		       count(*) FILTER (WHERE kind = 'group' AND last_error <> '') AS group_errors
+		FROM sync_links WHERE provider_id = $1`, providerID)
+	if err != nil {
+		return LinkCounts{}, fmt.Errorf("store: count links: %w", translate(err))
+	}
+	return c, nil
+}
+
+// LinkErrors returns up to limit links of the provider that carry an error, newest first.
+func (s *Store) LinkErrors(ctx context.Context, providerID string, limit int) ([]Link, error) {
+	links := []Link{}
+	err := s.db.SelectContext(ctx, &links, `SELECT `+linkColumns+` FROM sync_links
+		WHERE provider_id = $1 AND last_error <> '' ORDER BY updated_at DESC LIMIT $2`, providerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: link errors: %w", translate(err))
+	}
+	return links, nil
+}
+
+func nullJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return []byte(b)
+}

@@ -1,0 +1,32 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+)
+
+// LockObject takes an exclusive lock on one object at one provider, held until the
+// returned unlock is called, across processes. Writes to one remote object (a per-object
+// sync and a full-sync batch on different workers) take it so that no double POST can
+// create a duplicate. It waits for the lock until ctx is done. The lock lives on a
+// dedicated connection, so it is released even if this process dies.
+func (s *Store) LockObject(ctx context.Context, providerID, kind, objectID string) (unlock func(), err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock %s %s: %w", kind, objectID, translate(err))
+	}
+	key := providerID + "/" + kind + "/" + objectID
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: lock %s %s: %w", kind, objectID, translate(err))
+	}
+	return func() {
+		// A fresh context: the caller's may be cancelled, and the lock must still go.
+		if _, err := conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			// Unlocking failed: closing the connection drops the session and its lock.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
+}
