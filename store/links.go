@@ -27,8 +27,10 @@ type Link struct {
 	Members     StringList `db:"members"` // remote ids of the members last written (groups); nil: never written
 	LastError   string     `db:"last_error"`
 	SyncedAt    *time.Time `db:"synced_at"`
-	CreatedAt   time.Time  `db:"created_at"`
-	UpdatedAt   time.Time  `db:"updated_at"`
+	// DeprovisionedAt is set while the remote object is deactivated.
+	DeprovisionedAt *time.Time `db:"deprovisioned_at"`
+	CreatedAt       time.Time  `db:"created_at"`
+	UpdatedAt       time.Time  `db:"updated_at"`
 }
 
 // Remote returns the remote id, or "" while none is known.
@@ -40,7 +42,7 @@ func (l Link) Remote() string {
 }
 
 const linkColumns = `provider_id, kind, object_id, remote_id, payload_hash, payload, members, last_error,
-	synced_at, created_at, updated_at`
+	synced_at, deprovisioned_at, created_at, updated_at`
 
 // Links returns the provider's links for the given objects of one kind, keyed by object id.
 // Objects without a link are absent from the map.
@@ -82,14 +84,18 @@ func (s *Store) LinksByRemoteID(ctx context.Context, providerID, kind string, re
 	return out, nil
 }
 
-// MarkCreating records that a create of the object is about to be sent, before the POST.
-// It keeps an existing link untouched (and returns it), so it never forgets a remote id.
-func (s *Store) MarkCreating(ctx context.Context, providerID, kind, objectID string) (Link, error) {
+// MarkCreating records that a create of the object is about to be sent, before the POST,
+// with the payload about to be sent (so that a retry, or a deprovisioning, can look the
+// object up remotely if the POST went through but its answer was lost). A link that
+// already has a remote id is returned untouched: a remote id is never forgotten.
+func (s *Store) MarkCreating(ctx context.Context, providerID, kind, objectID string, payload []byte) (Link, error) {
 	var l Link
 	err := s.db.GetContext(ctx, &l, `
-		INSERT INTO sync_links (provider_id, kind, object_id) VALUES ($1, $2, $3)
-		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET provider_id = EXCLUDED.provider_id
-		RETURNING `+linkColumns, providerID, kind, objectID)
+		INSERT INTO sync_links (provider_id, kind, object_id, payload) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (provider_id, kind, object_id) DO UPDATE
+			SET payload = CASE WHEN sync_links.remote_id IS NULL THEN COALESCE(EXCLUDED.payload, sync_links.payload)
+			                   ELSE sync_links.payload END
+		RETURNING `+linkColumns, providerID, kind, objectID, nullJSON(payload))
 	if err != nil {
 		return Link{}, fmt.Errorf("store: mark creating: %w", translate(err))
 	}
@@ -106,7 +112,8 @@ func (s *Store) SaveLink(ctx context.Context, l Link) error {
 		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET remote_id = EXCLUDED.remote_id,
 			payload_hash = EXCLUDED.payload_hash, payload = EXCLUDED.payload,
 			members = COALESCE(EXCLUDED.members, sync_links.members),
-			last_error = '', synced_at = EXCLUDED.synced_at, updated_at = EXCLUDED.updated_at`,
+			last_error = '', synced_at = EXCLUDED.synced_at, updated_at = EXCLUDED.updated_at,
+			deprovisioned_at = NULL`,
 		l.ProviderID, l.Kind, l.ObjectID, l.RemoteID, l.PayloadHash, nullJSON(l.Payload), l.Members, s.now())
 	if err != nil {
 		return fmt.Errorf("store: save link %s/%s: %w", l.Kind, l.ObjectID, translate(err))
@@ -139,6 +146,16 @@ func (s *Store) SetLinkError(ctx context.Context, providerID, kind, objectID, ms
 	return nil
 }
 
+// MarkDeprovisioned records that the remote object was deactivated, with the payload and
+// hash that did it; the link is kept and no longer counts as stale.
+func (s *Store) MarkDeprovisioned(ctx context.Context, providerID, kind, objectID, hash string, payload []byte) error {
+	return execOne(ctx, s.db, "mark deprovisioned "+kind+" "+objectID, `
+		UPDATE sync_links SET deprovisioned_at = $4, payload_hash = $5, payload = COALESCE($6, payload),
+			last_error = '', updated_at = $4
+		WHERE provider_id = $1 AND kind = $2 AND object_id = $3`,
+		providerID, kind, objectID, s.now(), hash, nullJSON(payload))
+}
+
 // DeleteLink forgets a link, once the remote object is deprovisioned or found gone.
 func (s *Store) DeleteLink(ctx context.Context, providerID, kind, objectID string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sync_links WHERE provider_id = $1 AND kind = $2 AND object_id = $3`,
@@ -160,13 +177,13 @@ func (s *Store) StaleLinkIDs(ctx context.Context, providerID, kind, after string
 	case KindUser:
 		err = s.db.SelectContext(ctx, &ids, scopedUsersCTE+`
 			SELECT l.object_id FROM sync_links l
-			WHERE l.provider_id = $1 AND l.kind = 'user' AND `+afterClause+`
+			WHERE l.provider_id = $1 AND l.kind = 'user' AND l.deprovisioned_at IS NULL AND `+afterClause+`
 			  AND NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)
 			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
 	case KindGroup:
 		err = s.db.SelectContext(ctx, &ids, `
 			SELECT l.object_id FROM sync_links l
-			WHERE l.provider_id = $1 AND l.kind = 'group' AND `+afterClause+`
+			WHERE l.provider_id = $1 AND l.kind = 'group' AND l.deprovisioned_at IS NULL AND `+afterClause+`
 			  AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id)
 			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
 	default:

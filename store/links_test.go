@@ -16,8 +16,8 @@ func TestLinkLifecycle(t *testing.T) {
 	p := createProvider(t, s, provider("links"))
 	g := createGroup(t, s, "staff", nil)
 
-	pending, err := s.MarkCreating(ctx, p.ID, store.KindGroup, g.ID)
-	if err != nil || pending.RemoteID != nil {
+	pending, err := s.MarkCreating(ctx, p.ID, store.KindGroup, g.ID, []byte(`{"displayName":"staff"}`))
+	if err != nil || pending.RemoteID != nil || string(pending.Payload) != `{"displayName": "staff"}` {
 		t.Fatalf("MarkCreating = %+v, %v; want a link without remote id", pending, err)
 	}
 	remote := "remote-1"
@@ -26,7 +26,7 @@ func TestLinkLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second MarkCreating must not forget the remote id.
-	again, err := s.MarkCreating(ctx, p.ID, store.KindGroup, g.ID)
+	again, err := s.MarkCreating(ctx, p.ID, store.KindGroup, g.ID, []byte(`{"displayName":"staff"}`))
 	if err != nil || again.Remote() != "remote-1" {
 		t.Fatalf("MarkCreating on a linked object = %+v, %v", again, err)
 	}

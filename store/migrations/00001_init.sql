@@ -148,6 +148,9 @@ CREATE TABLE sync_links (
     members       jsonb CHECK (members IS NULL OR jsonb_typeof(members) = 'array'),
     last_error    text NOT NULL DEFAULT '',
     synced_at     timestamptz,
+    -- Set when the remote object was deactivated (deprovision action 'deactivate'); the
+    -- link stays so that the object is updated, not created again, if it comes back.
+    deprovisioned_at timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (provider_id, kind, object_id)
