@@ -112,6 +112,9 @@ func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	for _, r := range results {
 		applied = append(applied, r.Source.Version)
 	}
+	if err := s.saveDefaultMappings(ctx); err != nil {
+		return applied, err
+	}
 	return applied, nil
 }
 

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/scimsync/scimsync/mapping"
+)
+
+// Names of the built-in mappings, kept in property_mappings by Migrate with the current
+// default source. A provider that selects no mapping of a kind uses the built-in one.
+const (
+	DefaultUserMappingName  = "default-user"
+	DefaultGroupMappingName = "default-group"
+)
+
+// PropertyMapping is a Starlark property mapping (see package mapping).
+type PropertyMapping struct {
+	ID         string    `db:"id"`
+	Name       string    `db:"name"`
+	Kind       string    `db:"kind"` // "user" or "group"
+	Expression string    `db:"expression"`
+	CreatedAt  time.Time `db:"created_at"`
+	UpdatedAt  time.Time `db:"updated_at"`
+}
+
+// SaveMapping creates or replaces the mapping m.Name. A mapping that does not compile is
+// refused with the *mapping.CompileError (line and column) wrapped, and nothing is written.
+func (tx *Tx) SaveMapping(ctx context.Context, m PropertyMapping) (PropertyMapping, error) {
+	if _, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression); err != nil {
+		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
+	}
+	var out PropertyMapping
+	err := tx.tx.QueryRowxContext(ctx, `
+		INSERT INTO property_mappings (name, kind, expression) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, expression = EXCLUDED.expression,
+			updated_at = CASE WHEN (property_mappings.kind, property_mappings.expression)
+				IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.expression) THEN now() ELSE property_mappings.updated_at END
+		RETURNING id, name, kind, expression, created_at, updated_at`, m.Name, m.Kind, m.Expression).StructScan(&out)
+	if err != nil {
+		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, translate(err))
+	}
+	return out, nil
+}
+
+// DeleteMapping removes a mapping and its selection by providers.
+func (tx *Tx) DeleteMapping(ctx context.Context, name string) error {
+	return execOne(ctx, tx.tx, "delete mapping "+name, `DELETE FROM property_mappings WHERE name = $1`, name)
+}
+
+// SetProviderMappings replaces the mappings a provider selects (by mapping id).
+func (tx *Tx) SetProviderMappings(ctx context.Context, providerID string, mappingIDs []string) error {
+	if _, err := tx.tx.ExecContext(ctx, `
+		DELETE FROM provider_mappings WHERE provider_id = $1 AND mapping_id <> ALL($2::uuid[])`,
+		providerID, pq.Array(mappingIDs)); err != nil {
+		return fmt.Errorf("store: set provider mappings: %w", translate(err))
+	}
+	if _, err := tx.tx.ExecContext(ctx, `
+		INSERT INTO provider_mappings (provider_id, mapping_id) SELECT $1, unnest($2::uuid[])
+		ON CONFLICT DO NOTHING`, providerID, pq.Array(mappingIDs)); err != nil {
+		return fmt.Errorf("store: set provider mappings: %w", translate(err))
+	}
+	return nil
+}
+
+// Mapping loads a mapping by name; ErrNotFound when none.
+func (s *Store) Mapping(ctx context.Context, name string) (PropertyMapping, error) {
+	var m PropertyMapping
+	if err := s.db.GetContext(ctx, &m, `SELECT id, name, kind, expression, created_at, updated_at
+		FROM property_mappings WHERE name = $1`, name); err != nil {
+		return PropertyMapping{}, fmt.Errorf("store: mapping %s: %w", name, translate(err))
+	}
+	return m, nil
+}
+
+// Mappings lists every mapping by name.
+func (s *Store) Mappings(ctx context.Context) ([]PropertyMapping, error) {
+	ms := []PropertyMapping{}
+	if err := s.db.SelectContext(ctx, &ms, `SELECT id, name, kind, expression, created_at, updated_at
+		FROM property_mappings ORDER BY name`); err != nil {
+		return nil, fmt.Errorf("store: list mappings: %w", translate(err))
+	}
+	return ms, nil
+}
+
+// ProviderMappings returns the mappings of one kind that the provider selects, in order of
+// their name (the order they run in). When it selects none of that kind, it returns the
+// built-in default mapping of the kind.
+func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) ([]PropertyMapping, error) {
+	ms := []PropertyMapping{}
+	err := s.db.SelectContext(ctx, &ms, `
+		SELECT m.id, m.name, m.kind, m.expression, m.created_at, m.updated_at
+		FROM provider_mappings pm JOIN property_mappings m ON m.id = pm.mapping_id
+		WHERE pm.provider_id = $1 AND m.kind = $2 ORDER BY m.name`, providerID, kind)
+	if err != nil {
+		return nil, fmt.Errorf("store: provider mappings: %w", translate(err))
+	}
+	if len(ms) > 0 {
+		return ms, nil
+	}
+	name := DefaultUserMappingName
+	if kind == KindGroup {
+		name = DefaultGroupMappingName
+	}
+	m, err := s.Mapping(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return []PropertyMapping{m}, nil
+}
+
+// saveDefaultMappings keeps the built-in mappings at the current default source.
+func (s *Store) saveDefaultMappings(ctx context.Context) error {
+	return s.InTx(ctx, func(tx *Tx) error {
+		for _, m := range []PropertyMapping{
+			{Name: DefaultUserMappingName, Kind: KindUser, Expression: mapping.DefaultUserMapping},
+			{Name: DefaultGroupMappingName, Kind: KindGroup, Expression: mapping.DefaultGroupMapping},
+		} {
+			if _, err := tx.SaveMapping(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
