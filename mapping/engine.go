@@ -15,7 +15,7 @@ import (
 // Default limits of one mapping evaluation.
 const (
 	// DefaultMaxSteps is far above what a mapping needs (the default user
-	// mapping takes about 150 steps) and stops an endless loop within tens of
+	// mapping takes about 130 steps) and stops an endless loop within tens of
 	// milliseconds.
 	DefaultMaxSteps = 1_000_000
 	DefaultTimeout  = time.Second
@@ -44,7 +44,7 @@ var (
 // use; an Engine is then safe for concurrent use by many goroutines.
 type Engine struct {
 	// Secret is the installation secret used to derive hashed user ids
-	// (HashedUserID). It never appears in results of errors.
+	// (HashedUserID). It never appears in results or errors.
 	Secret string
 	// MaxSteps bounds the Starlark execution steps of one mapping evaluation;
 	// zero means DefaultMaxSteps.
@@ -175,7 +175,7 @@ func (e *Engine) run(ctx context.Context, kind Kind, id string, programs []*Prog
 // eval calls one program on a fresh thread bounded by the engine's limits.
 func (e *Engine) eval(ctx context.Context, prog *Program, args starlark.Tuple) (starlark.Value, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, &causedError{err: err, cause: err}
 	}
 	maxSteps := cmp.Or(e.MaxSteps, DefaultMaxSteps)
 	timeout := cmp.Or(e.Timeout, DefaultTimeout)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -286,13 +287,7 @@ func TestMerge(t *testing.T) {
 				programs = append(programs, compile(t, name, mapping.KindUser, src))
 			}
 			// Reverse name order, so that the engine has to sort.
-			for i := range programs {
-				for j := i + 1; j < len(programs); j++ {
-					if programs[j].Name() > programs[i].Name() {
-						programs[i], programs[j] = programs[j], programs[i]
-					}
-				}
-			}
+			slices.SortFunc(programs, func(a, b *mapping.Program) int { return strings.Compare(b.Name(), a.Name()) })
 			got, err := e.MapUser(context.Background(), programs, u, provider)
 			if err != nil {
 				t.Fatalf("MapUser: %v", err)
@@ -538,6 +533,13 @@ func TestCancelledContext(t *testing.T) {
 	}
 	if errors.Is(err, mapping.ErrTimeout) {
 		t.Errorf("error %v matches ErrTimeout too", err)
+	}
+
+	// A context cancelled before the call.
+	_, err = e.MapUser(ctx, mapping.Defaults(mapping.KindUser), mapping.User{ID: "u-1"}, provider)
+	var ee *mapping.EvalError
+	if !errors.As(err, &ee) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("MapUser(cancelled context) error = %v, want an *EvalError matching context.Canceled", err)
 	}
 }
 
@@ -790,6 +792,15 @@ func BenchmarkMapUser(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := e.MapUser(ctx, programs, u, provider); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCompileDefaultUser(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mapping.Compile("x", mapping.KindUser, mapping.DefaultUserMapping); err != nil {
 			b.Fatal(err)
 		}
 	}
