@@ -11,7 +11,7 @@
 // Compile checks a mapping when it is saved; it reports syntax and name errors
 // as a *CompileError with the line and column in the mapping's own source.
 // An Engine runs the compiled programs of a provider for one object: the
-// programs run in order of their name, their dict results are deep-merged
+// programs run in order of their name (byte order), their dict results are deep-merged
 // (dicts recursively, lists appended, scalars overridden), None results are
 // ignored, None values are removed, and externalId defaults to the user's
 // hashed id or the group's id. The result is a JSON-ready map that the caller
@@ -44,9 +44,12 @@
 // set() are allowed; recursion, load() and all I/O are not. print() output is
 // discarded.
 //
-// What this package must not do: it does no I/O, imports neither the store
-// nor the SCIM client, and never puts the installation secret or personal data
-// values (beyond the object id) into errors.
+// What this package must not do: it does no I/O and imports neither the store
+// nor the SCIM client. Mappings cannot see the installation secret, so errors
+// cannot hold it; the object's personal values (username, name, email, avatar,
+// string attributes) are replaced by "<redacted>" in error messages. That is
+// best effort: a mapping that transforms a value (upper(), slicing) and
+// passes it to fail() can still reveal it.
 //
 // Limits: each mapping evaluation runs on a fresh Starlark thread bounded by
 // Engine.MaxSteps execution steps and Engine.Timeout of wall time. The
