@@ -223,32 +223,45 @@ const maxRequestBody = 32 << 20
 // logBodyLimit bounds the bodies kept in the request log.
 const logBodyLimit = 64 << 10
 
+// statusWriter records the status and logs the request when the header
+// is written, before the client can see the answer, so a test that reads
+// the log right after a call always finds that call.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	logged bool
+	log    func(status int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
+	w.flushLog()
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) flushLog() {
+	if !w.logged {
+		w.logged = true
+		w.log(w.status)
+	}
 }
 
 // ServeHTTP serves the SCIM API under BasePath and the token endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	route := s.route(r)
-	defer func() { s.logRequest(r, route, body, sw.status, start) }()
+	sw := &statusWriter{ResponseWriter: w, log: func(status int) { s.logRequest(r, route, body, status, start) }}
+	defer sw.flushLog() // requests that never answered (hangs) are logged with status 0
 	if err != nil {
 		writeError(sw, errorf(http.StatusBadRequest, "invalidSyntax", "cannot read body"))
 		return
