@@ -24,7 +24,8 @@ type BulkOperation struct {
 	// the same call, in this chunk or an earlier one.
 	Kind Kind
 	ID   string
-	// BulkID identifies the operation; "" gets "op<index>". Required by
+	// BulkID identifies the operation and must be unique in the call; ""
+	// gets "op<index>". Required by
 	// RFC 7644 for POST, sent for every method so results can be matched.
 	BulkID string
 	// Data is the body: a resource payload for POST and PUT, a
@@ -104,11 +105,19 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, failOnErrors int
 		maxSize = DefaultBulkMaxPayloadSize
 	}
 
-	results := make([]BulkResult, len(ops))
+	ops = append([]BulkOperation(nil), ops...) // bulkIds are filled in on a copy
+	seen := make(map[string]bool, len(ops))
 	for i := range ops {
 		if ops[i].BulkID == "" {
 			ops[i].BulkID = "op" + strconv.Itoa(i)
 		}
+		if seen[ops[i].BulkID] {
+			return nil, invalidArgument(op, "duplicate bulkId")
+		}
+		seen[ops[i].BulkID] = true
+	}
+	results := make([]BulkResult, len(ops))
+	for i := range ops {
 		results[i] = BulkResult{BulkID: ops[i].BulkID, Method: strings.ToUpper(ops[i].Method),
 			Err: &Error{Op: op, Method: strings.ToUpper(ops[i].Method), Err: ErrNotAttempted}}
 	}
