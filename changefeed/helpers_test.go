@@ -1,0 +1,342 @@
+package changefeed_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/scimsync/scimsync/changefeed"
+	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// received is what the stand-in ObjectSync workflow answers to the "received" query.
+type received struct {
+	Input   workflows.ObjectSyncInput
+	Reasons []string
+}
+
+// standInObjectSync is registered as workflows.ObjectSyncWorkflow on the test's task queue.
+// It records its input and every object-changed signal, and never completes, so every
+// signal sent to its workflow ID lands in this one execution unless USE_EXISTING is lost.
+func standInObjectSync(ctx workflow.Context, in workflows.ObjectSyncInput) error {
+	st := received{Input: in, Reasons: []string{}}
+	if err := workflow.SetQueryHandler(ctx, "received", func() (received, error) { return st, nil }); err != nil {
+		return err
+	}
+	ch := workflow.GetSignalChannel(ctx, workflows.SignalObjectChanged)
+	for {
+		var sig workflows.ObjectChanged
+		ch.Receive(ctx, &sig)
+		st.Reasons = append(st.Reasons, sig.Reason)
+	}
+}
+
+// env is one test's world: its own fresh database, the package's dev server, a task queue
+// of its own with a worker running the stand-in, and a log buffer.
+type env struct {
+	t     *testing.T
+	dsn   string
+	store *store.Store
+	c     client.Client
+	queue string
+	logs  *syncBuffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	logs := &syncBuffer{}
+	dsn := testenv.NewDatabase(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c := testenv.TemporalClient(t)
+	queue := fmt.Sprintf("changefeed-%s-%d", t.Name(), time.Now().UnixNano())
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(standInObjectSync, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
+	w.RegisterWorkflowWithOptions(func(workflow.Context, workflows.FullSyncInput) error { return nil },
+		workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return &env{t: t, dsn: dsn, store: s, c: c, queue: queue, logs: logs}
+}
+
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// relay returns a relay on the test's store and task queue; tweak it before start.
+func (e *env) relay(t Temporal) *changefeed.Relay {
+	return &changefeed.Relay{
+		Store:       e.store,
+		Temporal:    t,
+		DatabaseURL: e.dsn,
+		Logger:      e.logger(),
+		TaskQueue:   e.queue,
+	}
+}
+
+// Temporal is changefeed.Temporal, named here for brevity.
+type Temporal = changefeed.Temporal
+
+// start runs r until the test ends; the test's cleanup waits for Run to return.
+func (e *env) start(r *changefeed.Relay) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					e.t.Errorf("Relay.Run returned %v after cancel, want nil", err)
+				}
+			case <-time.After(15 * time.Second):
+				e.t.Errorf("Relay.Run did not return within 15s of cancel")
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) tx(fn func(ctx context.Context, tx *store.Tx) error) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.store.InTx(ctx, func(tx *store.Tx) error { return fn(ctx, tx) }); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) provider(name string, enabled bool, app *string) store.Provider {
+	e.t.Helper()
+	var p store.Provider
+	e.tx(func(ctx context.Context, tx *store.Tx) (err error) {
+		in := store.ProviderDefaults()
+		in.Name, in.BaseURL, in.Enabled, in.ApplicationID = name, "https://scim.example.test/"+name, enabled, app
+		p, err = tx.UpsertProvider(ctx, in)
+		return err
+	})
+	return p
+}
+
+func (e *env) outboxCount() int {
+	e.t.Helper()
+	n, _, err := e.store.OutboxLag(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// waitOutboxEmpty waits until every change has been relayed (a row leaves the outbox only
+// when the transaction whose handler signalled it commits).
+func (e *env) waitOutboxEmpty() {
+	e.t.Helper()
+	eventually(e.t, 20*time.Second, func() (bool, string) {
+		n := e.outboxCount()
+		return n == 0, fmt.Sprintf("outbox holds %d changes", n)
+	})
+}
+
+// query returns what the stand-in at workflow ID id received.
+func (e *env) query(id string) (received, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := e.c.QueryWorkflow(ctx, id, "", "received")
+	if err != nil {
+		return received{}, err
+	}
+	var r received
+	err = v.Get(&r)
+	return r, err
+}
+
+// waitReasons waits until the stand-in at id has received exactly want, in order.
+func (e *env) waitReasons(id string, want ...string) received {
+	e.t.Helper()
+	var got received
+	eventually(e.t, 20*time.Second, func() (bool, string) {
+		var err error
+		got, err = e.query(id)
+		if err != nil {
+			return false, fmt.Sprintf("query %s: %v", id, err)
+		}
+		return equalStrings(got.Reasons, want), fmt.Sprintf("%s received %q, want %q", id, got.Reasons, want)
+	})
+	return got
+}
+
+// assertNoWorkflow checks that no workflow ever ran under id.
+func (e *env) assertNoWorkflow(id string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := e.c.DescribeWorkflow(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if !errors.As(err, &nf) {
+		e.t.Errorf("workflow %s: describe = %v, want NotFound", id, err)
+	}
+}
+
+// eventually polls cond every 25 ms until it holds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, msg)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder wraps a Temporal client: it counts accepted SignalWithStart calls per workflow
+// ID with the run IDs they reached, and its backend can be swapped (to simulate an outage).
+type recorder struct {
+	backend atomic.Pointer[client.Client]
+	mu      sync.Mutex
+	calls   map[string]int      // workflow ID → accepted calls
+	runs    map[string][]string // workflow ID → run ID of each accepted call
+	failed  int
+}
+
+func newRecorder(c client.Client) *recorder {
+	r := &recorder{calls: map[string]int{}, runs: map[string][]string{}}
+	r.backend.Store(&c)
+	return r
+}
+
+func (r *recorder) use(c client.Client) { r.backend.Store(&c) }
+
+func (r *recorder) SignalWithStartWorkflow(ctx context.Context, workflowID, signalName string, signalArg any,
+	options client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+	run, err := (*r.backend.Load()).SignalWithStartWorkflow(ctx, workflowID, signalName, signalArg, options, wf, args...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failed++
+		return nil, err
+	}
+	r.calls[workflowID]++
+	r.runs[workflowID] = append(r.runs[workflowID], run.GetRunID())
+	return run, nil
+}
+
+func (r *recorder) ScheduleClient() client.ScheduleClient { return (*r.backend.Load()).ScheduleClient() }
+
+// snapshot returns a copy of the accepted calls per workflow ID.
+func (r *recorder) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.calls))
+	for k, v := range r.calls {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *recorder) runIDs(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.runs[id]...)
+}
+
+func (r *recorder) failures() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// unreachableClient returns a client of a closed port: every call fails once its context
+// ends, the way it does while the Temporal frontend is down.
+func unreachableClient(t *testing.T) client.Client {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c, err := client.NewLazyClient(client.Options{
+		HostPort:  addr,
+		Namespace: testenv.Namespace,
+		Logger:    tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// assertLogsFree fails when the logs contain any of the given personal values.
+func assertLogsFree(t *testing.T, logs string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if strings.Contains(logs, v) {
+			t.Errorf("relay logs contain personal data %q", v)
+		}
+	}
+}

@@ -1,0 +1,414 @@
+// Package changefeed relays the directory's change outbox (store.Change rows) to Temporal:
+// every change becomes a SignalWithStart on the per-object sync workflow of each enabled
+// provider (or, for an access-binding change, a trigger of the provider's full-sync
+// schedule), and the outbox row is deleted only once Temporal has accepted every signal.
+//
+// Every worker runs a Relay. Rows are claimed with FOR UPDATE SKIP LOCKED, so several relays
+// share the work without handing a change out twice; while Temporal is unreachable the rows
+// stay in the outbox and the relay backs off and retries, so no change is lost. Delivery is
+// at least once: a relay that dies after signalling but before its transaction commits
+// leaves rows that are signalled again, which the ObjectSync workflow absorbs because a
+// signal only means "look at the object again".
+//
+// The package does no SCIM work and reads nothing from the directory but the outbox and the
+// provider list. Its logs and errors carry ids (provider names, object uuids, workflow IDs),
+// never usernames, emails or secrets.
+package changefeed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+// Defaults of the Relay's zero-valued settings.
+const (
+	DefaultPollInterval = time.Second
+	DefaultBatchSize    = 100
+	DefaultConcurrency  = 16
+	DefaultCallTimeout  = 10 * time.Second
+	DefaultMaxBackoff   = 10 * time.Second
+	// minBackoff is the first wait after a failed batch; it doubles up to MaxBackoff.
+	minBackoff = 200 * time.Millisecond
+)
+
+// Temporal is the part of a Temporal client the relay uses. A client.Client satisfies it;
+// tests wrap one to count or fail calls.
+type Temporal interface {
+	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any,
+		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+	ScheduleClient() client.ScheduleClient
+}
+
+// Relay moves outbox rows to Temporal. Set its fields, then call Run; a Relay must not be
+// copied or reconfigured once Run has started. Zero-valued settings take the defaults
+// documented on each field.
+type Relay struct {
+	// Store holds the outbox and the providers. Required.
+	Store *store.Store
+	// Temporal receives the signals and schedule triggers. Required.
+	Temporal Temporal
+	// DatabaseURL, when set, is used for a dedicated LISTEN connection on
+	// store.ChangesChannel so committed changes are relayed at once. Empty means poll only.
+	DatabaseURL string
+	// Logger receives the relay's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// PollInterval is how often the outbox is read without a NOTIFY (NOTIFY is only a
+	// hint: notifications are lost while the LISTEN connection is down). Zero means
+	// DefaultPollInterval.
+	PollInterval time.Duration
+	// BatchSize is how many outbox rows one transaction claims. Zero means DefaultBatchSize.
+	BatchSize int
+	// Concurrency bounds the Temporal calls in flight for one batch. Zero means
+	// DefaultConcurrency.
+	Concurrency int
+	// CallTimeout bounds each Temporal call. Zero means DefaultCallTimeout.
+	CallTimeout time.Duration
+	// MaxBackoff caps the wait between attempts after a failed batch (it starts at 200 ms
+	// and doubles). Zero means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// TaskQueue is the task queue of the workflows the relay starts. Empty means
+	// workflows.TaskQueue; tests set their own to stay isolated.
+	TaskQueue string
+
+	changesRelayed     atomic.Int64
+	signalsSent        atomic.Int64
+	schedulesTriggered atomic.Int64
+	batches            atomic.Int64
+	errs               atomic.Int64
+}
+
+// Stats are the relay's counters since it was created, for metrics.
+type Stats struct {
+	// ChangesRelayed counts outbox rows handled and deleted.
+	ChangesRelayed int64
+	// SignalsSent counts SignalWithStart calls Temporal accepted (after coalescing).
+	SignalsSent int64
+	// SchedulesTriggered counts full-sync schedule triggers Temporal accepted.
+	SchedulesTriggered int64
+	// Batches counts transactions that relayed at least one row.
+	Batches int64
+	// Errors counts failed attempts; their rows stayed in the outbox for a retry.
+	Errors int64
+}
+
+// Stats returns a snapshot of the relay's counters. It is safe to call at any time.
+func (r *Relay) Stats() Stats {
+	return Stats{
+		ChangesRelayed:     r.changesRelayed.Load(),
+		SignalsSent:        r.signalsSent.Load(),
+		SchedulesTriggered: r.schedulesTriggered.Load(),
+		Batches:            r.batches.Load(),
+		Errors:             r.errs.Load(),
+	}
+}
+
+// OutboxLag returns how many changes wait in the outbox and the age of the oldest one,
+// for the outbox-lag metric.
+func (r *Relay) OutboxLag(ctx context.Context) (count int, oldest time.Duration, err error) {
+	return r.Store.OutboxLag(ctx)
+}
+
+// Run relays changes until ctx ends, then returns nil. It reads the outbox at start, on
+// every NOTIFY and every PollInterval, draining it batch by batch. A failed batch stays in
+// the outbox and is retried after an exponential backoff; Run never gives up on its own. It
+// returns an error only when the Relay lacks its Store or Temporal client.
+func (r *Relay) Run(ctx context.Context) error {
+	if r.Store == nil || r.Temporal == nil {
+		return errors.New("changefeed: relay needs a Store and a Temporal client")
+	}
+	log := r.logger()
+	var wake <-chan struct{}
+	if r.DatabaseURL != "" {
+		wake = listen(ctx, r.DatabaseURL, store.ChangesChannel, log)
+	}
+	poll := time.NewTicker(r.pollInterval())
+	defer poll.Stop()
+	log.Info("changefeed: relay started", "poll_interval", r.pollInterval(), "batch_size", r.batchSize(),
+		"listen", r.DatabaseURL != "")
+
+	failures := 0
+	for {
+		err := r.Drain(ctx)
+		if ctx.Err() != nil {
+			log.Info("changefeed: relay stopped")
+			return nil
+		}
+		if err != nil {
+			failures++
+			delay := backoff(failures, r.maxBackoff())
+			log.Warn("changefeed: relay failed, changes stay in the outbox", "error", err,
+				"attempt", failures, "retry_in", delay.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				log.Info("changefeed: relay stopped")
+				return nil
+			case <-time.After(delay):
+			}
+			continue
+		}
+		if failures > 0 {
+			log.Info("changefeed: relay recovered", "failed_attempts", failures)
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+			log.Info("changefeed: relay stopped")
+			return nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// Drain relays batches until the outbox holds no unclaimed row, or a batch fails; the
+// failed batch stays in the outbox and its error is returned. Run calls it; it is exported
+// for tools and tests that relay once without a loop.
+func (r *Relay) Drain(ctx context.Context) error {
+	for {
+		n, err := r.Store.ClaimChanges(ctx, r.batchSize(), r.relayBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.errs.Add(1)
+			}
+			return err
+		}
+		if n > 0 {
+			r.batches.Add(1)
+			r.changesRelayed.Add(int64(n))
+		}
+		if n < r.batchSize() {
+			return nil
+		}
+	}
+}
+
+// signal is one coalesced SignalWithStart: an object at a provider and why it is signalled.
+type signal struct {
+	provider, kind, objectID string
+	reasons                  []string
+}
+
+func (s *signal) workflowID() string { return workflows.ObjectSyncID(s.provider, s.kind, s.objectID) }
+
+// plan is what one batch of changes asks of Temporal, coalesced: one signal per
+// (provider, kind, object) and one trigger per provider schedule, in order of appearance.
+type plan struct {
+	signals  []*signal
+	byID     map[string]*signal
+	triggers []string // provider names
+	trigger  map[string]bool
+}
+
+func (p *plan) addSignal(provider, kind, objectID, reason string) {
+	id := workflows.ObjectSyncID(provider, kind, objectID)
+	s, ok := p.byID[id]
+	if !ok {
+		s = &signal{provider: provider, kind: kind, objectID: objectID}
+		p.byID[id] = s
+		p.signals = append(p.signals, s)
+	}
+	for _, r := range s.reasons {
+		if r == reason {
+			return
+		}
+	}
+	s.reasons = append(s.reasons, reason)
+}
+
+func (p *plan) addTrigger(provider string) {
+	if !p.trigger[provider] {
+		p.trigger[provider] = true
+		p.triggers = append(p.triggers, provider)
+	}
+}
+
+// planBatch maps changes to signals and triggers for the enabled providers:
+// user → the user; group → the group; membership → the group and the user (the user's
+// groups and perhaps its scope changed); binding → the full-sync schedule of every enabled
+// provider attached to the application.
+func planBatch(changes []store.Change, providers []store.Provider) *plan {
+	p := &plan{byID: map[string]*signal{}, trigger: map[string]bool{}}
+	for _, c := range changes {
+		reason := c.Kind + " " + c.Op
+		for _, prov := range providers {
+			if !prov.Enabled {
+				continue
+			}
+			switch c.Kind {
+			case store.ChangeUser:
+				p.addSignal(prov.Name, workflows.KindUser, c.ObjectID, reason)
+			case store.ChangeGroup:
+				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason)
+			case store.ChangeMembership:
+				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason)
+				if c.RelatedID != nil {
+					p.addSignal(prov.Name, workflows.KindUser, *c.RelatedID, reason)
+				}
+			case store.ChangeBinding:
+				if prov.ApplicationID != nil && *prov.ApplicationID == c.ObjectID {
+					p.addTrigger(prov.Name)
+				}
+			}
+		}
+	}
+	return p
+}
+
+// relayBatch is the ClaimChanges handler: it returns nil only when Temporal accepted every
+// signal and trigger of the batch, so that a failure leaves all its rows in the outbox.
+func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) error {
+	providers, err := r.Store.Providers(ctx)
+	if err != nil {
+		return err
+	}
+	p := planBatch(changes, providers)
+	log := r.logger()
+	log.Debug("changefeed: relaying batch", "changes", len(changes), "first_change", changes[0].ID,
+		"signals", len(p.signals), "triggers", len(p.triggers))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		failed   int
+		sem      = make(chan struct{}, r.concurrency())
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed++
+		if firstErr == nil {
+			firstErr = err
+			cancel() // the batch will be retried as a whole; stop spending calls on it
+		}
+	}
+	run := func(f func() error) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f(); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	for _, s := range p.signals {
+		run(func() error { return r.sendSignal(ctx, s) })
+	}
+	for _, name := range p.triggers {
+		run(func() error { return r.triggerFullSync(ctx, name) })
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("changefeed: batch of %d changes from id %d: %d calls failed, first: %w",
+			len(changes), changes[0].ID, failed, firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// sendSignal signals the object's ObjectSync workflow, starting it when none runs.
+func (r *Relay) sendSignal(ctx context.Context, s *signal) error {
+	ctx, cancel := context.WithTimeout(ctx, r.callTimeout())
+	defer cancel()
+	id := s.workflowID()
+	_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalObjectChanged,
+		workflows.ObjectChanged{Reason: strings.Join(s.reasons, ", ")},
+		client.StartWorkflowOptions{
+			ID:                       id,
+			TaskQueue:                r.taskQueue(),
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			TypedSearchAttributes: temporal.NewSearchAttributes(
+				workflows.ProviderAttribute.ValueSet(s.provider),
+				workflows.ObjectKindAttribute.ValueSet(s.kind),
+			),
+		},
+		workflows.ObjectSyncWorkflow,
+		workflows.ObjectSyncInput{Provider: s.provider, Kind: s.kind, ObjectID: s.objectID})
+	if err != nil {
+		return fmt.Errorf("signal %s: %w", id, err)
+	}
+	r.signalsSent.Add(1)
+	return nil
+}
+
+// triggerFullSync starts a full sync of the provider now through its schedule, so it never
+// overlaps a running one: BUFFER_ONE queues it behind a full sync already running, which may
+// have read the scope before the change. A missing schedule is not an error: the schedule
+// keeper creates it, and a new schedule starts with a full sync.
+func (r *Relay) triggerFullSync(ctx context.Context, provider string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.callTimeout())
+	defer cancel()
+	id := workflows.FullSyncScheduleID(provider)
+	err := r.Temporal.ScheduleClient().GetHandle(ctx, id).Trigger(ctx, client.ScheduleTriggerOptions{
+		Overlap: enums.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
+	})
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		r.logger().Warn("changefeed: access binding changed but the provider has no full-sync schedule yet; "+
+			"its first full sync will apply the change", "provider", provider, "schedule", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("trigger schedule %s: %w", id, err)
+	}
+	r.schedulesTriggered.Add(1)
+	return nil
+}
+
+// backoff returns the wait before attempt n+1 after n consecutive failures: 200 ms doubling
+// up to max, with ±20 % jitter so that relays on several workers do not retry in step.
+func backoff(n int, max time.Duration) time.Duration {
+	d := minBackoff
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (r *Relay) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func (r *Relay) pollInterval() time.Duration { return orDefault(r.PollInterval, DefaultPollInterval) }
+func (r *Relay) callTimeout() time.Duration  { return orDefault(r.CallTimeout, DefaultCallTimeout) }
+func (r *Relay) maxBackoff() time.Duration   { return orDefault(r.MaxBackoff, DefaultMaxBackoff) }
+func (r *Relay) batchSize() int              { return orDefault(r.BatchSize, DefaultBatchSize) }
+func (r *Relay) concurrency() int            { return orDefault(r.Concurrency, DefaultConcurrency) }
+func (r *Relay) taskQueue() string           { return orDefault(r.TaskQueue, workflows.TaskQueue) }
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
