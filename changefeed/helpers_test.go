@@ -266,7 +266,9 @@ func (r *recorder) SignalWithStartWorkflow(ctx context.Context, workflowID, sign
 	return run, nil
 }
 
-func (r *recorder) ScheduleClient() client.ScheduleClient { return (*r.backend.Load()).ScheduleClient() }
+func (r *recorder) ScheduleClient() client.ScheduleClient {
+	return (*r.backend.Load()).ScheduleClient()
+}
 
 // snapshot returns a copy of the accepted calls per workflow ID.
 func (r *recorder) snapshot() map[string]int {
