@@ -236,3 +236,22 @@ func nullJSON(b []byte) any {
 	}
 	return []byte(b)
 }
+
+// CountStaleLinks counts the provider's links that StaleLinkIDs would return, per kind.
+func (s *Store) CountStaleLinks(ctx context.Context, providerID string) (users, groups int, err error) {
+	var row struct {
+		Users  int `db:"users"`
+		Groups int `db:"groups"`
+	}
+	err = s.db.GetContext(ctx, &row, scopedUsersCTE+`
+		SELECT
+			(SELECT count(*) FROM sync_links l WHERE l.provider_id = $1 AND l.kind = 'user'
+				AND l.deprovisioned_at IS NULL AND NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)) AS users,
+			(SELECT count(*) FROM sync_links l WHERE l.provider_id = $1 AND l.kind = 'group'
+				AND l.deprovisioned_at IS NULL AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id)) AS groups`,
+		providerID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: count stale links: %w", translate(err))
+	}
+	return row.Users, row.Groups, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 )
 
 // LockObject takes an exclusive lock on one object at one provider, held until the
@@ -29,4 +30,36 @@ func (s *Store) LockObject(ctx context.Context, providerID, kind, objectID strin
 		}
 		conn.Close()
 	}, nil
+}
+
+// LockObjects takes the locks of several objects of one kind at once, on one connection,
+// in id order (so that two callers with overlapping sets cannot deadlock), and holds them
+// until unlock is called. A batch write takes its objects' locks this way.
+func (s *Store) LockObjects(ctx context.Context, providerID, kind string, objectIDs []string) (unlock func(), err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock %d %ss: %w", len(objectIDs), kind, translate(err))
+	}
+	ids := slices.Clone(objectIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = providerID + "/" + kind + "/" + id
+	}
+	release := func() {
+		// pg_advisory_unlock_all drops every lock this session holds; a fresh context,
+		// because the caller's may be cancelled and the locks must still go.
+		if _, err := conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock_all()`); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}
+	for _, key := range keys {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+			release()
+			return nil, fmt.Errorf("store: lock %d %ss: %w", len(ids), kind, translate(err))
+		}
+	}
+	return release, nil
 }

@@ -11,10 +11,11 @@ import (
 )
 
 // Names of the built-in mappings, kept in property_mappings by Migrate with the current
-// default source. A provider that selects no mapping of a kind uses the built-in one.
+// default source. A provider that selects no mapping of a kind uses the built-in one. The
+// names sort first, so mappings an operator adds run after them and override them.
 const (
-	DefaultUserMappingName  = "default-user"
-	DefaultGroupMappingName = "default-group"
+	DefaultUserMappingName  = mapping.DefaultUserMappingName
+	DefaultGroupMappingName = mapping.DefaultGroupMappingName
 )
 
 // PropertyMapping is a Starlark property mapping (see package mapping).
@@ -94,7 +95,7 @@ func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) (
 	err := s.db.SelectContext(ctx, &ms, `
 		SELECT m.id, m.name, m.kind, m.expression, m.created_at, m.updated_at
 		FROM provider_mappings pm JOIN property_mappings m ON m.id = pm.mapping_id
-		WHERE pm.provider_id = $1 AND m.kind = $2 ORDER BY m.name`, providerID, kind)
+		WHERE pm.provider_id = $1 AND m.kind = $2 ORDER BY m.name COLLATE "C"`, providerID, kind)
 	if err != nil {
 		return nil, fmt.Errorf("store: provider mappings: %w", translate(err))
 	}

@@ -60,7 +60,7 @@ func TestProviderMappingsDefaultAndOrder(t *testing.T) {
 	for _, m := range got {
 		names = append(names, m.Name)
 	}
-	if !equal(names, []string{"aa-locale", "default-user", "zz-title"}) {
+	if !equal(names, []string{store.DefaultUserMappingName, "aa-locale", "zz-title"}) {
 		t.Fatalf("user mappings = %v, want name order", names)
 	}
 	groups, err := s.ProviderMappings(ctx, p.ID, store.KindGroup)

@@ -54,7 +54,7 @@ func ProviderDefaults() Provider {
 	return Provider{
 		AuthMode: "token", CompatibilityMode: "default", ExcludeServiceAccounts: true,
 		VerifyTLS: true, PageSize: 100, DeprovisionAction: DeprovisionDelete,
-		LinkExisting: true, FullSyncInterval: time.Hour, Enabled: true,
+		FullSyncInterval: time.Hour, Enabled: true,
 	}
 }
 

@@ -87,7 +87,7 @@ CREATE TABLE providers (
                               CHECK (deprovision_action IN ('delete', 'deactivate', 'none')),
     deprovision_threshold     integer NOT NULL DEFAULT 0 CHECK (deprovision_threshold >= 0),
     flatten_groups            boolean NOT NULL DEFAULT false,
-    link_existing             boolean NOT NULL DEFAULT true,
+    link_existing             boolean NOT NULL DEFAULT false,
     full_sync_interval        interval NOT NULL DEFAULT '1 hour' CHECK (full_sync_interval >= '1 minute'),
     enabled                   boolean NOT NULL DEFAULT true,
     created_at                timestamptz NOT NULL DEFAULT now(),

@@ -1,0 +1,125 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/scimsync/scimsync/scim"
+)
+
+// writeBulk writes objects through POST /Bulk, in chunks within the target's limits. Look-
+// ups of objects whose create may have gone through run first, one by one; every operation
+// that fails in a way single requests can repair (409 on create, 404 on update) is retried
+// through writeOne's paths.
+func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
+	remotes := make(map[string]string, len(objs))
+	olds := make(map[string]map[string]any, len(objs))
+	var resolve []MappedObject
+	for _, o := range objs {
+		link, linked := w.links[o.ID]
+		if r := link.Remote(); r != "" {
+			remotes[o.ID] = r
+			olds[o.ID] = decodePayload(link.Payload)
+		} else if w.caps.Filter && (linked || w.t.provider.LinkExisting) {
+			resolve = append(resolve, o)
+		}
+	}
+	var mu sync.Mutex
+	if err := w.each(ctx, resolve, func(ctx context.Context, o MappedObject) error {
+		found, err := w.lookup(ctx, o)
+		if err != nil {
+			return w.fail(ctx, o, err)
+		}
+		if found != nil {
+			w.seedMembers(ctx, o.ID, found)
+			mu.Lock()
+			remotes[o.ID] = found.ID
+			mu.Unlock()
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	type planned struct {
+		obj     MappedObject
+		remote  string
+		method  string
+		matched bool // remote id found by look-up, not known from the link
+	}
+	var ops []scim.BulkOperation
+	var plans []planned
+	for _, o := range objs {
+		remote, known := remotes[o.ID]
+		matched := known && w.links[o.ID].Remote() == ""
+		if !known {
+			if !w.dry {
+				if _, err := w.a.Store.MarkCreating(ctx, w.t.provider.ID, w.kind, o.ID, encodePayload(o.Payload)); err != nil {
+					return err
+				}
+			}
+			ops = append(ops, scim.BulkOperation{Method: "POST", Kind: w.skind, BulkID: o.ID, Data: w.body(o, true)})
+			plans = append(plans, planned{obj: o, method: "POST"})
+			continue
+		}
+		method, body := w.updateRequest(o, olds[o.ID])
+		if method == "" {
+			if err := w.saved(ctx, o, remote, nil, false, matched); err != nil {
+				return err
+			}
+			continue
+		}
+		ops = append(ops, scim.BulkOperation{Method: method, Kind: w.skind, ID: remote, BulkID: o.ID, Data: body})
+		plans = append(plans, planned{obj: o, remote: remote, method: method, matched: matched})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+
+	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	var firstErr error
+	for i, r := range results {
+		p := plans[i]
+		var err error
+		switch {
+		case r.Err == nil && p.method == "POST":
+			err = w.saved(ctx, p.obj, r.ID, w.membersWritten(p.obj.ID, !w.caps.MemberPatch), true, true)
+		case r.Err == nil:
+			err = w.saved(ctx, p.obj, p.remote, w.membersWritten(p.obj.ID, p.method == "PUT"), false, p.matched)
+		case bulkErr != nil && isNotAttempted(r.Err):
+			continue // the whole request failed: bulkErr decides
+		case p.method == "POST" && scim.IsConflict(r.Err) && w.caps.Filter:
+			err = w.createConflict(ctx, p.obj, r.Err)
+		case p.method != "POST" && scim.IsNotFound(r.Err):
+			err = w.recreate(ctx, p.obj)
+		default:
+			err = w.fail(ctx, p.obj, r.Err)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if bulkErr != nil {
+		return classify(w.t.provider.Name, bulkErr)
+	}
+	return firstErr
+}
+
+// createConflict links the single existing match of an object whose create got 409.
+func (w *writer) createConflict(ctx context.Context, o MappedObject, conflict error) error {
+	found, err := w.lookup(ctx, o)
+	if err != nil {
+		return w.fail(ctx, o, err)
+	}
+	if found == nil {
+		return w.fail(ctx, o, conflict)
+	}
+	w.seedMembers(ctx, o.ID, found)
+	return w.update(ctx, o, found.ID, nil, true)
+}
+
+func isNotAttempted(err error) bool {
+	return err != nil && errors.Is(err, scim.ErrNotAttempted)
+}
+

@@ -1,0 +1,113 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/store"
+)
+
+// Deprovision applies the provider's deprovision action to linked objects that were
+// deleted or left scope: "delete" deletes them at the target (a 404 counts as done) and
+// forgets the link; "deactivate" sets active=false on users (and deletes groups, which have
+// no such state) and keeps the link, so a user who comes back is updated, not duplicated;
+// "none" only forgets the link. A link whose create may have gone through without an
+// answer is looked up first.
+func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteResult, error) {
+	var res WriteResult
+	if len(in.IDs) == 0 {
+		return res, nil
+	}
+	w, err := a.newWriter(ctx, in.Provider, in.Kind, in.IDs)
+	if err != nil {
+		return res, err
+	}
+	defer w.close()
+	var objs []MappedObject
+	for _, id := range in.IDs {
+		if l, ok := w.links[id]; ok && l.DeprovisionedAt == nil {
+			objs = append(objs, MappedObject{ID: id, Payload: decodePayload(l.Payload)})
+		}
+	}
+	err = w.each(ctx, objs, w.deprovisionOne)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res.Deprovisioned, res.Failed, res.DryRun = w.res.Deprovisioned, w.res.Failed, w.dryRunLog()
+	return res, err
+}
+
+func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
+	remote := w.links[o.ID].Remote()
+	if remote == "" && o.Payload != nil && w.caps.Filter {
+		found, err := w.lookup(ctx, o)
+		if err != nil {
+			return w.fail(ctx, o, err)
+		}
+		if found != nil {
+			remote = found.ID
+		}
+	}
+	action := w.t.provider.DeprovisionAction
+	if remote == "" || action == store.DeprovisionNone {
+		return w.forget(ctx, o.ID, false)
+	}
+	if action == store.DeprovisionDeactivate && w.kind == store.KindUser {
+		return w.deactivate(ctx, o, remote)
+	}
+	if err := w.t.client.Delete(ctx, w.skind, remote); err != nil && !scim.IsNotFound(err) {
+		return w.fail(ctx, o, err)
+	}
+	return w.forget(ctx, o.ID, true)
+}
+
+func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) error {
+	payload := o.Payload
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	payload["active"] = false
+	var err error
+	if w.caps.UserUpdate == scim.UpdatePatch {
+		_, err = w.t.client.Patch(ctx, scim.Users, remote, []scim.PatchOp{{Op: scim.OpReplace, Path: "active", Value: false}})
+	} else {
+		_, err = w.t.client.Replace(ctx, scim.Users, remote, payload)
+	}
+	if scim.IsNotFound(err) {
+		return w.forget(ctx, o.ID, true)
+	}
+	if err != nil {
+		return w.fail(ctx, o, err)
+	}
+	if !w.dry {
+		hash, err := mapping.Hash(payload)
+		if err != nil {
+			return err
+		}
+		if err := w.a.Store.MarkDeprovisioned(ctx, w.t.provider.ID, w.kind, o.ID, hash, encodePayload(payload)); err != nil {
+			return err
+		}
+	}
+	w.count(ctx)
+	return nil
+}
+
+// forget drops the link; counted tells whether the remote object was deprovisioned.
+func (w *writer) forget(ctx context.Context, id string, counted bool) error {
+	if !w.dry {
+		if err := w.a.Store.DeleteLink(ctx, w.t.provider.ID, w.kind, id); err != nil {
+			return err
+		}
+	}
+	if counted {
+		w.count(ctx)
+	}
+	return nil
+}
+
+func (w *writer) count(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.res.Deprovisioned++
+	w.progress(ctx)
+}

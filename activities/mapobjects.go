@@ -1,0 +1,186 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/schemas"
+	"github.com/scimsync/scimsync/store"
+)
+
+// MapObjects loads the objects, evaluates the provider's property mappings and validates
+// the payloads against the SCIM schemas, then sorts the objects: changed (to write),
+// unchanged (the same payload was written before, so an hourly full sync of a quiet
+// directory writes nothing), skipped (skip_object()), and gone (deleted or out of scope
+// while linked: to deprovision).
+//
+// A mapping error or an invalid payload stops the sync with a non-retryable MappingError
+// or SchemaError naming the object, the mapping and the field: it is a configuration error
+// that retrying cannot fix.
+func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult, error) {
+	var res MapResult
+	p, err := a.provider(ctx, in.Provider)
+	if err != nil {
+		return res, err
+	}
+	programs, err := a.compiledMappings(ctx, p.ID, in.Kind)
+	if err != nil {
+		return res, err
+	}
+	links, err := a.Store.Links(ctx, p.ID, in.Kind, in.IDs)
+	if err != nil {
+		return res, err
+	}
+	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
+
+	var payloads map[string]map[string]any
+	switch in.Kind {
+	case store.KindUser:
+		payloads, res.Skipped, err = a.mapUsers(ctx, p, programs, mp, in.IDs)
+	case store.KindGroup:
+		payloads, res.Skipped, err = a.mapGroups(ctx, p, programs, mp, in.IDs)
+	default:
+		return res, nonRetryable(ErrTypeConfig, fmt.Errorf("unknown object kind %q", in.Kind))
+	}
+	if err != nil {
+		return res, err
+	}
+
+	skipped := make(map[string]bool, len(res.Skipped))
+	for _, id := range res.Skipped {
+		skipped[id] = true
+	}
+	for _, id := range in.IDs {
+		payload, present := payloads[id]
+		link, linked := links[id]
+		switch {
+		case skipped[id]:
+		case !present:
+			if linked && link.DeprovisionedAt == nil {
+				res.Gone = append(res.Gone, id)
+			}
+		default:
+			hash, err := mapping.Hash(payload)
+			if err != nil {
+				return res, nonRetryable(ErrTypeMapping, fmt.Errorf("%s %s: payload cannot be encoded: %w", in.Kind, id, err))
+			}
+			if linked && link.Remote() != "" && link.PayloadHash == hash && link.DeprovisionedAt == nil {
+				res.Unchanged = append(res.Unchanged, id)
+				continue
+			}
+			res.Changed = append(res.Changed, MappedObject{ID: id, Payload: payload, Hash: hash})
+		}
+	}
+	return res, nil
+}
+
+// mapUsers maps the users among ids that exist and are in scope.
+func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string) (map[string]map[string]any, []string, error) {
+	inScope, err := a.Store.UsersInScope(ctx, p.ID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	users, err := a.Store.UsersByIDs(ctx, inScope)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[string]map[string]any, len(users))
+	var skipped []string
+	for _, u := range users {
+		payload, err := a.Mapper.MapUser(ctx, programs, mapping.User{
+			ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, IsActive: u.IsActive, Type: u.Type,
+			Locale: u.Locale, Avatar: u.Avatar, Attributes: u.Attributes, Groups: u.Groups,
+		}, mp)
+		if errors.Is(err, mapping.ErrSkipObject) {
+			skipped = append(skipped, u.ID)
+			continue
+		}
+		if err != nil {
+			return nil, nil, mappingError(ctx, store.KindUser, u.ID, err)
+		}
+		if err := schemas.ValidateUser(payload); err != nil {
+			return nil, nil, schemaError(store.KindUser, u.ID, programs, err)
+		}
+		out[u.ID] = payload
+	}
+	return out, skipped, nil
+}
+
+// mapGroups maps the groups among ids that exist and are in scope.
+func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string) (map[string]map[string]any, []string, error) {
+	inScope, err := a.Store.GroupsInScope(ctx, p.ID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups, err := a.Store.GroupsByIDs(ctx, inScope)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[string]map[string]any, len(groups))
+	var skipped []string
+	for _, g := range groups {
+		payload, err := a.Mapper.MapGroup(ctx, programs, mapping.Group{
+			ID: g.ID, Name: g.Name, ParentName: g.ParentName, Attributes: g.Attributes,
+		}, mp)
+		if errors.Is(err, mapping.ErrSkipObject) {
+			skipped = append(skipped, g.ID)
+			continue
+		}
+		if err != nil {
+			return nil, nil, mappingError(ctx, store.KindGroup, g.ID, err)
+		}
+		// Membership is written separately (SyncMembers), from the store, never from a mapping.
+		delete(payload, "members")
+		if err := schemas.ValidateGroup(payload); err != nil {
+			return nil, nil, schemaError(store.KindGroup, g.ID, programs, err)
+		}
+		out[g.ID] = payload
+	}
+	return out, skipped, nil
+}
+
+// compiledMappings returns the provider's mappings of kind, compiled once per version.
+func (a *Activities) compiledMappings(ctx context.Context, providerID, kind string) ([]*mapping.Program, error) {
+	ms, err := a.Store.ProviderMappings(ctx, providerID, kind)
+	if err != nil {
+		return nil, err
+	}
+	programs := make([]*mapping.Program, 0, len(ms))
+	for _, m := range ms {
+		key := m.ID + "@" + m.UpdatedAt.String()
+		if v, ok := a.programs.Load(key); ok {
+			programs = append(programs, v.(*mapping.Program))
+			continue
+		}
+		prog, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression)
+		if err != nil {
+			return nil, nonRetryable(ErrTypeMapping, err)
+		}
+		a.programs.Store(key, prog)
+		programs = append(programs, prog)
+	}
+	return programs, nil
+}
+
+func mappingError(ctx context.Context, kind, id string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err() // the activity is being cancelled or timed out: not a mapping error
+	}
+	var ee *mapping.EvalError
+	if errors.As(err, &ee) && ee.Err != nil && errors.Is(ee.Err, ctx.Err()) {
+		return err
+	}
+	return nonRetryable(ErrTypeMapping, fmt.Errorf("%s %s: %w", kind, id, err))
+}
+
+func schemaError(kind, id string, programs []*mapping.Program, err error) error {
+	names := make([]string, len(programs))
+	for i, p := range programs {
+		names[i] = p.Name()
+	}
+	return nonRetryable(ErrTypeSchema, fmt.Errorf("%s %s: the payload of mappings %s is not valid SCIM: %w",
+		kind, id, strings.Join(names, ", "), err))
+}

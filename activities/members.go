@@ -1,0 +1,183 @@
+package activities
+
+import (
+	"context"
+	"slices"
+
+	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/store"
+)
+
+// desiredMembers returns, for each group, the sorted remote ids of the members it should
+// have at the target: its linked members (with those of its descendants when the provider
+// flattens nested groups). Members not linked yet, or deactivated there, are left out.
+func (a *Activities) desiredMembers(ctx context.Context, p store.Provider, groupIDs []string) (map[string][]string, error) {
+	members, err := a.Store.GroupMembers(ctx, groupIDs, p.FlattenGroups)
+	if err != nil {
+		return nil, err
+	}
+	var userIDs []string
+	for _, ids := range members {
+		userIDs = append(userIDs, ids...)
+	}
+	slices.Sort(userIDs)
+	userIDs = slices.Compact(userIDs)
+	links, err := a.Store.Links(ctx, p.ID, store.KindUser, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(groupIDs))
+	for _, g := range groupIDs {
+		remote := []string{}
+		for _, u := range members[g] {
+			if l, ok := links[u]; ok && l.Remote() != "" && l.DeprovisionedAt == nil {
+				remote = append(remote, l.Remote())
+			}
+		}
+		slices.Sort(remote)
+		out[g] = remote
+	}
+	return out, nil
+}
+
+// SyncMembers brings the members of linked groups at the target up to date. The change is
+// computed from the members last written (never read back from the target, which some
+// answer without members), then sent as PATCH add/remove in chunks within the target's
+// limit, recording the member list after every chunk so a retry resumes where it stopped.
+// Targets without PATCH get a PUT of the group with its whole member list, an empty one too.
+func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteResult, error) {
+	var res WriteResult
+	if len(in.IDs) == 0 {
+		return res, nil
+	}
+	w, err := a.newWriter(ctx, in.Provider, store.KindGroup, in.IDs)
+	if err != nil {
+		return res, err
+	}
+	defer w.close()
+	if w.members, err = a.desiredMembers(ctx, w.t.provider, in.IDs); err != nil {
+		return res, err
+	}
+	var groups []MappedObject
+	for _, id := range in.IDs {
+		if l := w.links[id]; l.Remote() != "" && l.DeprovisionedAt == nil {
+			groups = append(groups, MappedObject{ID: id})
+		}
+	}
+	err = w.each(ctx, groups, w.syncGroupMembers)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res.Updated, res.Failed, res.DryRun = w.res.Updated, w.res.Failed, w.dryRunLog()
+	return res, err
+}
+
+func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject) error {
+	link := w.links[g.ID]
+	remote, desired := link.Remote(), w.members[g.ID]
+	current, err := w.stillPresent(ctx, link.Members)
+	if err != nil {
+		return err
+	}
+	add, remove := scim.DiffMembers(current, desired)
+	if len(add) == 0 && len(remove) == 0 {
+		if !slices.Equal(current, link.Members) && !w.dry {
+			return w.a.Store.SaveMembers(ctx, w.t.provider.ID, g.ID, current)
+		}
+		return nil
+	}
+
+	if !w.caps.MemberPatch {
+		body := decodePayload(link.Payload)
+		if body == nil {
+			body = map[string]any{}
+		}
+		body["members"] = scim.MemberRefs(desired, w.caps)
+		if _, err := w.t.client.Replace(ctx, scim.Groups, remote, body); err != nil {
+			return w.memberFailure(ctx, g, err)
+		}
+		return w.membersSaved(ctx, g.ID, desired)
+	}
+
+	// Removals first: a target with a member cap then never holds more than it should.
+	limit := max(w.caps.MaxMembersPerRequest, 1)
+	for start := 0; start < len(remove); start += limit {
+		chunk := remove[start:min(start+limit, len(remove))]
+		if err := w.t.client.UpdateMembers(ctx, remote, nil, chunk); err != nil {
+			return w.memberFailure(ctx, g, err)
+		}
+		current = without(current, chunk)
+		if err := w.membersProgress(ctx, g.ID, current); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(add); start += limit {
+		chunk := add[start:min(start+limit, len(add))]
+		if err := w.t.client.UpdateMembers(ctx, remote, chunk, nil); err != nil {
+			return w.memberFailure(ctx, g, err)
+		}
+		current = append(current, chunk...)
+		slices.Sort(current)
+		if err := w.membersProgress(ctx, g.ID, current); err != nil {
+			return err
+		}
+	}
+	return w.membersSaved(ctx, g.ID, current)
+}
+
+// stillPresent drops from the members last written those whose user link is gone: they
+// were deleted at the target, which removed them from its groups too.
+func (w *writer) stillPresent(ctx context.Context, members []string) ([]string, error) {
+	if len(members) == 0 {
+		return []string{}, nil
+	}
+	links, err := w.a.Store.LinksByRemoteID(ctx, w.t.provider.ID, store.KindUser, members)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		if _, ok := links[m]; ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (w *writer) membersProgress(ctx context.Context, groupID string, current []string) error {
+	if w.dry {
+		return nil
+	}
+	return w.a.Store.SaveMembers(ctx, w.t.provider.ID, groupID, current)
+}
+
+func (w *writer) membersSaved(ctx context.Context, groupID string, members []string) error {
+	if err := w.membersProgress(ctx, groupID, members); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.res.Updated++
+	w.progress(ctx)
+	return nil
+}
+
+// memberFailure handles a failed membership request. A group gone from the target loses
+// its link, so that the next sync creates it again.
+func (w *writer) memberFailure(ctx context.Context, g MappedObject, err error) error {
+	if scim.IsNotFound(err) && !w.dry {
+		if derr := w.a.Store.DeleteLink(ctx, w.t.provider.ID, store.KindGroup, g.ID); derr != nil {
+			return derr
+		}
+	}
+	return w.fail(ctx, g, err)
+}
+
+func without(ids, drop []string) []string {
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !slices.Contains(drop, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

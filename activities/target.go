@@ -1,0 +1,207 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/store"
+)
+
+// target is a provider's SCIM client with the configuration it was built from.
+type target struct {
+	provider store.Provider
+	client   *scim.Client
+	// configAt is when the client's ServiceProviderConfig was discovered (zero: not yet).
+	configAt time.Time
+}
+
+// target returns the SCIM client of the provider, built once per provider version and
+// reused (it caches OAuth2 tokens), with the ServiceProviderConfig cached in the store.
+func (a *Activities) target(ctx context.Context, name string) (*target, error) {
+	p, err := a.provider(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := a.targets.Load(p.ID); ok {
+		t := v.(*target)
+		if t.provider.UpdatedAt.Equal(p.UpdatedAt) && time.Since(t.configAt) < a.ttl() {
+			return t, nil
+		}
+	}
+	t, err := a.newTarget(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	a.targets.Store(p.ID, t)
+	return t, nil
+}
+
+func (a *Activities) newTarget(ctx context.Context, p store.Provider) (*target, error) {
+	opts := scim.Options{
+		BaseURL:            p.BaseURL,
+		Mode:               scim.Mode(p.CompatibilityMode),
+		DryRun:             p.DryRun,
+		InsecureSkipVerify: !p.VerifyTLS,
+		Timeout:            a.RequestTimeout,
+	}
+	if p.VerifyTLS && a.HTTPClient != nil {
+		opts.HTTPClient = a.HTTPClient
+	}
+	if a.OnRequest != nil {
+		name := p.Name
+		opts.OnRequest = func(info scim.RequestInfo) { a.OnRequest(name, info) }
+	}
+	if err := a.authenticate(p, &opts); err != nil {
+		return nil, err
+	}
+
+	t := &target{provider: p}
+	cached, ok, err := a.Store.CachedServiceConfig(ctx, p.ID, a.ttl())
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		var spc scim.ServiceProviderConfig
+		if err := json.Unmarshal(cached, &spc); err == nil {
+			opts.Config = &spc
+			t.configAt = time.Now() // fresh enough: the store checked its age
+		}
+	}
+	c, err := scim.New(opts)
+	if err != nil {
+		return nil, classify(p.Name, err)
+	}
+	t.client = c
+	if !ok {
+		if err := a.discover(ctx, t); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// discover reads the target's ServiceProviderConfig and caches it, the fallback included
+// (a target without discovery keeps answering the same).
+func (a *Activities) discover(ctx context.Context, t *target) error {
+	spc, err := t.client.Discover(ctx)
+	if err != nil {
+		return classify(t.provider.Name, err)
+	}
+	doc, err := json.Marshal(spc)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.PutServiceConfig(ctx, t.provider.ID, doc); err != nil {
+		return err
+	}
+	t.configAt = time.Now()
+	return nil
+}
+
+// Discover returns the target's effective capabilities, discovering them when the cached
+// ServiceProviderConfig is missing or older than ServiceConfigTTL.
+func (a *Activities) Discover(ctx context.Context, in ProviderInput) (DiscoverResult, error) {
+	p, err := a.provider(ctx, in.Provider)
+	if err != nil {
+		return DiscoverResult{}, err
+	}
+	_, cached, err := a.Store.CachedServiceConfig(ctx, p.ID, a.ttl())
+	if err != nil {
+		return DiscoverResult{}, err
+	}
+	t, err := a.target(ctx, in.Provider)
+	if err != nil {
+		return DiscoverResult{}, err
+	}
+	caps, err := t.client.Capabilities(ctx)
+	if err != nil {
+		return DiscoverResult{}, classify(p.Name, err)
+	}
+	spc, _ := t.client.Config()
+	return DiscoverResult{
+		Patch: caps.UserUpdate == scim.UpdatePatch || caps.MemberPatch, Bulk: caps.Bulk, Filter: caps.Filter,
+		MaxOperations: caps.BulkMaxOperations, Cached: cached, Fallback: spc.Fallback,
+	}, nil
+}
+
+// authenticate fills the auth options from the provider, resolving secret references.
+func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
+	switch p.AuthMode {
+	case "token", "":
+		if p.Token == "" {
+			return nil
+		}
+		tok, err := ResolveSecret(p.Token)
+		if err != nil {
+			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: token: %w", p.Name, err))
+		}
+		opts.Token = tok
+	case "oauth2":
+		secret := ""
+		if p.OAuthClientSecret != "" {
+			var err error
+			if secret, err = ResolveSecret(p.OAuthClientSecret); err != nil {
+				return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: oauth client secret: %w", p.Name, err))
+			}
+		}
+		cfg := &scim.OAuth2{TokenURL: p.OAuthTokenURL, ClientID: p.OAuthClientID, ClientSecret: secret, Params: url.Values{}}
+		for k, ref := range p.OAuthParams {
+			v, err := ResolveSecret(ref)
+			if err != nil {
+				return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: oauth parameter %s: %w", p.Name, k, err))
+			}
+			switch k {
+			case "username":
+				cfg.Username = v
+			case "password":
+				cfg.Password = v
+			case "scope":
+				cfg.Scopes = strings.Fields(v)
+			default:
+				cfg.Params.Set(k, v)
+			}
+		}
+		opts.OAuth2 = cfg
+	default:
+		return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: unknown auth mode %q", p.Name, p.AuthMode))
+	}
+	return nil
+}
+
+// ResolveSecret turns a secret reference into the secret: "env:NAME" reads the environment
+// variable NAME, "file:/path" reads the file (trailing newlines dropped), anything else is
+// the literal value. Errors name the reference, never the value.
+func ResolveSecret(ref string) (string, error) {
+	switch {
+	case strings.HasPrefix(ref, "env:"):
+		name := strings.TrimPrefix(ref, "env:")
+		v, ok := os.LookupEnv(name)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		return v, nil
+	case strings.HasPrefix(ref, "file:"):
+		path := strings.TrimPrefix(ref, "file:")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				return "", fmt.Errorf("secret file %s: %w", path, pe.Err)
+			}
+			return "", fmt.Errorf("secret file %s: cannot read", path)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("secret file %s is empty", path)
+		}
+		return v, nil
+	}
+	return ref, nil
+}

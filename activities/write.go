@@ -1,0 +1,463 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/store"
+)
+
+// WriteObjects creates or updates the mapped objects at the target, under the objects'
+// locks so that a per-object sync and a full-sync batch never both create one object.
+//
+// It uses Bulk when the target supports it, else up to WriteConcurrency requests at once.
+// Each object's outcome is recorded as soon as it is known, so a retried call skips what
+// was written. Before a create, the payload is recorded on a link without remote id; a
+// retry that finds such a link looks the object up at the target before posting again, so
+// a crash between a POST and its link never makes a duplicate. A 409 on create links the
+// single existing match; a 404 on update looks the object up again or creates it.
+//
+// Errors that concern one object are recorded on its link and returned in Failed; the
+// others continue. Errors that concern the target stop the call: provider errors
+// (401/403/TLS) are not retried; outages and 429s are, after Retry-After.
+func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResult, error) {
+	var res WriteResult
+	if len(in.Objects) == 0 {
+		return res, nil
+	}
+	w, err := a.newWriter(ctx, in.Provider, in.Kind, objectIDs(in.Objects))
+	if err != nil {
+		return res, err
+	}
+	defer w.close()
+
+	var todo []MappedObject
+	for _, o := range in.Objects {
+		l, ok := w.links[o.ID]
+		if ok && l.Remote() != "" && l.PayloadHash == o.Hash && l.DeprovisionedAt == nil {
+			res.Unchanged++ // written by an earlier attempt of this call
+			continue
+		}
+		todo = append(todo, o)
+	}
+	if w.kind == store.KindGroup && len(todo) > 0 {
+		if w.members, err = a.desiredMembers(ctx, w.t.provider, objectIDs(todo)); err != nil {
+			return res, err
+		}
+	}
+	if w.caps.Bulk && len(todo) > 1 {
+		err = w.writeBulk(ctx, todo)
+	} else {
+		err = w.each(ctx, todo, w.writeOne)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res.Created += w.res.Created
+	res.Updated += w.res.Updated
+	res.Unchanged += w.res.Unchanged
+	res.Failed = w.res.Failed
+	res.Linked = w.res.Linked
+	res.DryRun = w.dryRunLog()
+	return res, err
+}
+
+// writer carries one write activity's state.
+type writer struct {
+	a     *Activities
+	t     *target
+	caps  scim.Capabilities
+	kind  string
+	skind scim.Kind
+	dry   bool
+
+	unlock  func()
+	links   map[string]store.Link
+	members map[string][]string // group id → remote ids of the members it should have
+	seeded  map[string][]string // group id → members found on a matched remote group
+
+	mu   sync.Mutex
+	res  WriteResult
+	done int
+}
+
+func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (*writer, error) {
+	t, err := a.target(ctx, provider)
+	if err != nil {
+		return nil, err
+	}
+	caps, err := t.client.Capabilities(ctx)
+	if err != nil {
+		return nil, classify(provider, err)
+	}
+	w := &writer{a: a, t: t, caps: caps, kind: kind, skind: scimKind(kind), dry: t.provider.DryRun}
+	if w.unlock, err = a.Store.LockObjects(ctx, t.provider.ID, kind, ids); err != nil {
+		return nil, err
+	}
+	// Read the links under the locks: another writer may have just linked these objects.
+	if w.links, err = a.Store.Links(ctx, t.provider.ID, kind, ids); err != nil {
+		w.unlock()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *writer) close() { w.unlock() }
+
+// each runs fn for every object with bounded concurrency. The first error that is not an
+// object error stops the others and is returned.
+func (w *writer) each(ctx context.Context, objs []MappedObject, fn func(context.Context, MappedObject) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, w.a.concurrency())
+	var wg sync.WaitGroup
+	var once sync.Once
+	var firstErr error
+	for _, o := range objs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, o); err != nil {
+				once.Do(func() { firstErr = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return firstErr
+}
+
+// writeOne creates or updates one object with single requests.
+func (w *writer) writeOne(ctx context.Context, o MappedObject) error {
+	link, linked := w.links[o.ID]
+	remote := link.Remote()
+	var old map[string]any
+	if remote != "" {
+		old = decodePayload(link.Payload)
+	}
+	if remote == "" && w.caps.Filter && (linked || w.t.provider.LinkExisting) {
+		// A create may have reached the target before, or the object exists there already.
+		found, err := w.lookup(ctx, o)
+		if err != nil {
+			return w.fail(ctx, o, err)
+		}
+		if found != nil {
+			remote = found.ID
+			w.seedMembers(ctx, o.ID, found)
+		}
+	}
+	if remote == "" {
+		return w.create(ctx, o)
+	}
+	return w.update(ctx, o, remote, old, remote != link.Remote())
+}
+
+// create POSTs the object; a 409 links the single existing match instead.
+func (w *writer) create(ctx context.Context, o MappedObject) error {
+	body := w.body(o, true)
+	if !w.dry {
+		if _, err := w.a.Store.MarkCreating(ctx, w.t.provider.ID, w.kind, o.ID, encodePayload(o.Payload)); err != nil {
+			return err
+		}
+	}
+	created, err := w.t.client.Create(ctx, w.skind, body)
+	if scim.IsConflict(err) && w.caps.Filter {
+		return w.createConflict(ctx, o, err)
+	}
+	if err != nil {
+		return w.fail(ctx, o, err)
+	}
+	return w.saved(ctx, o, created.ID, w.membersWritten(o.ID, !w.caps.MemberPatch), true, true)
+}
+
+// update writes the object's changes to its remote resource. linkedNow is true when the
+// remote id was just found (not known from a link), which counts as linking.
+func (w *writer) update(ctx context.Context, o MappedObject, remote string, old map[string]any, linkedNow bool) error {
+	method, body := w.updateRequest(o, old)
+	var err error
+	switch method {
+	case "":
+	case "PATCH":
+		_, err = w.t.client.Patch(ctx, w.skind, remote, body.([]scim.PatchOp))
+	case "PUT":
+		_, err = w.t.client.Replace(ctx, w.skind, remote, body.(map[string]any))
+	}
+	if scim.IsNotFound(err) {
+		return w.recreate(ctx, o)
+	}
+	if err != nil {
+		return w.fail(ctx, o, err)
+	}
+	return w.saved(ctx, o, remote, w.membersWritten(o.ID, method == "PUT"), false, linkedNow)
+}
+
+// recreate handles an update answered 404: the remote object is gone, or its id changed.
+// It looks the object up (it may exist under another id) and creates it when not found.
+func (w *writer) recreate(ctx context.Context, o MappedObject) error {
+	if w.caps.Filter {
+		found, err := w.lookup(ctx, o)
+		if err != nil {
+			return w.fail(ctx, o, err)
+		}
+		if found != nil {
+			w.seedMembers(ctx, o.ID, found)
+			method, body := w.updateRequest(o, nil)
+			switch method {
+			case "PATCH":
+				_, err = w.t.client.Patch(ctx, w.skind, found.ID, body.([]scim.PatchOp))
+			case "PUT":
+				_, err = w.t.client.Replace(ctx, w.skind, found.ID, body.(map[string]any))
+			}
+			if err != nil {
+				return w.fail(ctx, o, err)
+			}
+			return w.saved(ctx, o, found.ID, w.membersWritten(o.ID, method == "PUT"), false, true)
+		}
+	}
+	if !w.dry {
+		if err := w.a.Store.DeleteLink(ctx, w.t.provider.ID, w.kind, o.ID); err != nil {
+			return err
+		}
+	}
+	return w.create(ctx, o)
+}
+
+// updateRequest decides how to write o's changes: PATCH with the changed attributes when
+// the target takes it and the payload last written is known, else PUT of the whole object
+// (groups with their whole member list, so a PUT never drops members).
+func (w *writer) updateRequest(o MappedObject, old map[string]any) (method string, body any) {
+	patch := w.caps.UserUpdate == scim.UpdatePatch
+	if w.kind == store.KindGroup {
+		patch = w.caps.GroupUpdate == scim.UpdatePatch
+		if w.caps.GroupPatchPaths != nil {
+			ops := scim.RestrictPaths(scim.DiffPatch(old, o.Payload), w.caps.GroupPatchPaths)
+			if len(ops) == 0 {
+				return "", nil
+			}
+			return "PATCH", ops
+		}
+	}
+	if patch && old != nil {
+		ops := scim.DiffPatch(old, o.Payload)
+		if len(ops) == 0 {
+			return "", nil
+		}
+		return "PATCH", ops
+	}
+	return "PUT", w.body(o, false)
+}
+
+// body is the payload to POST or PUT. Groups carry their members when written whole: on
+// every PUT, and on create when membership cannot be patched later.
+func (w *writer) body(o MappedObject, create bool) map[string]any {
+	if w.kind != store.KindGroup || (create && w.caps.MemberPatch) {
+		return o.Payload
+	}
+	body := make(map[string]any, len(o.Payload)+1)
+	for k, v := range o.Payload {
+		body[k] = v
+	}
+	body["members"] = scim.MemberRefs(w.members[o.ID], w.caps)
+	return body
+}
+
+// membersWritten is the member list a write left at the target: the whole desired list when
+// the body carried it, an empty list after a create without members, nil (unchanged)
+// otherwise.
+func (w *writer) membersWritten(id string, whole bool) []string {
+	if w.kind != store.KindGroup {
+		return nil
+	}
+	if whole {
+		if m := w.members[id]; m != nil {
+			return m
+		}
+		return []string{}
+	}
+	return nil
+}
+
+// seedMembers records the members a matched remote group already has, so the next
+// membership sync adds and removes from what is really there. Targets that return no
+// members (aws) leave the list empty.
+func (w *writer) seedMembers(ctx context.Context, id string, found *scim.Resource) {
+	if w.kind != store.KindGroup || w.dry {
+		return
+	}
+	ids := []string{}
+	if ms, ok := found.Attributes["members"].([]any); ok {
+		for _, m := range ms {
+			if mm, ok := m.(map[string]any); ok {
+				if v, ok := mm["value"].(string); ok {
+					ids = append(ids, v)
+				}
+			}
+		}
+	}
+	w.mu.Lock()
+	if w.seeded == nil {
+		w.seeded = map[string][]string{}
+	}
+	w.seeded[id] = ids
+	w.mu.Unlock()
+}
+
+// saved records a successful write on the object's link.
+func (w *writer) saved(ctx context.Context, o MappedObject, remote string, members []string, created, linked bool) error {
+	if !w.dry {
+		w.mu.Lock()
+		if seeded, ok := w.seeded[o.ID]; ok && members == nil {
+			members = seeded
+		}
+		w.mu.Unlock()
+		if members == nil && created {
+			members = []string{}
+		}
+		err := w.a.Store.SaveLink(ctx, store.Link{
+			ProviderID: w.t.provider.ID, Kind: w.kind, ObjectID: o.ID, RemoteID: &remote,
+			PayloadHash: o.Hash, Payload: encodePayload(o.Payload), Members: members,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if created {
+		w.res.Created++
+	} else {
+		w.res.Updated++
+	}
+	if created || linked {
+		w.res.Linked = append(w.res.Linked, o.ID)
+	}
+	w.progress(ctx)
+	return nil
+}
+
+// fail records an object error on the object's link and goes on; any other error is
+// returned, classified, and stops the activity.
+func (w *writer) fail(ctx context.Context, o MappedObject, err error) error {
+	if !scim.IsObjectError(err) {
+		return classify(w.t.provider.Name, err)
+	}
+	msg := objectMessage(err)
+	if !w.dry {
+		if serr := w.a.Store.SetLinkError(ctx, w.t.provider.ID, w.kind, o.ID, msg); serr != nil {
+			return serr
+		}
+	}
+	logger(ctx).Warn("object not written", "provider", w.t.provider.Name, "kind", w.kind, "id", o.ID, "error", msg)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.res.Failed = append(w.res.Failed, ObjectFailure{ID: o.ID, Error: msg})
+	w.progress(ctx)
+	return nil
+}
+
+// progress heartbeats the number of objects finished; call with w.mu held.
+func (w *writer) progress(ctx context.Context) {
+	w.done++
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, w.done)
+	}
+}
+
+// lookup finds the object at the target by externalId, then by userName (users) or
+// displayName (groups). Exactly one match is returned; none gives nil; several are an
+// object error, since linking either could be wrong.
+func (w *writer) lookup(ctx context.Context, o MappedObject) (*scim.Resource, error) {
+	var filters []scim.Filter
+	if ext, ok := o.Payload["externalId"].(string); ok && ext != "" {
+		filters = append(filters, scim.Eq("externalId", ext))
+	}
+	key := "userName"
+	if w.kind == store.KindGroup {
+		key = "displayName"
+	}
+	if v, ok := o.Payload[key].(string); ok && v != "" {
+		filters = append(filters, scim.Eq(key, v))
+	}
+	for _, f := range filters {
+		found, err := w.t.client.Search(ctx, w.skind, f)
+		if err != nil {
+			if scim.IsObjectError(err) && !scim.IsNotFound(err) {
+				continue // the target refuses this filter; try the next
+			}
+			return nil, err
+		}
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return &found[0], nil
+		default:
+			return nil, &scim.Error{Op: "search", Status: 409, ScimType: "uniqueness",
+				Detail: fmt.Sprintf("%d remote %s match", len(found), w.skind)}
+		}
+	}
+	return nil, nil
+}
+
+// dryRunLog returns the requests recorded in dry run.
+func (w *writer) dryRunLog() []DryRunRequest {
+	if !w.dry {
+		return nil
+	}
+	var out []DryRunRequest
+	for _, r := range w.t.client.DryRunLog() {
+		out = append(out, DryRunRequest{Method: r.Method, Path: r.Path, Body: string(r.Body)})
+	}
+	return out
+}
+
+func scimKind(kind string) scim.Kind {
+	if kind == store.KindGroup {
+		return scim.Groups
+	}
+	return scim.Users
+}
+
+func objectIDs(objs []MappedObject) []string {
+	ids := make([]string, len(objs))
+	for i, o := range objs {
+		ids[i] = o.ID
+	}
+	return ids
+}
+
+func encodePayload(p map[string]any) []byte {
+	if p == nil {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func decodePayload(b []byte) map[string]any {
+	if len(b) == 0 {
+		return nil
+	}
+	var p map[string]any
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil
+	}
+	return p
+}

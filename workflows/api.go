@@ -1,0 +1,137 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+)
+
+// The Temporal surface of scimsync: task queue, workflow IDs, signal and query names, and
+// the inputs and results of every workflow. The worker, the starter, the change feed, tests
+// and other services import these; no name is written twice.
+
+// TaskQueue is the task queue every scimsync workflow and activity runs on.
+const TaskQueue = "scimsync"
+
+// Workflow type names, registered explicitly so that callers outside this package (the
+// change feed, the starter, other services) can start them by name.
+const (
+	ObjectSyncWorkflow = "ObjectSync"
+	FullSyncWorkflow   = "FullSync"
+	SyncBatchWorkflow  = "SyncBatch"
+)
+
+// Object kinds.
+const (
+	KindUser  = "user"
+	KindGroup = "group"
+)
+
+// SignalObjectChanged tells an ObjectSync workflow that its object changed; it is sent with
+// SignalWithStart so the workflow starts when none runs. Its payload is an ObjectChanged.
+const SignalObjectChanged = "object-changed"
+
+// SignalApproveDeletions lets a FullSync that stopped at the deprovisioning threshold go on
+// and deprovision. It carries no payload.
+const SignalApproveDeletions = "approve-deletions"
+
+// QueryProgress answers a FullSync's FullSyncProgress.
+const QueryProgress = "progress"
+
+// ObjectSyncID is the workflow ID of the per-object sync of one user or group at one
+// provider: scim/<provider>/<kind>/<id>. It carries internal ids only, never names or
+// emails, because workflow IDs are not encrypted.
+func ObjectSyncID(provider, kind, objectID string) string {
+	return fmt.Sprintf("scim/%s/%s/%s", provider, kind, objectID)
+}
+
+// FullSyncScheduleID is the ID of the provider's hourly full-sync schedule.
+func FullSyncScheduleID(provider string) string { return "scim-full-sync/" + provider }
+
+// FullSyncWorkflowID is the workflow ID the schedule gives the full syncs it starts (the
+// server appends the scheduled time).
+func FullSyncWorkflowID(provider string) string { return "scim-full-sync/" + provider }
+
+// ObjectSyncInput starts an ObjectSync workflow.
+type ObjectSyncInput struct {
+	Provider string `json:"provider"`
+	Kind     string `json:"kind"` // KindUser or KindGroup
+	ObjectID string `json:"objectId"`
+}
+
+// ObjectChanged is the payload of SignalObjectChanged.
+type ObjectChanged struct {
+	// Reason says what changed, for the history: "user update", "membership insert", ...
+	Reason string `json:"reason,omitempty"`
+}
+
+// FullSyncInput starts a FullSync workflow; State is set only by continue-as-new.
+type FullSyncInput struct {
+	Provider string `json:"provider"`
+	// AllowDeletions lets the cleanup deprovision more objects than the provider's threshold.
+	AllowDeletions bool `json:"allowDeletions,omitempty"`
+	// Parallelism bounds the SyncBatch children running at once; 0 means DefaultParallelism.
+	Parallelism int `json:"parallelism,omitempty"`
+	// State carries progress across continue-as-new.
+	State *FullSyncProgress `json:"state,omitempty"`
+}
+
+// DefaultParallelism is the number of SyncBatch children a FullSync runs at once.
+const DefaultParallelism = 4
+
+// Full sync phases, in order.
+const (
+	PhaseDiscover       = "discover"
+	PhaseUsers          = "users"
+	PhaseGroups         = "groups"
+	PhaseCleanup        = "cleanup"
+	PhaseAwaitApproval  = "awaiting-deletion-approval"
+	PhaseDone           = "done"
+	approvalWaitTimeout = 24 * time.Hour
+)
+
+// Counts tallies what happened to objects.
+type Counts struct {
+	Created       int `json:"created"`
+	Updated       int `json:"updated"`
+	Unchanged     int `json:"unchanged"`
+	Skipped       int `json:"skipped"`
+	Failed        int `json:"failed"`
+	Deprovisioned int `json:"deprovisioned"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Unchanged += o.Unchanged
+	c.Skipped += o.Skipped
+	c.Failed += o.Failed
+	c.Deprovisioned += o.Deprovisioned
+}
+
+// FullSyncProgress is what the progress query answers, and what continue-as-new carries.
+type FullSyncProgress struct {
+	Phase string `json:"phase"`
+	// Cursor is the last object id whose batch finished in the current phase.
+	Cursor       string `json:"cursor,omitempty"`
+	BatchesDone  int    `json:"batchesDone"`
+	BatchesTotal int    `json:"batchesStarted"`
+	Users        Counts `json:"users"`
+	Groups       Counts `json:"groups"`
+	// PendingDeletions is set while the sync waits for approval to deprovision.
+	PendingDeletions int `json:"pendingDeletions,omitempty"`
+	// Runs counts the continue-as-new generations of this full sync.
+	Runs int `json:"runs"`
+}
+
+// SyncBatchInput starts a SyncBatch child: map, validate and write one batch of objects.
+type SyncBatchInput struct {
+	Provider string   `json:"provider"`
+	Kind     string   `json:"kind"`
+	IDs      []string `json:"ids"`
+}
+
+// SyncBatchResult tallies a batch.
+type SyncBatchResult struct {
+	Counts Counts `json:"counts"`
+}

@@ -1,0 +1,215 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/scimsync/scimsync/activities"
+)
+
+// continueAfterEvents bounds a FullSync run's history well below Temporal's limits; the
+// server's own suggestion also ends a run.
+const continueAfterEvents = 10000
+
+// FullSync reconciles everything a provider should have: it discovers the target's
+// capabilities, syncs every in-scope user and then every in-scope group (members need the
+// users' remote ids) in SyncBatch children of page_size objects, at most Parallelism at a
+// time, and finally deprovisions linked objects that are deleted or out of scope. When the
+// cleanup would deprovision more than the provider's threshold, it waits for an operator
+// (SignalApproveDeletions) unless started with AllowDeletions.
+//
+// Progress is answered by the QueryProgress query and carried across continue-as-new.
+func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) {
+	st := in.State
+	if st == nil {
+		st = &FullSyncProgress{Phase: PhaseDiscover}
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (FullSyncProgress, error) { return *st, nil }); err != nil {
+		return *st, err
+	}
+	approve := workflow.GetSignalChannel(ctx, SignalApproveDeletions)
+
+	var info activities.ProviderInfo
+	if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.LoadProvider,
+		activities.ProviderInput{Provider: in.Provider}).Get(ctx, &info); err != nil {
+		return *st, err
+	}
+	if !info.Enabled {
+		st.Phase = PhaseDone
+		return *st, nil
+	}
+
+	if st.Phase == PhaseDiscover {
+		var caps activities.DiscoverResult
+		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.Discover,
+			activities.ProviderInput{Provider: in.Provider}).Get(ctx, &caps); err != nil {
+			return *st, err
+		}
+		st.Phase, st.Cursor = PhaseUsers, ""
+	}
+
+	for _, phase := range []struct{ name, kind, next string }{
+		{PhaseUsers, KindUser, PhaseGroups},
+		{PhaseGroups, KindGroup, PhaseCleanup},
+	} {
+		if st.Phase != phase.name {
+			continue
+		}
+		done, err := syncPhase(ctx, in, info, st, phase.kind)
+		if err != nil {
+			return *st, err
+		}
+		if !done {
+			in.State = st
+			st.Runs++
+			return *st, workflow.NewContinueAsNewError(ctx, FullSyncWorkflow, in)
+		}
+		st.Phase, st.Cursor = phase.next, ""
+	}
+
+	if st.Phase == PhaseCleanup || st.Phase == PhaseAwaitApproval {
+		if err := cleanup(ctx, in, info, st, approve); err != nil {
+			return *st, err
+		}
+	}
+	st.Phase = PhaseDone
+	return *st, nil
+}
+
+type pendingBatch struct {
+	kind string
+	ids  []string
+}
+
+// syncPhase runs the SyncBatch children of one kind with a sliding window of Parallelism.
+// It returns done=false when the run should continue as new; it stops only between
+// refills, with no child running, so the cursor marks exactly what has finished.
+func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress, kind string) (bool, error) {
+	parallelism := in.Parallelism
+	if parallelism <= 0 {
+		parallelism = DefaultParallelism
+	}
+	pageSize := max(info.PageSize, 1)
+	counts := &st.Users
+	if kind == KindGroup {
+		counts = &st.Groups
+	}
+	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
+
+	for {
+		var page activities.IDList
+		list := activities.ListInput{Provider: in.Provider, Kind: kind, After: st.Cursor, Limit: pageSize * parallelism * 2}
+		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListInScope, list).Get(ctx, &page); err != nil {
+			return false, err
+		}
+		if len(page.IDs) == 0 {
+			return true, nil
+		}
+		var queue []pendingBatch
+		for start := 0; start < len(page.IDs); start += pageSize {
+			queue = append(queue, pendingBatch{kind: kind, ids: page.IDs[start:min(start+pageSize, len(page.IDs))]})
+		}
+
+		selector := workflow.NewSelector(ctx)
+		running := 0
+		var firstErr error
+		startNext := func() {
+			b := queue[0]
+			queue = queue[1:]
+			st.BatchesTotal++
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID: fmt.Sprintf("%s/%s-batch-%d", parent, b.kind, st.BatchesTotal),
+				TypedSearchAttributes: temporal.NewSearchAttributes(
+					ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)),
+			})
+			f := workflow.ExecuteChildWorkflow(cctx, SyncBatchWorkflow,
+				SyncBatchInput{Provider: in.Provider, Kind: b.kind, IDs: b.ids})
+			running++
+			selector.AddFuture(f, func(f workflow.Future) {
+				running--
+				var res SyncBatchResult
+				if err := f.Get(ctx, &res); err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				st.BatchesDone++
+				counts.Add(res.Counts)
+			})
+		}
+		for len(queue) > 0 || running > 0 {
+			for firstErr == nil && running < parallelism && len(queue) > 0 {
+				startNext()
+			}
+			selector.Select(ctx)
+			if firstErr != nil && running == 0 {
+				return false, firstErr
+			}
+		}
+		st.Cursor = page.IDs[len(page.IDs)-1]
+
+		run := workflow.GetInfo(ctx)
+		if run.GetContinueAsNewSuggested() || run.GetCurrentHistoryLength() > continueAfterEvents {
+			return false, nil
+		}
+	}
+}
+
+// cleanup deprovisions linked objects that are deleted or out of scope, users first.
+func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress, approve workflow.ReceiveChannel) error {
+	if info.DeprovisionThreshold > 0 && !in.AllowDeletions {
+		var stale activities.StaleCount
+		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.CountStale,
+			activities.ProviderInput{Provider: in.Provider}).Get(ctx, &stale); err != nil {
+			return err
+		}
+		if total := stale.Users + stale.Groups; total > info.DeprovisionThreshold {
+			st.Phase, st.PendingDeletions = PhaseAwaitApproval, total
+			workflow.GetLogger(ctx).Warn("full sync waits for approval to deprovision",
+				"provider", in.Provider, "pending", total, "threshold", info.DeprovisionThreshold)
+			ok, err := workflow.AwaitWithTimeout(ctx, approvalWaitTimeout, func() bool { return approve.ReceiveAsync(nil) })
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+					"full sync of %s: %d objects to deprovision exceed the threshold of %d and nobody approved within %s; "+
+						"run `starter full-sync --provider %s --allow-deletions` or signal %s",
+					in.Provider, total, info.DeprovisionThreshold, approvalWaitTimeout, in.Provider, SignalApproveDeletions),
+					"DeprovisionThresholdExceeded", nil)
+			}
+			st.PendingDeletions = 0
+		}
+	}
+	st.Phase = PhaseCleanup
+	pageSize := max(info.PageSize, 1)
+	for _, kind := range []string{KindUser, KindGroup} {
+		counts := &st.Users
+		if kind == KindGroup {
+			counts = &st.Groups
+		}
+		after := ""
+		for {
+			var page activities.IDList
+			list := activities.ListInput{Provider: in.Provider, Kind: kind, After: after, Limit: pageSize}
+			if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListStale, list).Get(ctx, &page); err != nil {
+				return err
+			}
+			if len(page.IDs) == 0 {
+				break
+			}
+			var res activities.WriteResult
+			gone := activities.ObjectsInput{Provider: in.Provider, Kind: kind, IDs: page.IDs}
+			if err := workflow.ExecuteActivity(withWriteActivity(ctx), a.Deprovision, gone).Get(ctx, &res); err != nil {
+				return err
+			}
+			counts.Deprovisioned += res.Deprovisioned
+			counts.Failed += len(res.Failed)
+			after = page.IDs[len(page.IDs)-1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+package workflows
+
+import (
+	"context"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// ObjectSyncStartOptions are the options every SignalWithStart of an ObjectSync uses: its
+// ID, the task queue, USE_EXISTING (so changes coalesce into the running workflow) and the
+// search attributes.
+func ObjectSyncStartOptions(taskQueue, provider, kind, objectID string) client.StartWorkflowOptions {
+	if taskQueue == "" {
+		taskQueue = TaskQueue
+	}
+	return client.StartWorkflowOptions{
+		ID:                       ObjectSyncID(provider, kind, objectID),
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			ProviderAttribute.ValueSet(provider), ObjectKindAttribute.ValueSet(kind)),
+	}
+}
+
+// SignalWithStarter is the part of a Temporal client that starts or signals workflows.
+type SignalWithStarter interface {
+	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any,
+		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+}
+
+// SignalObjectSync starts the object's ObjectSync, or signals the running one, that the
+// object changed. This is how other services trigger a sync directly.
+func SignalObjectSync(ctx context.Context, c SignalWithStarter, taskQueue, provider, kind, objectID, reason string) error {
+	opts := ObjectSyncStartOptions(taskQueue, provider, kind, objectID)
+	_, err := c.SignalWithStartWorkflow(ctx, opts.ID, SignalObjectChanged, ObjectChanged{Reason: reason}, opts,
+		ObjectSyncWorkflow, ObjectSyncInput{Provider: provider, Kind: kind, ObjectID: objectID})
+	return err
+}
