@@ -122,4 +122,3 @@ func (w *writer) createConflict(ctx context.Context, o MappedObject, conflict er
 func isNotAttempted(err error) bool {
 	return err != nil && errors.Is(err, scim.ErrNotAttempted)
 }
-
