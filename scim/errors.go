@@ -256,31 +256,31 @@ func ParseErrorBody(body []byte) (scimType, detail string) {
 }
 
 // ParseRetryAfter converts a Retry-After header value, delay-seconds or an
-// HTTP date, into a duration relative to now. Invalid, negative or past
-// values give 0.
+// HTTP date, into a duration relative to now, at most one year. Invalid,
+// negative or past values give 0.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
+	const maxDelay = 365 * 24 * time.Hour
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if n <= 0 {
 			return 0
 		}
-		const maxSeconds = int64(365 * 24 * 3600)
-		if n > maxSeconds {
-			n = maxSeconds
+		if n > int64(maxDelay/time.Second) {
+			return maxDelay
 		}
 		return time.Duration(n) * time.Second
 	}
 	t, err := http.ParseTime(v)
-	if err != nil {
+	if err != nil || !t.After(now) {
 		return 0
 	}
-	if d := t.Sub(now); d > 0 {
-		return d.Round(time.Second)
+	if t.After(now.Add(maxDelay)) {
+		return maxDelay
 	}
-	return 0
+	return t.Sub(now).Round(time.Second)
 }
 
 // classifyTransport maps an error from http.Client.Do or a body read to a
