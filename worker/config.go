@@ -1,0 +1,131 @@
+package worker
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+// Config is the worker's configuration. Every field has a flag and an environment
+// variable; flags win.
+type Config struct {
+	DatabaseURL string // DATABASE_URL; required
+
+	TemporalAddress   string // TEMPORAL_ADDRESS, default localhost:7233
+	TemporalNamespace string // TEMPORAL_NAMESPACE, default "default"
+	// TemporalAPIKey (TEMPORAL_API_KEY, a secret reference) authenticates to Temporal Cloud
+	// and turns TLS on.
+	TemporalAPIKey string
+	// TemporalTLSCert and TemporalTLSKey (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY) are files of a
+	// client certificate for mTLS; TemporalTLS (TEMPORAL_TLS) turns TLS on without one.
+	TemporalTLSCert string
+	TemporalTLSKey  string
+	TemporalTLS     bool
+
+	TaskQueue string // SCIMSYNC_TASK_QUEUE, default workflows.TaskQueue
+
+	// InstallationSecret (SCIMSYNC_INSTALLATION_SECRET, a literal or an env:/file:
+	// reference) derives the hashed user ids sent as externalId. Required: changing it
+	// changes every user's externalId.
+	InstallationSecret string
+
+	HTTPAddr  string // SCIMSYNC_HTTP_ADDR, /healthz and /metrics; default :9464, "" disables
+	LogFormat string // SCIMSYNC_LOG_FORMAT: text (default) or json
+	LogLevel  string // SCIMSYNC_LOG_LEVEL: debug, info (default), warn, error
+
+	// MaxConcurrentActivities bounds the activities one worker runs at once
+	// (SCIMSYNC_MAX_ACTIVITIES, default 20).
+	MaxConcurrentActivities int
+	// WriteConcurrency bounds the SCIM requests one activity has in flight
+	// (SCIMSYNC_WRITE_CONCURRENCY, default 8).
+	WriteConcurrency int
+	// RequestTimeout bounds each SCIM request (SCIMSYNC_REQUEST_TIMEOUT, default 30s).
+	RequestTimeout time.Duration
+	// ScheduleInterval is how often provider schedules are reconciled
+	// (SCIMSYNC_SCHEDULE_INTERVAL, default 30s).
+	ScheduleInterval time.Duration
+	// NoChangeFeed disables the outbox relay on this worker (SCIMSYNC_NO_CHANGE_FEED).
+	NoChangeFeed bool
+}
+
+// ParseConfig reads the configuration from args (without the program name) and the
+// environment. It returns flag.ErrHelp for -h.
+func ParseConfig(args []string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c Config
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the scimsync database (DATABASE_URL)")
+	fs.StringVar(&c.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port (TEMPORAL_ADDRESS)")
+	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
+	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", env("TEMPORAL_API_KEY", ""), "Temporal Cloud API key, literal or env:/file: reference (TEMPORAL_API_KEY)")
+	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", env("TEMPORAL_TLS_CERT", ""), "client certificate file for Temporal mTLS (TEMPORAL_TLS_CERT)")
+	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key file for Temporal mTLS (TEMPORAL_TLS_KEY)")
+	fs.BoolVar(&c.TemporalTLS, "temporal-tls", boolEnv(getenv("TEMPORAL_TLS")), "connect to Temporal with TLS (TEMPORAL_TLS)")
+	fs.StringVar(&c.TaskQueue, "task-queue", env("SCIMSYNC_TASK_QUEUE", workflows.TaskQueue), "task queue (SCIMSYNC_TASK_QUEUE)")
+	fs.StringVar(&c.InstallationSecret, "installation-secret", env("SCIMSYNC_INSTALLATION_SECRET", ""), "secret for hashed user ids, literal or env:/file: reference (SCIMSYNC_INSTALLATION_SECRET)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", env("SCIMSYNC_HTTP_ADDR", ":9464"), "address of /healthz and /metrics; empty disables (SCIMSYNC_HTTP_ADDR)")
+	fs.StringVar(&c.LogFormat, "log-format", env("SCIMSYNC_LOG_FORMAT", "text"), "text or json (SCIMSYNC_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("SCIMSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (SCIMSYNC_LOG_LEVEL)")
+	maxActs, _ := strconv.Atoi(env("SCIMSYNC_MAX_ACTIVITIES", "20"))
+	fs.IntVar(&c.MaxConcurrentActivities, "max-activities", maxActs, "activities run at once (SCIMSYNC_MAX_ACTIVITIES)")
+	writes, _ := strconv.Atoi(env("SCIMSYNC_WRITE_CONCURRENCY", "8"))
+	fs.IntVar(&c.WriteConcurrency, "write-concurrency", writes, "SCIM requests in flight per activity (SCIMSYNC_WRITE_CONCURRENCY)")
+	timeout, _ := time.ParseDuration(env("SCIMSYNC_REQUEST_TIMEOUT", "30s"))
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", timeout, "timeout of each SCIM request (SCIMSYNC_REQUEST_TIMEOUT)")
+	sched, _ := time.ParseDuration(env("SCIMSYNC_SCHEDULE_INTERVAL", "30s"))
+	fs.DurationVar(&c.ScheduleInterval, "schedule-interval", sched, "how often provider schedules are reconciled (SCIMSYNC_SCHEDULE_INTERVAL)")
+	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first setting that cannot work, saying how to fix it.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL (or -database-url) is required, e.g. postgres://user@host:5432/scimsync"))
+	}
+	if c.InstallationSecret == "" {
+		errs = append(errs, errors.New("SCIMSYNC_INSTALLATION_SECRET (or -installation-secret) is required: a long random value, kept forever (it derives every user's externalId)"))
+	} else if _, err := activities.ResolveSecret(c.InstallationSecret); err != nil {
+		errs = append(errs, fmt.Errorf("installation secret: %w", err))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log format %q: use text or json", c.LogFormat))
+	}
+	if c.MaxConcurrentActivities < 1 || c.WriteConcurrency < 1 {
+		errs = append(errs, errors.New("max-activities and write-concurrency must be at least 1"))
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, errors.New("request-timeout must be positive, e.g. 30s"))
+	}
+	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
+		errs = append(errs, errors.New("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together"))
+	}
+	return errors.Join(errs...)
+}
+
+func boolEnv(v string) bool {
+	b, _ := strconv.ParseBool(v)
+	return b
+}
