@@ -25,7 +25,7 @@ const (
 )
 
 // call sends one request and decodes the JSON answer.
-func call(t *testing.T, srv *scimtest.Server, method, path string, body any) (int, map[string]any) {
+func call(t testing.TB, srv *scimtest.Server, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
