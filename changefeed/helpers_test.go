@@ -241,11 +241,12 @@ type recorder struct {
 	mu      sync.Mutex
 	calls   map[string]int      // workflow ID → accepted calls
 	runs    map[string][]string // workflow ID → run ID of each accepted call
+	options map[string]client.StartWorkflowOptions
 	failed  int
 }
 
 func newRecorder(c client.Client) *recorder {
-	r := &recorder{calls: map[string]int{}, runs: map[string][]string{}}
+	r := &recorder{calls: map[string]int{}, runs: map[string][]string{}, options: map[string]client.StartWorkflowOptions{}}
 	r.backend.Store(&c)
 	return r
 }
@@ -262,6 +263,7 @@ func (r *recorder) SignalWithStartWorkflow(ctx context.Context, workflowID, sign
 		return nil, err
 	}
 	r.calls[workflowID]++
+	r.options[workflowID] = options
 	r.runs[workflowID] = append(r.runs[workflowID], run.GetRunID())
 	return run, nil
 }
@@ -285,6 +287,12 @@ func (r *recorder) runIDs(id string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.runs[id]...)
+}
+
+func (r *recorder) lastOptions(id string) client.StartWorkflowOptions {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.options[id]
 }
 
 func (r *recorder) failures() int {

@@ -29,7 +29,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -335,18 +334,12 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) error {
 func (r *Relay) sendSignal(ctx context.Context, s *signal) error {
 	ctx, cancel := context.WithTimeout(ctx, r.callTimeout())
 	defer cancel()
-	id := s.workflowID()
+	// The start options (ID, task queue, USE_EXISTING, search attributes) come from the
+	// workflows contract, shared with every other caller that signals an ObjectSync.
+	opts := workflows.ObjectSyncStartOptions(r.taskQueue(), s.provider, s.kind, s.objectID)
+	id := opts.ID
 	_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalObjectChanged,
-		workflows.ObjectChanged{Reason: strings.Join(s.reasons, ", ")},
-		client.StartWorkflowOptions{
-			ID:                       id,
-			TaskQueue:                r.taskQueue(),
-			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-			TypedSearchAttributes: temporal.NewSearchAttributes(
-				workflows.ProviderAttribute.ValueSet(s.provider),
-				workflows.ObjectKindAttribute.ValueSet(s.kind),
-			),
-		},
+		workflows.ObjectChanged{Reason: strings.Join(s.reasons, ", ")}, opts,
 		workflows.ObjectSyncWorkflow,
 		workflows.ObjectSyncInput{Provider: s.provider, Kind: s.kind, ObjectID: s.objectID})
 	if err != nil {

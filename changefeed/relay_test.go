@@ -50,6 +50,9 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 	if k, _ := desc.TypedSearchAttributes.GetKeyword(workflows.ObjectKindAttribute); k != workflows.KindUser {
 		t.Errorf("ScimObjectKind = %q, want user", k)
 	}
+	if pol := rec.lastOptions(userID(user)).WorkflowIDConflictPolicy; pol != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING {
+		t.Errorf("conflict policy = %s, want USE_EXISTING", pol)
+	}
 	if tq := desc.RawResponse.GetExecutionConfig().GetTaskQueue().GetName(); tq != e.queue {
 		t.Errorf("task queue = %q, want %q", tq, e.queue)
 	}
@@ -195,6 +198,9 @@ func TestChangesWaitInTheOutboxWhileTemporalIsUnreachable(t *testing.T) {
 	})
 	if n := e.outboxCount(); n != 5 {
 		t.Fatalf("outbox holds %d changes while Temporal is down, want all 5", n)
+	}
+	if rec.failures() == 0 {
+		t.Fatalf("no SignalWithStart call failed, yet the relay counted %d errors", r.Stats().Errors)
 	}
 	if calls := rec.snapshot(); len(calls) != 0 || r.Stats().ChangesRelayed != 0 {
 		t.Fatalf("while Temporal is down: accepted calls %v, relayed %d; want none", calls, r.Stats().ChangesRelayed)
