@@ -32,7 +32,9 @@ var (
 	ErrRedirect = errors.New("scim: unexpected redirect")
 	// ErrNotJSON: a success response whose body is not JSON (an HTML page, a proxy message).
 	ErrNotJSON = errors.New("scim: response is not JSON")
-	// ErrBodyTooLarge: the response body exceeds Options.MaxResponseBytes.
+	// ErrBodyTooLarge: a success body exceeds Options.MaxResponseBytes. No
+	// classification helper reports it: the target misbehaves for this
+	// request, and the caller decides (error bodies are truncated instead).
 	ErrBodyTooLarge = errors.New("scim: response body too large")
 	// ErrNoID: a create answered with success but without an "id".
 	ErrNoID = errors.New("scim: create response has no id")
