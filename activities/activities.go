@@ -45,6 +45,9 @@ type Activities struct {
 	// OnRequest, when set, sees every SCIM request (provider name, method, path, status,
 	// duration), for metrics and request logs.
 	OnRequest func(provider string, info scim.RequestInfo)
+	// OnObjects, when set, counts objects by outcome: created, updated, unchanged, skipped,
+	// failed, deprovisioned.
+	OnObjects func(provider, kind, action string, n int)
 
 	targets  sync.Map // provider id → *target
 	programs sync.Map // mapping id + updated_at → *mapping.Program
@@ -165,4 +168,14 @@ func logger(ctx context.Context) log.Logger {
 		return activity.GetLogger(ctx)
 	}
 	return log.NewStructuredLogger(slog.Default())
+}
+
+// observe reports object outcomes to OnObjects.
+func (a *Activities) observe(provider, kind string, counts map[string]int) {
+	if a.OnObjects == nil {
+		return
+	}
+	for action, n := range counts {
+		a.OnObjects(provider, kind, action, n)
+	}
 }

@@ -34,6 +34,9 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Deprovisioned, res.Failed, res.DryRun = w.res.Deprovisioned, w.res.Failed, w.dryRunLog()
+	if !w.dry {
+		a.observe(w.t.provider.Name, w.kind, map[string]int{"deprovisioned": res.Deprovisioned, "failed": len(res.Failed)})
+	}
 	return res, err
 }
 

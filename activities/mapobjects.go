@@ -74,6 +74,7 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 			res.Changed = append(res.Changed, MappedObject{ID: id, Payload: payload, Hash: hash})
 		}
 	}
+	a.observe(p.Name, in.Kind, map[string]int{"unchanged": len(res.Unchanged), "skipped": len(res.Skipped)})
 	return res, nil
 }
 

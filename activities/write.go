@@ -63,6 +63,9 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	res.Failed = w.res.Failed
 	res.Linked = w.res.Linked
 	res.DryRun = w.dryRunLog()
+	if !w.dry {
+		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated, "failed": len(res.Failed)})
+	}
 	return res, err
 }
 

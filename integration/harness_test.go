@@ -49,6 +49,14 @@ var queueSeq atomic.Int64
 
 func newEnv(t *testing.T, opts scimtest.Options) *env {
 	t.Helper()
+	e := newEnvWithoutWorker(t, opts)
+	e.startWorker()
+	return e
+}
+
+// newEnvWithoutWorker is newEnv for tests that run their own workers.
+func newEnvWithoutWorker(t *testing.T, opts scimtest.Options) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	t.Setenv("IT_TARGET_TOKEN", targetToken)
@@ -73,7 +81,6 @@ func newEnv(t *testing.T, opts scimtest.Options) *env {
 		Signaler:       worker.Signaler{Client: c, TaskQueue: e.queue},
 		RequestTimeout: 5 * time.Second,
 	}
-	e.startWorker()
 	return e
 }
 

@@ -2,6 +2,10 @@ package integration
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,10 +16,17 @@ import (
 	"github.com/scimsync/scimsync/workflows"
 )
 
-// runWorker runs worker.Run, as cmd/worker does, until the test ends.
-func (e *env) runWorker() {
+// runWorker runs worker.Run, as cmd/worker does, until the test ends, and returns the
+// address of its HTTP endpoints.
+func (e *env) runWorker() string {
 	e.t.Helper()
-	cfg := worker.Config{
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := worker.Config{HTTPAddr: addr,
 		DatabaseURL: e.dsn, TemporalAddress: testenv.Temporal(e.t).FrontendHostPort(), TemporalNamespace: testenv.Namespace,
 		TaskQueue: e.queue, InstallationSecret: installationSecret, LogFormat: "text", LogLevel: "warn",
 		MaxConcurrentActivities: 10, WriteConcurrency: 4, RequestTimeout: 5 * time.Second, ScheduleInterval: time.Second,
@@ -37,10 +48,22 @@ func (e *env) runWorker() {
 			e.t.Errorf("worker.Run returned %v", err)
 		}
 	})
+	return addr
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
-	e := newEnv(t, scimtest.Options{})
+	e := newEnvWithoutWorker(t, scimtest.Options{})
 	var ada, bob store.User
 	var bobBinding store.Binding
 	var app store.Application
@@ -66,7 +89,7 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 		h := e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(name))
 		h.Delete(context.Background())
 	})
-	e.runWorker()
+	addr := e.runWorker()
 
 	// The worker creates the provider's schedule, which starts a first full sync at once.
 	e.waitFor(30*time.Second, func() string {
@@ -96,4 +119,35 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 	if diffJSON(remoteUser(e.target, "ada"), expectedUser(ada)) != "" {
 		t.Errorf("ada changed: %v", remoteUser(e.target, "ada"))
 	}
+
+	if code, body := httpGet(t, "http://"+addr+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	code, metrics := httpGet(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`scimsync_scim_requests_total{method="POST",provider="wiki",status="201"} 2`,
+		`scimsync_scim_requests_total{method="DELETE",provider="wiki",status="204"} 1`,
+		`scimsync_objects_total{action="created",kind="user",provider="wiki"} 2`,
+		`scimsync_objects_total{action="deprovisioned",kind="user",provider="wiki"} 1`,
+		`scimsync_outbox_changes 0`,
+		`scimsync_scim_request_seconds_bucket{method="DELETE",provider="wiki",le="+Inf"} 1`,
+		`temporal_workflow_completed`,
+	} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s in:\n%s", want, grepLines(metrics, "scimsync_"))
+		}
+	}
+	if strings.Contains(metrics, targetToken) || strings.Contains(metrics, `"ada"`) || strings.Contains(metrics, "@example.test") {
+		t.Errorf("/metrics leaks a token or a username")
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -68,7 +68,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		logger.Info("database migrated", "versions", applied)
 	}
 
-	c, err := Dial(ctx, cfg, logger)
+	metrics, err := NewMetrics()
+	if err != nil {
+		return err
+	}
+	c, err := dial(ctx, cfg, logger, metrics.SDK)
 	if err != nil {
 		return err
 	}
@@ -83,7 +87,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		Signaler:         Signaler{Client: c, TaskQueue: cfg.TaskQueue},
 		WriteConcurrency: cfg.WriteConcurrency,
 		RequestTimeout:   cfg.RequestTimeout,
+		OnRequest:        metrics.ObserveRequest,
+		OnObjects:        metrics.ObserveObjects,
 	}
+	metrics.WatchOutbox(s.OutboxLag)
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		WorkerStopTimeout:                  30 * time.Second,
@@ -109,7 +116,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	go func() { defer wg.Done(); keeper.Run(runCtx) }()
 
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, s, c, logger)
+		srv, err := serveHTTP(cfg.HTTPAddr, s, c, metrics, logger)
 		if err != nil {
 			return err
 		}
@@ -131,10 +138,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 
 // Dial connects to Temporal as the configuration says (plain, TLS, mTLS or API key).
 func Dial(ctx context.Context, cfg Config, logger *slog.Logger) (client.Client, error) {
+	return dial(ctx, cfg, logger, nil)
+}
+
+func dial(ctx context.Context, cfg Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
 	opts := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal")),
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         tlog.NewStructuredLogger(logger.With("component", "temporal")),
+		MetricsHandler: metrics,
 	}
 	if cfg.TemporalTLS || cfg.TemporalTLSCert != "" || cfg.TemporalAPIKey != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -186,9 +198,10 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// serveHTTP serves /healthz: 200 when PostgreSQL and Temporal answer.
-func serveHTTP(addr string, s *store.Store, c client.Client, logger *slog.Logger) (*http.Server, error) {
+// serveHTTP serves /metrics, and /healthz: 200 when PostgreSQL and Temporal answer.
+func serveHTTP(addr string, s *store.Store, c client.Client, metrics *Metrics, logger *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
