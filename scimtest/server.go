@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +21,10 @@ import (
 // Options configure a Server. The zero value is a standard SCIM 2.0
 // server at "/scim/v2" without authentication.
 type Options struct {
+	// Addr, when set, is the address to listen on (e.g. "127.0.0.1:8088")
+	// instead of a free loopback port. It is read by NewServer and
+	// NewUnstartedServer, which panic when it cannot be listened on.
+	Addr string
 	// BasePath is the path of the SCIM base URL; "" means "/scim/v2".
 	// "/" serves SCIM at the root.
 	BasePath string
@@ -163,6 +168,14 @@ func NewServer(opts Options) *Server {
 func NewUnstartedServer(opts Options) *Server {
 	s := &Server{Options: opts, closing: make(chan struct{})}
 	s.ts = httptest.NewUnstartedServer(s)
+	if opts.Addr != "" {
+		ln, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			panic(fmt.Sprintf("scimtest: listen on %s: %v", opts.Addr, err))
+		}
+		s.ts.Listener.Close()
+		s.ts.Listener = ln
+	}
 	s.users, s.groups = newCollection("Users"), newCollection("Groups")
 	s.memberOf = map[string]map[string]struct{}{}
 	s.counts = map[string]int{}
