@@ -25,5 +25,5 @@ test: services check ## run every test (unit, store, workflows, integration) wit
 unit: ## run the tests that need no services
 	$(GO) test -count=1 -short $(PKGS)
 
-demo: ## run the main job on embedded defaults (not built yet)
-	@echo "make demo: the end-to-end demo is not built yet (issue 6); run 'make test'" >&2; exit 2
+demo: ## run the whole system on embedded defaults (Temporal dev server + UI, PostgreSQL, a SCIM target, sample data, a full sync)
+	@scripts/demo.sh

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# make demo: the whole of scimsync on embedded defaults, on one machine.
+#   - builds what is missing (temporal CLI, worker, starter, scimtest-server) into .bin/
+#   - a Temporal dev server with its Web UI on :8233, history kept in .dev/temporal.db
+#   - PostgreSQL at DATABASE_URL, else the local one at 127.0.0.1:5432, else a private
+#     cluster under .dev/pg started from the local PostgreSQL binaries
+#   - a stand-in SCIM application (scimtest-server) on 127.0.0.1:8088
+#   - examples/config.yaml applied, examples/directory.json imported, a worker, a full sync
+# It leaves everything running until Ctrl-C, which stops what it started. A second run
+# reuses what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mkdir -p .dev .bin
+pids=()
+cleanup() {
+  echo
+  echo "demo: stopping what the demo started"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${private_pg:-}" ]; then pg_run "$pgbin/pg_ctl" -D .dev/pg/data -m fast stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local t=$1 what=$2; shift 2
+  for _ in $(seq 1 "$((t*5))"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "demo: $what did not come up; see .dev/*.log" >&2; exit 1
+}
+
+step "building (first run: the Temporal CLI takes about 10 minutes)"
+scripts/ensure-tools.sh
+go build -o .bin/ ./cmd/worker ./cmd/starter ./cmd/scimtest-server
+
+step "PostgreSQL"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+pg_run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ -z "${DATABASE_URL:-}" ]; then
+  if pg_isready -q -h 127.0.0.1 -p 5432; then
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='scimsync_demo'" | grep -q 1 ||
+      psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE scimsync_demo"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/scimsync_demo?sslmode=disable"
+  else
+    [ -n "$pgbin" ] || { echo "demo: no PostgreSQL answers and no local binaries; set DATABASE_URL" >&2; exit 1; }
+    private_pg=1
+    if [ ! -d .dev/pg/data ]; then
+      mkdir -p .dev/pg && [ "$(id -u)" != 0 ] || chown -R postgres .dev/pg
+      pg_run "$pgbin/initdb" -D .dev/pg/data -U postgres --auth=trust >/dev/null
+    fi
+    pg_run "$pgbin/pg_ctl" -D .dev/pg/data -l .dev/pg/postgres.log -o "-p 54329 -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
+    wait_for 30 "the private PostgreSQL" pg_isready -h 127.0.0.1 -p 54329
+    psql -h 127.0.0.1 -p 54329 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='scimsync_demo'" | grep -q 1 ||
+      psql -h 127.0.0.1 -p 54329 -U postgres -qc "CREATE DATABASE scimsync_demo"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:54329/scimsync_demo?sslmode=disable"
+  fi
+fi
+echo "using $DATABASE_URL"
+
+step "Temporal dev server (Web UI http://localhost:8233)"
+export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-localhost:7233}
+if .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
+  echo "reusing the Temporal server at $TEMPORAL_ADDRESS"
+else
+  .bin/temporal server start-dev --db-filename .dev/temporal.db --ip 127.0.0.1 --port 7233 --ui-port 8233 \
+    --search-attribute ScimProvider=Keyword --search-attribute ScimObjectKind=Keyword \
+    --log-level warn >.dev/temporal.log 2>&1 &
+  pids+=($!)
+  wait_for 60 "the Temporal dev server" .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS"
+fi
+
+step "stand-in SCIM application at http://127.0.0.1:8088/scim/v2"
+export SCIMSYNC_DEMO_TOKEN=${SCIMSYNC_DEMO_TOKEN:-demo-token-change-me}
+.bin/scimtest-server -addr 127.0.0.1:8088 -token env:SCIMSYNC_DEMO_TOKEN >.dev/target.log 2>&1 &
+pids+=($!)
+wait_for 10 "the stand-in SCIM application" curl -sf -H "Authorization: Bearer $SCIMSYNC_DEMO_TOKEN" http://127.0.0.1:8088/scim/v2/ServiceProviderConfig
+
+step "configuration and sample directory"
+[ -f .dev/installation-secret ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >.dev/installation-secret)
+export SCIMSYNC_INSTALLATION_SECRET="file:$root/.dev/installation-secret"
+.bin/starter migrate
+.bin/starter apply -f examples/config.yaml
+.bin/starter import -f examples/directory.json
+# The stand-in keeps its users in memory, so each run starts it empty: forget what earlier
+# runs synced there, or the full sync would rightly find nothing changed.
+psql "$DATABASE_URL" -qc "DELETE FROM sync_links WHERE provider_id IN (SELECT id FROM providers WHERE name = 'demo')"
+
+step "worker (metrics and health at http://127.0.0.1:9464)"
+SCIMSYNC_HTTP_ADDR=127.0.0.1:9464 .bin/worker >.dev/worker.log 2>&1 &
+pids+=($!)
+wait_for 30 "the worker" curl -sf http://127.0.0.1:9464/healthz
+
+step "full sync"
+.bin/starter full-sync --provider demo --wait
+
+users=$(curl -sf -H "Authorization: Bearer $SCIMSYNC_DEMO_TOKEN" "http://127.0.0.1:8088/scim/v2/Users?count=1" | sed -E 's/.*"totalResults":([0-9]+).*/\1/')
+groups=$(curl -sf -H "Authorization: Bearer $SCIMSYNC_DEMO_TOKEN" "http://127.0.0.1:8088/scim/v2/Groups?count=1" | sed -E 's/.*"totalResults":([0-9]+).*/\1/')
+cat <<MSG
+
+$users users, $groups groups synced to the stand-in application.
+
+Look around:
+  Temporal Web UI      http://localhost:8233  (the full sync and its SyncBatch children)
+  status               DATABASE_URL='$DATABASE_URL' .bin/starter status
+  list syncs           .bin/temporal workflow list --query "ScimProvider = 'demo'"
+  progress             .bin/temporal workflow query --workflow-id <full sync id> --name progress
+  the schedule         .bin/temporal schedule describe --schedule-id scim-full-sync/demo
+  the target           curl -H "Authorization: Bearer \$SCIMSYNC_DEMO_TOKEN" http://127.0.0.1:8088/scim/v2/Users
+  metrics              curl http://127.0.0.1:9464/metrics
+  logs                 .dev/worker.log, .dev/temporal.log
+
+Change a user and watch it arrive within a second:
+  psql '$DATABASE_URL' -c "UPDATE users SET name = 'Ada King' WHERE username = 'ada'"
+
+Press Ctrl-C to stop everything the demo started.
+MSG
+while true; do sleep 3600; done
