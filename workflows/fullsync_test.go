@@ -548,3 +548,20 @@ func TestFullSyncFailsOnBatchError(t *testing.T) {
 func batchObjects(ids ...string) activities.ObjectsInput {
 	return activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: ids}
 }
+
+// TestFullSyncDisabledProvider checks that a full sync of a disabled provider only loads
+// the provider and is done.
+func TestFullSyncDisabledProvider(t *testing.T) {
+	env := newEnv(t)
+	f := fanOut()
+	f.Provider.Enabled = false
+	f.install(env)
+	env.ExecuteWorkflow(workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: provider, AllowDeletions: true})
+
+	var got workflows.FullSyncProgress
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	equal(t, "result", got, workflows.FullSyncProgress{Phase: workflows.PhaseDone})
+	equal(t, "activity calls", f.Calls(), []call{{"LoadProvider", activities.ProviderInput{Provider: provider}}})
+}

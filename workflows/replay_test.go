@@ -1,0 +1,390 @@
+package workflows_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+// TestMain stops the dev server that TestRecordHistories starts.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Histories recorded by TestRecordHistories from real runs on a dev server, with what the
+// workflow did in each: the commands it gave (activities by type, children, timers,
+// completion) and the signals it got, in history order.
+var histories = []struct {
+	file  string
+	story []string
+}{{
+	// A user changes while its first round runs: exactly one more round follows. The first
+	// round links the user, so its groups are signalled; the second finds it unchanged.
+	file: "objectsync-two-rounds.json",
+	story: []string{
+		"signal object-changed",
+		"activity LoadProvider", "activity MapObjects", "signal object-changed",
+		"activity WriteObjects", "activity SignalGroupsOfUsers",
+		"activity LoadProvider", "activity MapObjects",
+		"complete",
+	},
+}, {
+	// Three users in two batches at once, one group batch, then 7 stale objects above the
+	// threshold of 5: the sync waits for the approval signal, then deprovisions in pages of 2.
+	file: "fullsync-batches-cleanup.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover",
+		"activity ListInScope", "child SyncBatch", "child SyncBatch", "activity ListInScope",
+		"activity ListInScope", "child SyncBatch", "activity ListInScope",
+		"activity CountStale", "timer", "signal approve-deletions",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"complete",
+	},
+}, {
+	// The first users batch of that full sync: linked users signal nobody.
+	file:  "syncbatch-users.json",
+	story: []string{"activity MapObjects", "activity WriteObjects", "complete"},
+}, {
+	// Its groups batch: written, then members synced.
+	file:  "syncbatch-groups.json",
+	story: []string{"activity MapObjects", "activity WriteObjects", "activity SyncMembers", "complete"},
+}}
+
+// newReplayer returns a replayer with the workflows registered under their names, as the
+// worker registers them.
+func newReplayer() worker.WorkflowReplayer {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(workflows.ObjectSync, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.FullSync, workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.SyncBatch, workflow.RegisterOptions{Name: workflows.SyncBatchWorkflow})
+	return r
+}
+
+func testLogger(t *testing.T) log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// TestReplayHistories replays the recorded histories with the current workflow code. It
+// fails when the code would give other commands than those recorded (a non-determinism
+// error) or reach another result: such a change needs workflow.GetVersion, or it breaks
+// workflows running when it is deployed.
+func TestReplayHistories(t *testing.T) {
+	for _, h := range histories {
+		t.Run(h.file, func(t *testing.T) {
+			hist := readHistory(t, filepath.Join("testdata", h.file))
+			equal(t, "recorded story", story(hist), h.story)
+
+			r := newReplayer()
+			// The replayer needs the run's workflow ID: the FullSync's children's IDs derive from it.
+			id := hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId()
+			if id == "" {
+				t.Fatalf("%s: the started event has no workflow ID", h.file)
+			}
+			opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: id}}
+			if err := r.ReplayWorkflowHistoryWithOptions(testLogger(t), hist, opts); err != nil {
+				t.Fatalf("replay %s: %v", h.file, err)
+			}
+			// The replayer keeps the result it reached; its interface does not show it.
+			results, ok := r.(interface {
+				GetWorkflowResult(workflowID string, valuePtr any) error
+			})
+			if !ok {
+				t.Fatalf("%T has no GetWorkflowResult", r)
+			}
+			var got, want any
+			if err := results.GetWorkflowResult(id, &got); err != nil {
+				t.Fatalf("replayed result: %v", err)
+			}
+			last := hist.Events[len(hist.Events)-1].GetWorkflowExecutionCompletedEventAttributes()
+			if err := converter.GetDefaultDataConverter().FromPayloads(last.GetResult(), &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("replayed result differs from the recorded one:\n got %s\nwant %s", asJSON(got), asJSON(want))
+			}
+		})
+	}
+}
+
+// TestReplayDetectsChangedCommands makes sure the replay test can fail: an ObjectSync
+// that gives one more command (a timer) than the recorded one does not replay.
+func TestReplayDetectsChangedCommands(t *testing.T) {
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.ObjectSyncInput) error {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return err
+		}
+		return workflows.ObjectSync(ctx, in)
+	}, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
+	hist := readHistory(t, filepath.Join("testdata", "objectsync-two-rounds.json"))
+	opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: recordedObjectSyncID}}
+	quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // the expected panic's stack is long
+	err := r.ReplayWorkflowHistoryWithOptions(quiet, hist, opts)
+	// TMPRL1100 is the SDK's code for non-determinism.
+	if err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
+		t.Fatalf("replay of a changed ObjectSync: error = %v, want a non-determinism error", err)
+	}
+}
+
+func readHistory(t *testing.T, path string) *historypb.History {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("%v (record with RECORD_HISTORIES=1 go test -run TestRecordHistories ./workflows/)", err)
+	}
+	defer f.Close()
+	hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return hist
+}
+
+// story lists what a history says the workflow did: the events its commands caused and
+// the signals it received.
+func story(h *historypb.History) []string {
+	var out []string
+	for _, e := range h.Events {
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			out = append(out, "activity "+e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName())
+		case enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+			out = append(out, "child "+e.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowType().GetName())
+		case enumspb.EVENT_TYPE_TIMER_STARTED:
+			out = append(out, "timer")
+		case enumspb.EVENT_TYPE_TIMER_CANCELED:
+			out = append(out, "cancel timer")
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			out = append(out, "signal "+e.GetWorkflowExecutionSignaledEventAttributes().GetSignalName())
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+			out = append(out, "complete")
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+			out = append(out, "fail")
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+			out = append(out, "continue as new")
+		}
+	}
+	return out
+}
+
+// TestRecordHistories records the histories that TestReplayHistories replays, by running
+// the workflows on a dev server (internal/testenv) with stub activities. Run it after a
+// deliberate, versioned change of the workflows' commands, and review the new files:
+//
+//	RECORD_HISTORIES=1 go test -run TestRecordHistories ./workflows/
+func TestRecordHistories(t *testing.T) {
+	if os.Getenv("RECORD_HISTORIES") != "1" {
+		t.Skip("set RECORD_HISTORIES=1 to record workflows/testdata/*.json on a dev server")
+	}
+	srv := testenv.Temporal(t)
+	// A client and worker of their own, so that the recorded identities name no machine.
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: testenv.Namespace,
+		Identity: "record-histories", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	queue := "record-histories"
+	stub := &stubActivities{firstMapStarted: make(chan struct{}), releaseFirstMap: make(chan struct{})}
+	w := worker.New(c, queue, worker.Options{Identity: "record-histories"})
+	w.RegisterWorkflowWithOptions(workflows.ObjectSync, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.FullSync, workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.SyncBatch, workflow.RegisterOptions{Name: workflows.SyncBatchWorkflow})
+	w.RegisterActivity(stub)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	// ObjectSync: a second change while the first round maps the user.
+	if err := workflows.SignalObjectSync(ctx, c, queue, stubObjectProvider, workflows.KindUser, recordedObjectID, "user insert"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stub.firstMapStarted:
+	case <-ctx.Done():
+		t.Fatal("the first round did not start")
+	}
+	syncID := recordedObjectSyncID
+	if err := c.SignalWorkflow(ctx, syncID, "", workflows.SignalObjectChanged, workflows.ObjectChanged{Reason: "user update"}); err != nil {
+		t.Fatal(err)
+	}
+	close(stub.releaseFirstMap)
+	if err := c.GetWorkflow(ctx, syncID, "").Get(ctx, nil); err != nil {
+		t.Fatalf("ObjectSync: %v", err)
+	}
+	writeHistory(ctx, t, c, syncID, "objectsync-two-rounds.json")
+
+	// FullSync: approve the deletions once it waits for approval.
+	fullID := recordedFullSyncID
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fullID, TaskQueue: queue},
+		workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: stubFullProvider, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		v, err := c.QueryWorkflow(ctx, fullID, "", workflows.QueryProgress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p workflows.FullSyncProgress
+		if err := v.Get(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Phase == workflows.PhaseAwaitApproval {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("FullSync did not wait for approval; progress %+v", p)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := c.SignalWorkflow(ctx, fullID, "", workflows.SignalApproveDeletions, nil); err != nil {
+		t.Fatal(err)
+	}
+	var progress workflows.FullSyncProgress
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("FullSync: %v", err)
+	}
+	want := workflows.FullSyncProgress{Phase: workflows.PhaseDone, BatchesDone: 3, BatchesTotal: 3,
+		Users:  workflows.Counts{Created: 3, Deprovisioned: 4},
+		Groups: workflows.Counts{Created: 1, Deprovisioned: 3}}
+	equal(t, "FullSync result", progress, want)
+	writeHistory(ctx, t, c, fullID, "fullsync-batches-cleanup.json")
+	writeHistory(ctx, t, c, fullID+"/user-batch-1", "syncbatch-users.json")
+	writeHistory(ctx, t, c, fullID+"/group-batch-3", "syncbatch-groups.json")
+}
+
+// writeHistory exports a closed workflow's history as the JSON that `temporal workflow
+// show --output json` writes and the replayer reads.
+func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, file string) {
+	t.Helper()
+	var h historypb.History
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", file)
+	if err := os.MkdirAll("testdata", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s (%d events)", path, len(h.Events))
+}
+
+// Providers of the stub activities: one for the ObjectSync recording, one for the FullSync.
+// The recorded workflow IDs are fixed (the dev server of a test binary is fresh), so that
+// recording again changes little.
+const (
+	stubObjectProvider   = "acme-object"
+	stubFullProvider     = "acme-full"
+	recordedObjectID     = "u1"
+	recordedObjectSyncID = "scim/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
+	recordedFullSyncID   = "scim-full-sync/" + stubFullProvider + "-2025-01-02T03:00:00Z"
+)
+
+// stubActivities stands in for activities.Activities on the dev server: same activity
+// names, inputs and results, answered from fixed data. The first MapObjects of the
+// ObjectSync provider waits for releaseFirstMap, so that a signal lands mid-round.
+type stubActivities struct {
+	firstMapStarted chan struct{}
+	releaseFirstMap chan struct{}
+
+	mu         sync.Mutex
+	objectMaps int
+}
+
+func (s *stubActivities) LoadProvider(_ context.Context, in activities.ProviderInput) (activities.ProviderInfo, error) {
+	return activities.ProviderInfo{Name: in.Provider, Enabled: true, PageSize: 2, DeprovisionAction: "delete",
+		DeprovisionThreshold: 5}, nil
+}
+
+func (s *stubActivities) Discover(context.Context, activities.ProviderInput) (activities.DiscoverResult, error) {
+	return activities.DiscoverResult{Patch: true, Filter: true}, nil
+}
+
+func (s *stubActivities) ListInScope(_ context.Context, in activities.ListInput) (activities.IDList, error) {
+	scope := map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)}
+	return page(scope[in.Kind], in.After, in.Limit), nil
+}
+
+func (s *stubActivities) ListStale(_ context.Context, in activities.ListInput) (activities.IDList, error) {
+	stale := map[string][]string{workflows.KindUser: ids("u-x", 4), workflows.KindGroup: ids("g-x", 3)}
+	return page(stale[in.Kind], in.After, in.Limit), nil
+}
+
+func (s *stubActivities) CountStale(context.Context, activities.ProviderInput) (activities.StaleCount, error) {
+	return activities.StaleCount{Users: 4, Groups: 3}, nil
+}
+
+func (s *stubActivities) MapObjects(ctx context.Context, in activities.ObjectsInput) (activities.MapResult, error) {
+	if in.Provider != stubObjectProvider {
+		return activities.MapResult{Changed: changed(in.IDs...)}, nil
+	}
+	s.mu.Lock()
+	s.objectMaps++
+	n := s.objectMaps
+	s.mu.Unlock()
+	if n > 1 {
+		return activities.MapResult{Unchanged: in.IDs}, nil
+	}
+	close(s.firstMapStarted)
+	select {
+	case <-s.releaseFirstMap:
+	case <-ctx.Done():
+		return activities.MapResult{}, ctx.Err()
+	}
+	return activities.MapResult{Changed: changed(in.IDs...)}, nil
+}
+
+func (s *stubActivities) WriteObjects(_ context.Context, in activities.WriteInput) (activities.WriteResult, error) {
+	res := activities.WriteResult{Created: len(in.Objects)}
+	for _, o := range in.Objects {
+		res.Linked = append(res.Linked, o.ID)
+	}
+	return res, nil
+}
+
+func (s *stubActivities) Deprovision(_ context.Context, in activities.ObjectsInput) (activities.WriteResult, error) {
+	return activities.WriteResult{Deprovisioned: len(in.IDs)}, nil
+}
+
+func (s *stubActivities) SyncMembers(context.Context, activities.ObjectsInput) (activities.WriteResult, error) {
+	return activities.WriteResult{}, nil
+}
+
+func (s *stubActivities) SignalGroupsOfUsers(context.Context, activities.SignalInput) error {
+	return nil
+}
