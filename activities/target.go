@@ -39,7 +39,11 @@ func (a *Activities) target(ctx context.Context, name string) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.targets.Store(p.ID, t)
+	// A dry-run client records the writes it holds back; each activity gets its own so
+	// that it reports exactly its own requests.
+	if !p.DryRun {
+		a.targets.Store(p.ID, t)
+	}
 	return t, nil
 }
 
