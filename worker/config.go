@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -53,6 +54,15 @@ type Config struct {
 	ScheduleInterval time.Duration
 	// NoChangeFeed disables the outbox relay on this worker (SCIMSYNC_NO_CHANGE_FEED).
 	NoChangeFeed bool
+
+	// CodecKeys (SCIMSYNC_CODEC_KEYS) turns on payload encryption: comma-separated
+	// id=reference pairs of 32-byte AES keys (base64 or hex), the sealing key first, e.g.
+	// "k2=env:SCIMSYNC_KEY_2,k1=file:/run/secrets/k1". Every worker and starter of a
+	// namespace needs the same keys. See package codec.
+	CodecKeys string
+	// CodecOrigins (SCIMSYNC_CODEC_CORS_ORIGINS) are the Web UI origins allowed to call the
+	// codec server at <HTTPAddr>/codec; default http://localhost:8233.
+	CodecOrigins string
 }
 
 // ParseConfig reads the configuration from args (without the program name) and the
@@ -90,6 +100,8 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	sched, _ := time.ParseDuration(env("SCIMSYNC_SCHEDULE_INTERVAL", "30s"))
 	fs.DurationVar(&c.ScheduleInterval, "schedule-interval", sched, "how often provider schedules are reconciled (SCIMSYNC_SCHEDULE_INTERVAL)")
 	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
+	fs.StringVar(&c.CodecKeys, "codec-keys", env("SCIMSYNC_CODEC_KEYS", ""), "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
+	fs.StringVar(&c.CodecOrigins, "codec-cors-origins", env("SCIMSYNC_CODEC_CORS_ORIGINS", codec.DefaultUIOrigin), "Web UI origins allowed to call /codec (SCIMSYNC_CODEC_CORS_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -118,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request-timeout must be positive, e.g. 30s"))
+	}
+	if _, err := c.payloadCodec(); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.TemporalTLSCert == "") != (c.TemporalTLSKey == "") {
 		errs = append(errs, errors.New("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together"))

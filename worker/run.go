@@ -116,7 +116,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	go func() { defer wg.Done(); keeper.Run(runCtx) }()
 
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, s, c, metrics, logger)
+		codecHandler, err := codecServer(cfg)
+		if err != nil {
+			return err
+		}
+		srv, err := serveHTTP(cfg.HTTPAddr, s, c, metrics, codecHandler, logger)
 		if err != nil {
 			return err
 		}
@@ -159,6 +163,9 @@ func dial(ctx context.Context, cfg Config, logger *slog.Logger, metrics client.M
 		}
 		opts.ConnectionOptions.TLS = tc
 	}
+	if err := useCodec(cfg, &opts); err != nil {
+		return nil, err
+	}
 	if cfg.TemporalAPIKey != "" {
 		key, err := activities.ResolveSecret(cfg.TemporalAPIKey)
 		if err != nil {
@@ -198,10 +205,14 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// serveHTTP serves /metrics, and /healthz: 200 when PostgreSQL and Temporal answer.
-func serveHTTP(addr string, s *store.Store, c client.Client, metrics *Metrics, logger *slog.Logger) (*http.Server, error) {
+// serveHTTP serves /metrics, /healthz (200 when PostgreSQL and Temporal answer) and, when
+// codecHandler is not nil, the codec server under /codec/.
+func serveHTTP(addr string, s *store.Store, c client.Client, metrics *Metrics, codecHandler http.Handler, logger *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler())
+	if codecHandler != nil {
+		mux.Handle("/codec/", codecHandler)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
