@@ -139,8 +139,16 @@ func (a *Activities) SignalGroupsOfUsers(ctx context.Context, in SignalInput) er
 	if err != nil {
 		return err
 	}
+	return a.signalGroupsOf(ctx, p, in.IDs, in.Reason)
+}
+
+// signalGroupsOf signals the syncs of the in-scope groups the users are direct members of.
+func (a *Activities) signalGroupsOf(ctx context.Context, p store.Provider, userIDs []string, reason string) error {
+	if a.Signaler == nil || len(userIDs) == 0 {
+		return nil
+	}
 	seen := map[string]bool{}
-	for _, userID := range in.IDs {
+	for _, userID := range userIDs {
 		groups, err := a.Store.GroupIDsOfUser(ctx, userID)
 		if err != nil {
 			return err
@@ -154,7 +162,7 @@ func (a *Activities) SignalGroupsOfUsers(ctx context.Context, in SignalInput) er
 				continue
 			}
 			seen[g] = true
-			if err := a.Signaler.SignalObjectSync(ctx, in.Provider, store.KindGroup, g, in.Reason); err != nil {
+			if err := a.Signaler.SignalObjectSync(ctx, p.Name, store.KindGroup, g, reason); err != nil {
 				return fmt.Errorf("signal group %s: %w", g, err)
 			}
 		}

@@ -34,8 +34,14 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Deprovisioned, res.Failed, res.DryRun = w.res.Deprovisioned, w.res.Failed, w.dryRunLog()
-	if !w.dry {
-		a.observe(w.t.provider.Name, w.kind, map[string]int{"deprovisioned": res.Deprovisioned, "failed": len(res.Failed)})
+	if w.dry {
+		return res, err
+	}
+	a.observe(w.t.provider.Name, w.kind, map[string]int{"deprovisioned": res.Deprovisioned, "failed": len(res.Failed)})
+	if err == nil {
+		// A deactivated user stays at the target, so the groups it belongs to must drop it;
+		// their syncs may already have run (a full sync writes groups before its cleanup).
+		err = a.signalGroupsOf(ctx, w.t.provider, w.deactivated, "member deactivated")
 	}
 	return res, err
 }
@@ -91,6 +97,9 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 			return err
 		}
 	}
+	w.mu.Lock()
+	w.deactivated = append(w.deactivated, o.ID)
+	w.mu.Unlock()
 	w.count(ctx)
 	return nil
 }

@@ -82,6 +82,8 @@ type writer struct {
 	links   map[string]store.Link
 	members map[string][]string // group id → remote ids of the members it should have
 	seeded  map[string][]string // group id → members found on a matched remote group
+	// deactivated lists the users a Deprovision call deactivated.
+	deactivated []string
 
 	mu   sync.Mutex
 	res  WriteResult
