@@ -1,0 +1,220 @@
+package starter
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+func diagStrings(ds []Diagnostic) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.String())
+	}
+	return out
+}
+
+func TestParseConfigReportsEveryErrorWithPositionAndField(t *testing.T) {
+	src := `providers:
+  - name: demo
+    bse_url: https://x.example.com/scim
+    base_url: "ftp//nope"
+    compatibility_mode: azure
+    page_size: many
+    enabled: "yes"
+    auth:
+      mode: token
+    deprovision: {action: erase}
+    full_sync_interval: 10s
+    mappings: [a, a]
+  - name: Demo!
+    base_url: https://ok.example.com
+    auth: {mode: oauth2, token: env:X}
+mappings:
+  - name: broken
+    kind: user
+    expression: |
+      x = 1
+      return {"userName": x +}
+  - name: 00-default-user
+    kind: group
+    expression: return None
+applications:
+  - name: portal
+    policy_engine_mode: some
+bindings:
+  - application: portal
+    group: staff
+    user: ada
+`
+	_, errs, warns := parseConfig("bad.yaml", []byte(src))
+	want := []string{
+		`bad.yaml:3:5: providers[0].bse_url: unknown field (did you mean base_url?)`,
+		`bad.yaml:4:15: providers[0].base_url: invalid URL "ftp//nope": the scheme must be http or https`,
+		`bad.yaml:5:25: providers[0].compatibility_mode: unknown value "azure": use default, aws, slack, salesforce or webex`,
+		`bad.yaml:6:16: providers[0].page_size: expected a whole number, got the string "many"`,
+		`bad.yaml:7:14: providers[0].enabled: expected true or false, got the string "yes"`,
+		`bad.yaml:9:13: providers[0].auth.token: required with auth mode token: a secret reference such as env:SCIM_TOKEN or file:/run/secrets/scim-token`,
+		`bad.yaml:10:27: providers[0].deprovision.action: unknown value "erase": use delete, deactivate or none`,
+		`bad.yaml:11:25: providers[0].full_sync_interval: must be at least 1m, got 10s`,
+		`bad.yaml:12:19: providers[0].mappings[1]: "a" is listed twice`,
+		`bad.yaml:13:11: providers[1].name: "Demo!" is not a valid provider name: lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters`,
+		`bad.yaml:15:18: providers[1].auth.token_url: required with auth mode oauth2`,
+		`bad.yaml:15:18: providers[1].auth.client_id: required with auth mode oauth2`,
+		`bad.yaml:15:33: providers[1].auth.token: only used with auth mode token`,
+		`bad.yaml:21:30: mappings[0].expression: line 2:24 of mapping "broken": got '}', want primary expression`,
+		`bad.yaml:22:11: mappings[1].name: "00-default-user" is the built-in default mapping; give your mapping another name and list both in the provider's mappings`,
+		`bad.yaml:27:25: applications[0].policy_engine_mode: unknown value "some": use any or all`,
+		`bad.yaml:29:5: bindings[0]: a binding binds exactly one of group and user`,
+	}
+	if got := diagStrings(errs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings = %v", diagStrings(warns))
+	}
+}
+
+func TestParseConfigDefaultsAndLiteralSecretWarning(t *testing.T) {
+	src := `providers:
+  - name: minimal
+    base_url: https://app.example.com/scim/v2/
+    auth:
+      token: s3cr3t-literal
+  - name: oauth
+    base_url: http://127.0.0.1:9000/scim
+    auth:
+      mode: oauth2
+      token_url: https://login.example.com/token
+      client_id: scimsync
+      client_secret: file:/run/secrets/client
+      params: {grant_type: client_credentials, password: hunter2}
+    application: portal
+    group_filters: [staff]
+    mappings: [00-default-user, dept]
+`
+	cfg, errs, warns := parseConfig("c.yaml", []byte(src))
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", diagStrings(errs))
+	}
+	wantWarn := []string{
+		`c.yaml:5:14: providers[0].auth.token: a literal secret is stored in the database as written; use a reference such as env:NAME or file:/path`,
+		`c.yaml:13:58: providers[1].auth.params.password: a literal secret is stored in the database as written; use a reference such as env:NAME or file:/path`,
+	}
+	if got := diagStrings(warns); strings.Join(got, "\n") != strings.Join(wantWarn, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantWarn, "\n"))
+	}
+	want := store.ProviderDefaults()
+	want.Name, want.BaseURL, want.Token = "minimal", "https://app.example.com/scim/v2/", "s3cr3t-literal"
+	if got := cfg.Providers[0].p; got.Name != want.Name || got.BaseURL != want.BaseURL || got.Token != want.Token ||
+		got.AuthMode != "token" || got.CompatibilityMode != "default" || !got.ExcludeServiceAccounts || !got.VerifyTLS ||
+		got.PageSize != 100 || got.DeprovisionAction != "delete" || got.FullSyncInterval != time.Hour || !got.Enabled {
+		t.Errorf("defaults: got %+v", got)
+	}
+	o := cfg.Providers[1]
+	if o.p.AuthMode != "oauth2" || o.p.OAuthParams["grant_type"] != "client_credentials" || o.application.name != "portal" ||
+		len(o.groupFilters) != 1 || len(o.mappings) != 2 || o.mappings[1].name != "dept" || o.mappings[1].node.Line != 16 {
+		t.Errorf("oauth provider: %+v", o)
+	}
+}
+
+func TestParseConfigSyntaxErrorsHaveALine(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"providers:\n  - name: a\n    base_url: [x\n", "c.yaml:3: invalid YAML: did not find expected ',' or ']'"},
+		{"providers:\n  - name: a\n    base_url: b: c\n", "c.yaml:3: invalid YAML: mapping values are not allowed in this context"},
+		{"a: 1\n---\nb: 2\n", "c.yaml:2:1: a configuration file holds one YAML document; found a second one"},
+		{"providers: {name: x}\n", "c.yaml:1:12: providers: expected a list, got a mapping"},
+	} {
+		_, errs, _ := parseConfig("c.yaml", []byte(tc.src))
+		if got := strings.Join(diagStrings(errs), "\n"); !strings.Contains(got, tc.want) {
+			t.Errorf("%q:\ngot  %s\nwant %s", tc.src, got, tc.want)
+		}
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	src, err := os.ReadFile("../examples/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, errs, warns := parseConfig("config.yaml", src)
+	if len(errs)+len(warns) != 0 {
+		t.Fatalf("errors %v warnings %v", diagStrings(errs), diagStrings(warns))
+	}
+	if len(cfg.Providers) != 1 || cfg.Providers[0].p.Token != "env:SCIMSYNC_DEMO_TOKEN" ||
+		cfg.Providers[0].p.BaseURL != "http://127.0.0.1:8088/scim/v2" {
+		t.Errorf("providers = %+v", cfg.Providers)
+	}
+}
+
+func TestExampleDirectoryIsValid(t *testing.T) {
+	src, err := os.ReadFile("../examples/directory.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df, errs := parseDirectoryJSON("directory.json", src)
+	if len(errs) == 0 {
+		errs = checkDirectory(df)
+	}
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	service := 0
+	for _, u := range df.users {
+		if u.user.Type == store.UserServiceAccount {
+			service++
+		}
+	}
+	if len(df.users) < 45 || len(df.groups) != 8 || service != 1 {
+		t.Errorf("%d users (%d service accounts), %d groups", len(df.users), service, len(df.groups))
+	}
+}
+
+func TestHelpAndUsageExitCodes(t *testing.T) {
+	ctx := context.Background()
+	deps := &Deps{Getenv: func(string) string { return "" }}
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // in stdout for 0, stderr otherwise
+	}{
+		{[]string{"--help"}, ExitOK, "commands:"},
+		{[]string{"help", "apply"}, ExitOK, "usage: starter apply -f FILE"},
+		{[]string{}, ExitUsage, "usage: starter"},
+		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate"`},
+		{[]string{"apply"}, ExitUsage, "-f FILE is required"},
+		{[]string{"apply", "--nope"}, ExitUsage, "flag provided but not defined: -nope"},
+		{[]string{"sync", "user", "ada"}, ExitUsage, "--provider is required"},
+		{[]string{"sync", "robot", "ada", "--provider", "x"}, ExitUsage, `unknown object kind "robot"`},
+		{[]string{"mapping", "test", "--provider", "x", "user"}, ExitUsage, "mapping test needs user|group NAME"},
+		{[]string{"full-sync"}, ExitUsage, "--provider is required"},
+		{[]string{"status", "extra"}, ExitUsage, "unexpected arguments: extra"},
+		{[]string{"providers"}, ExitUsage, "DATABASE_URL (or --database-url) is required"},
+	} {
+		for _, c := range commands {
+			if len(tc.args) == 0 {
+				break
+			}
+			if c.name == tc.args[0] {
+				var out, errOut bytes.Buffer
+				if code := c.run(ctx, deps, []string{"--help"}, &out, &errOut); code != ExitOK || !strings.Contains(out.String(), "usage: starter "+c.name) {
+					t.Errorf("%s --help: exit %d, %q", c.name, code, out.String())
+				}
+			}
+		}
+		var out, errOut bytes.Buffer
+		code := Main(ctx, deps, tc.args, &out, &errOut)
+		text := errOut.String()
+		if tc.code == ExitOK {
+			text = out.String()
+		}
+		if code != tc.code || !strings.Contains(text, tc.out) {
+			t.Errorf("starter %v: exit %d, stdout %q stderr %q; want exit %d with %q", tc.args, code, out.String(), errOut.String(), tc.code, tc.out)
+		}
+	}
+}

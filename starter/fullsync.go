@@ -1,0 +1,249 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+const fullSyncHelp = `
+Starts a full sync of a provider now by triggering its schedule (scim-full-sync/PROVIDER,
+which the workers keep for every enabled provider). The schedule never runs two full syncs
+of one provider at once: when one is already running, nothing new starts (with --wait, that
+one is waited for).
+
+--allow-deletions approves deprovisioning more objects than the provider's deprovision
+threshold: the full sync (the one started, or the one running, which may be waiting for
+that approval) is sent the approve-deletions signal.
+
+--wait waits for the full sync to finish, printing its progress (the workflow's progress
+query) and the final counts; the exit code is then 1 when it failed or objects failed.
+`
+
+// FullSync is `starter full-sync`.
+func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
+	cl := newCmdLine(d, "full-sync", "full-sync --provider P [--wait] [--allow-deletions] [--timeout D] [--json]", fullSyncHelp)
+	var provider string
+	var wait, allowDeletions, asJSON bool
+	var timeout time.Duration
+	cl.fs.StringVar(&provider, "provider", "", "the provider (required)")
+	cl.fs.BoolVar(&wait, "wait", false, "wait for the full sync to finish, printing its progress")
+	cl.fs.BoolVar(&allowDeletions, "allow-deletions", false, "approve deprovisioning beyond the provider's deprovision threshold")
+	cl.fs.DurationVar(&timeout, "timeout", 0, "with --wait, stop waiting after this long (0: no limit)")
+	cl.fs.BoolVar(&asJSON, "json", false, "print the outcome as JSON")
+	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+		return code
+	}
+	if provider == "" {
+		return cl.usageError(stderr, "--provider is required")
+	}
+	sess := newSession(d, cl.cfg, stderr)
+	defer sess.close()
+	st, err := sess.store(ctx)
+	if err != nil {
+		return exitCode(stderr, "full-sync", err)
+	}
+	p, err := st.Provider(ctx, provider)
+	if errors.Is(err, store.ErrNotFound) {
+		return exitCode(stderr, "full-sync", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
+	}
+	if err != nil {
+		return exitCode(stderr, "full-sync", err)
+	}
+	if !p.Enabled {
+		return exitCode(stderr, "full-sync", fmt.Errorf("provider %s is disabled: it has no full-sync schedule; enable it first", provider))
+	}
+	c, err := sess.temporal(ctx)
+	if err != nil {
+		return exitCode(stderr, "full-sync", err)
+	}
+	out := stdout
+	if asJSON {
+		out = io.Discard
+	}
+	wid, started, err := triggerFullSync(ctx, c, provider)
+	if err != nil {
+		return exitCode(stderr, "full-sync", err)
+	}
+	if started {
+		fmt.Fprintf(out, "full sync of %s started: workflow %s\n", provider, wid)
+	} else {
+		fmt.Fprintf(out, "a full sync of %s is already running: workflow %s; not starting another\n", provider, wid)
+	}
+	if allowDeletions {
+		if err := c.SignalWorkflow(ctx, wid, "", workflows.SignalApproveDeletions, nil); err != nil {
+			return exitCode(stderr, "full-sync", fmt.Errorf("approve deletions of %s: %w", wid, err))
+		}
+		fmt.Fprintf(out, "deprovisioning beyond the threshold approved (signal %s)\n", workflows.SignalApproveDeletions)
+	}
+	if !wait {
+		if asJSON {
+			writeJSON(stdout, map[string]any{"workflowId": wid, "started": started})
+		}
+		return ExitOK
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	res := waitFullSync(ctx, c, wid, d.pollInterval(), out)
+	res.Started = started
+	if asJSON {
+		writeJSON(stdout, res)
+	}
+	switch {
+	case res.Status != "completed":
+		return ExitFailure
+	case res.Progress.Users.Failed+res.Progress.Groups.Failed > 0:
+		fmt.Fprintf(out, "%d objects failed; starter status --provider %s shows why\n",
+			res.Progress.Users.Failed+res.Progress.Groups.Failed, provider)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// triggerFullSync triggers the provider's schedule unless a full sync is running, and
+// returns the workflow ID of the full sync that runs (or ran) as a result.
+func triggerFullSync(ctx context.Context, c client.Client, provider string) (wid string, started bool, err error) {
+	id := workflows.FullSyncScheduleID(provider)
+	h := c.ScheduleClient().GetHandle(ctx, id)
+	desc, err := h.Describe(ctx)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", false, fmt.Errorf("provider %s has no full-sync schedule (%s) yet: a worker creates one for every enabled provider within its schedule interval; is a worker running?", provider, id)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("describe schedule %s: %w", id, err)
+	}
+	if n := len(desc.Info.RunningWorkflows); n > 0 {
+		return desc.Info.RunningWorkflows[n-1].WorkflowID, false, nil
+	}
+	seen := map[string]bool{}
+	for _, a := range desc.Info.RecentActions {
+		if a.StartWorkflowResult != nil {
+			seen[a.StartWorkflowResult.WorkflowID] = true
+		}
+	}
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
+		return "", false, fmt.Errorf("trigger schedule %s: %w", id, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		desc, err := h.Describe(ctx)
+		if err != nil {
+			return "", false, fmt.Errorf("describe schedule %s: %w", id, err)
+		}
+		for _, r := range desc.Info.RunningWorkflows {
+			if !seen[r.WorkflowID] {
+				return r.WorkflowID, true, nil
+			}
+		}
+		for i := len(desc.Info.RecentActions) - 1; i >= 0; i-- {
+			if r := desc.Info.RecentActions[i].StartWorkflowResult; r != nil && !seen[r.WorkflowID] {
+				return r.WorkflowID, true, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", false, fmt.Errorf("schedule %s was triggered but started no full sync within 30s", id)
+		}
+		select {
+		case <-ctx.Done():
+			return "", false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// fullSyncResult is the outcome of a waited-for full sync, also its --json output.
+type fullSyncResult struct {
+	WorkflowID string                     `json:"workflowId"`
+	Started    bool                       `json:"started"`
+	Status     string                     `json:"status"` // completed, failed, or waiting (stopped waiting)
+	Error      string                     `json:"error,omitempty"`
+	Duration   string                     `json:"duration"`
+	Progress   workflows.FullSyncProgress `json:"progress"`
+}
+
+// waitFullSync waits for the full sync wid, printing its progress whenever it changes.
+func waitFullSync(ctx context.Context, c client.Client, wid string, poll time.Duration, out io.Writer) fullSyncResult {
+	res := fullSyncResult{WorkflowID: wid}
+	start := time.Now()
+	run := c.GetWorkflow(ctx, wid, "")
+	done := make(chan error, 1)
+	var final workflows.FullSyncProgress
+	go func() { done <- run.Get(ctx, &final) }()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			res.Duration = time.Since(start).Round(time.Millisecond).String()
+			if err != nil {
+				if ctx.Err() != nil {
+					res.Status = "waiting"
+					fmt.Fprintf(out, "stopped waiting after %s; the full sync goes on: %s\n", res.Duration, wid)
+					return res
+				}
+				res.Status, res.Error = "failed", workflowMessage(err)
+				if p, ok := queryProgress(context.WithoutCancel(ctx), c, wid); ok {
+					res.Progress = p
+				}
+				fmt.Fprintf(out, "full sync %s failed after %s: %s\n", wid, res.Duration, res.Error)
+				printCounts(out, res.Progress)
+				return res
+			}
+			res.Status, res.Progress = "completed", final
+			fmt.Fprintf(out, "full sync %s completed in %s\n", wid, res.Duration)
+			printCounts(out, final)
+			return res
+		case <-tick.C:
+			if p, ok := queryProgress(ctx, c, wid); ok {
+				if line := progressLine(p); line != last {
+					fmt.Fprintf(out, "progress: %s\n", line)
+					last = line
+				}
+			}
+		}
+	}
+}
+
+func queryProgress(ctx context.Context, c client.Client, wid string) (workflows.FullSyncProgress, bool) {
+	var p workflows.FullSyncProgress
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(qctx, wid, "", workflows.QueryProgress)
+	if err != nil || v.Get(&p) != nil {
+		return p, false
+	}
+	return p, true
+}
+
+func progressLine(p workflows.FullSyncProgress) string {
+	s := fmt.Sprintf("phase %s, batches %d of %d done; users %s; groups %s", p.Phase, p.BatchesDone, p.BatchesTotal,
+		countsLine(p.Users), countsLine(p.Groups))
+	if p.PendingDeletions > 0 {
+		s += fmt.Sprintf("; waiting for approval to deprovision %d objects (starter full-sync --allow-deletions)", p.PendingDeletions)
+	}
+	return s
+}
+
+func countsLine(c workflows.Counts) string {
+	return fmt.Sprintf("%d created, %d updated, %d unchanged, %d skipped, %d failed, %d deprovisioned",
+		c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, c.Deprovisioned)
+}
+
+func printCounts(out io.Writer, p workflows.FullSyncProgress) {
+	fmt.Fprintf(out, "  users:  %s\n", countsLine(p.Users))
+	fmt.Fprintf(out, "  groups: %s\n", countsLine(p.Groups))
+}

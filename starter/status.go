@@ -1,0 +1,380 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+const statusHelp = `
+Shows, per provider: whether it is enabled, its target, its full-sync schedule (interval,
+last run with its result, next run), the full syncs running now with their progress, how
+many users and groups are linked, and the objects whose last sync failed with the reason.
+Then the change outbox: how many directory changes wait for the relay, and the oldest's age.
+
+The database parts are shown even when Temporal cannot be reached (exit code 1 then).
+`
+
+type providerStatus struct {
+	Name          string          `json:"name"`
+	Enabled       bool            `json:"enabled"`
+	BaseURL       string          `json:"baseUrl"`
+	Mode          string          `json:"compatibilityMode"`
+	DryRun        bool            `json:"dryRun"`
+	Schedule      *scheduleStatus `json:"schedule,omitempty"`
+	ScheduleError string          `json:"scheduleError,omitempty"`
+	Running       []runStatus     `json:"running"`
+	LinkedUsers   int             `json:"linkedUsers"`
+	LinkedGroups  int             `json:"linkedGroups"`
+	ErrorCount    int             `json:"errorCount"`
+	Errors        []objectError   `json:"errors"`
+}
+
+type scheduleStatus struct {
+	ID       string     `json:"id"`
+	Interval string     `json:"interval"`
+	Paused   bool       `json:"paused"`
+	Note     string     `json:"note,omitempty"`
+	LastRun  *runStatus `json:"lastRun,omitempty"`
+	NextRun  *time.Time `json:"nextRun,omitempty"`
+}
+
+type runStatus struct {
+	WorkflowID string                      `json:"workflowId"`
+	Status     string                      `json:"status"`
+	StartedAt  time.Time                   `json:"startedAt"`
+	ClosedAt   *time.Time                  `json:"closedAt,omitempty"`
+	Error      string                      `json:"error,omitempty"`
+	Progress   *workflows.FullSyncProgress `json:"progress,omitempty"`
+}
+
+type objectError struct {
+	Kind  string    `json:"kind"`
+	ID    string    `json:"id"`
+	Name  string    `json:"name"` // username or group name; "" when deleted
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+}
+
+type statusResult struct {
+	Providers     []providerStatus `json:"providers"`
+	OutboxWaiting int              `json:"outboxWaiting"`
+	OutboxOldest  string           `json:"outboxOldest"`
+	TemporalError string           `json:"temporalError,omitempty"`
+}
+
+// Status is `starter status`.
+func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
+	cl := newCmdLine(d, "status", "status [--provider P] [--errors N] [--json]", statusHelp)
+	var provider string
+	var maxErrors int
+	var asJSON bool
+	cl.fs.StringVar(&provider, "provider", "", "show only this provider")
+	cl.fs.IntVar(&maxErrors, "errors", 10, "show at most this many objects in error per provider")
+	cl.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
+	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+		return code
+	}
+	sess := newSession(d, cl.cfg, stderr)
+	defer sess.close()
+	st, err := sess.store(ctx)
+	if err != nil {
+		return exitCode(stderr, "status", err)
+	}
+	var ps []store.Provider
+	if provider != "" {
+		p, err := st.Provider(ctx, provider)
+		if errors.Is(err, store.ErrNotFound) {
+			return exitCode(stderr, "status", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
+		}
+		if err != nil {
+			return exitCode(stderr, "status", err)
+		}
+		ps = []store.Provider{p}
+	} else if ps, err = st.Providers(ctx); err != nil {
+		return exitCode(stderr, "status", err)
+	}
+
+	res := statusResult{Providers: []providerStatus{}}
+	c, terr := sess.temporal(ctx)
+	if terr != nil {
+		res.TemporalError = terr.Error()
+	}
+	for _, p := range ps {
+		ps, err := providerState(ctx, st, p, maxErrors)
+		if err != nil {
+			return exitCode(stderr, "status", err)
+		}
+		if c != nil {
+			temporalState(ctx, c, cl.cfg.TemporalNamespace, p, &ps)
+		} else {
+			ps.ScheduleError = "Temporal unreachable"
+		}
+		res.Providers = append(res.Providers, ps)
+	}
+	n, oldest, err := st.OutboxLag(ctx)
+	if err != nil {
+		return exitCode(stderr, "status", err)
+	}
+	res.OutboxWaiting, res.OutboxOldest = n, oldest.Round(time.Millisecond).String()
+
+	if asJSON {
+		writeJSON(stdout, res)
+	} else {
+		printStatus(stdout, res, time.Now())
+	}
+	if terr != nil {
+		fmt.Fprintf(stderr, "starter status: schedules and running syncs are unknown: %v\n", terr)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// providerState fills what the database knows of a provider.
+func providerState(ctx context.Context, st *store.Store, p store.Provider, maxErrors int) (providerStatus, error) {
+	ps := providerStatus{Name: p.Name, Enabled: p.Enabled, BaseURL: p.BaseURL, Mode: p.CompatibilityMode, DryRun: p.DryRun,
+		Running: []runStatus{}, Errors: []objectError{}}
+	counts, err := st.CountLinks(ctx, p.ID)
+	if err != nil {
+		return ps, err
+	}
+	ps.LinkedUsers, ps.LinkedGroups, ps.ErrorCount = counts.Users, counts.Groups, counts.UserErrors+counts.GroupErrors
+	links, err := st.LinkErrors(ctx, p.ID, maxErrors)
+	if err != nil {
+		return ps, err
+	}
+	var userIDs, groupIDs []string
+	for _, l := range links {
+		if l.Kind == store.KindUser {
+			userIDs = append(userIDs, l.ObjectID)
+		} else {
+			groupIDs = append(groupIDs, l.ObjectID)
+		}
+	}
+	names := map[string]string{}
+	users, err := st.UsersByIDs(ctx, userIDs)
+	if err != nil {
+		return ps, err
+	}
+	for _, u := range users {
+		names[u.ID] = u.Username
+	}
+	groups, err := st.GroupsByIDs(ctx, groupIDs)
+	if err != nil {
+		return ps, err
+	}
+	for _, g := range groups {
+		names[g.ID] = g.Name
+	}
+	for _, l := range links {
+		ps.Errors = append(ps.Errors, objectError{Kind: l.Kind, ID: l.ObjectID, Name: names[l.ObjectID], Error: l.LastError, Since: l.UpdatedAt})
+	}
+	return ps, nil
+}
+
+// temporalState fills the provider's schedule and running full syncs.
+func temporalState(ctx context.Context, c client.Client, namespace string, p store.Provider, ps *providerStatus) {
+	id := workflows.FullSyncScheduleID(p.Name)
+	desc, err := c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		if p.Enabled {
+			ps.ScheduleError = "none yet: a running worker creates it within its schedule interval"
+		} else {
+			ps.ScheduleError = "none (the provider is disabled)"
+		}
+	case err != nil:
+		ps.ScheduleError = err.Error()
+	default:
+		s := &scheduleStatus{ID: id}
+		if spec := desc.Schedule.Spec; spec != nil && len(spec.Intervals) > 0 {
+			s.Interval = spec.Intervals[0].Every.String()
+		}
+		if state := desc.Schedule.State; state != nil {
+			s.Paused, s.Note = state.Paused, state.Note
+		}
+		if len(desc.Info.NextActionTimes) > 0 && !s.Paused {
+			next := desc.Info.NextActionTimes[0]
+			s.NextRun = &next
+		}
+		for i := len(desc.Info.RecentActions) - 1; i >= 0; i-- {
+			if r := desc.Info.RecentActions[i].StartWorkflowResult; r != nil {
+				s.LastRun = describeRun(ctx, c, r.WorkflowID)
+				break
+			}
+		}
+		ps.Schedule = s
+	}
+
+	running := map[string]bool{}
+	if desc != nil {
+		for _, r := range desc.Info.RunningWorkflows {
+			running[r.WorkflowID] = true
+		}
+	}
+	query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND ExecutionStatus = 'Running'",
+		workflows.FullSyncWorkflow, workflows.ProviderAttribute.GetName(), p.Name)
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: query})
+	if err == nil {
+		for _, e := range resp.GetExecutions() {
+			running[e.GetExecution().GetWorkflowId()] = true
+		}
+	}
+	for wid := range running {
+		if r := describeRun(ctx, c, wid); r != nil && r.Status == "running" {
+			ps.Running = append(ps.Running, *r)
+		}
+	}
+}
+
+// describeRun describes the latest run of the full sync wid: its status, and its counts
+// (from the result when it completed, from the progress query while it runs).
+func describeRun(ctx context.Context, c client.Client, wid string) *runStatus {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	desc, err := c.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		return &runStatus{WorkflowID: wid, Status: "unknown", Error: err.Error()}
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	r := &runStatus{WorkflowID: wid, Status: statusName(info.GetStatus())}
+	if t := info.GetStartTime(); t != nil {
+		r.StartedAt = t.AsTime()
+	}
+	if t := info.GetCloseTime(); t != nil && info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		closed := t.AsTime()
+		r.ClosedAt = &closed
+	}
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		if p, ok := queryProgress(ctx, c, wid); ok {
+			r.Progress = &p
+		}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var p workflows.FullSyncProgress
+		if err := c.GetWorkflow(ctx, wid, "").Get(ctx, &p); err == nil {
+			r.Progress = &p
+		}
+	default:
+		if err := c.GetWorkflow(ctx, wid, "").Get(ctx, nil); err != nil {
+			r.Error = workflowMessage(err)
+		}
+	}
+	return r
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	name := strings.TrimPrefix(s.String(), "WorkflowExecutionStatus")
+	name = strings.TrimPrefix(name, "WORKFLOW_EXECUTION_STATUS_")
+	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+}
+
+func printStatus(w io.Writer, res statusResult, now time.Time) {
+	if len(res.Providers) == 0 {
+		fmt.Fprintln(w, "no providers; add them with starter apply -f FILE")
+	}
+	for _, p := range res.Providers {
+		state := "enabled"
+		if !p.Enabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(w, "provider %s: %s\n", p.Name, state)
+		fmt.Fprintf(w, "  %-10s %s (mode %s, dry run %s)\n", "target", p.BaseURL, p.Mode, map[bool]string{true: "on", false: "off"}[p.DryRun])
+		if s := p.Schedule; s != nil {
+			line := fmt.Sprintf("%s every %s", s.ID, s.Interval)
+			if s.Paused {
+				line += ", paused"
+				if s.Note != "" {
+					line += " (" + s.Note + ")"
+				}
+			}
+			if s.NextRun != nil {
+				line += "; next run " + when(*s.NextRun, now)
+			}
+			fmt.Fprintf(w, "  %-10s %s\n", "schedule", line)
+			if r := s.LastRun; r != nil {
+				fmt.Fprintf(w, "  %-10s %s\n", "last run", runLine(*r, now))
+			} else {
+				fmt.Fprintf(w, "  %-10s %s\n", "last run", "none yet")
+			}
+		} else {
+			fmt.Fprintf(w, "  %-10s %s\n", "schedule", p.ScheduleError)
+		}
+		if len(p.Running) == 0 {
+			fmt.Fprintf(w, "  %-10s %s\n", "running", "no full sync")
+		}
+		for _, r := range p.Running {
+			line := fmt.Sprintf("%s since %s", r.WorkflowID, when(r.StartedAt, now))
+			if r.Progress != nil {
+				line += ": " + progressLine(*r.Progress)
+			}
+			fmt.Fprintf(w, "  %-10s %s\n", "running", line)
+		}
+		fmt.Fprintf(w, "  %-10s %d users, %d groups\n", "linked", p.LinkedUsers, p.LinkedGroups)
+		switch p.ErrorCount {
+		case 0:
+			fmt.Fprintf(w, "  %-10s none\n", "errors")
+		case 1:
+			fmt.Fprintf(w, "  %-10s 1 object in error:\n", "errors")
+		default:
+			fmt.Fprintf(w, "  %-10s %d objects in error (latest first):\n", "errors", p.ErrorCount)
+		}
+		for _, e := range p.Errors {
+			name := e.Name
+			if name == "" {
+				name = e.ID + " (deleted)"
+			}
+			fmt.Fprintf(w, "  %-10s   %s %s: %s (%s)\n", "", e.Kind, name, e.Error, when(e.Since, now))
+		}
+		if p.ErrorCount > len(p.Errors) {
+			fmt.Fprintf(w, "  %-10s   … and %d more (--errors N)\n", "", p.ErrorCount-len(p.Errors))
+		}
+	}
+	oldest := ""
+	if res.OutboxWaiting > 0 {
+		oldest = ", oldest " + res.OutboxOldest + " old"
+	}
+	fmt.Fprintf(w, "outbox: %d changes waiting for the relay%s\n", res.OutboxWaiting, oldest)
+}
+
+func runLine(r runStatus, now time.Time) string {
+	line := fmt.Sprintf("%s %s", r.WorkflowID, r.Status)
+	switch {
+	case r.ClosedAt != nil:
+		line += " " + when(*r.ClosedAt, now)
+	case !r.StartedAt.IsZero():
+		line += " since " + when(r.StartedAt, now)
+	}
+	if r.Error != "" {
+		line += ": " + r.Error
+	}
+	if r.Progress != nil && r.Status == "completed" {
+		line += fmt.Sprintf("; users %s; groups %s", countsLine(r.Progress.Users), countsLine(r.Progress.Groups))
+	}
+	return line
+}
+
+// when formats a time with its distance from now.
+func when(t, now time.Time) string {
+	d := now.Sub(t)
+	rel := ""
+	switch {
+	case d >= 0:
+		rel = d.Round(time.Second).String() + " ago"
+	default:
+		rel = "in " + (-d).Round(time.Second).String()
+	}
+	return t.UTC().Format(time.RFC3339) + " (" + rel + ")"
+}

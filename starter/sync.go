@@ -1,0 +1,520 @@
+package starter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+const syncHelp = `
+Syncs one user or group to one provider now and prints what happens, like a
+provision-on-demand log: the provider, the target's capabilities, the scope decision, the
+mapped payload (or why there is none), the action taken, the group's members, and every
+HTTP request to the target (method, path, status, duration; never headers, bodies or
+tokens).
+
+By default the sync runs in this process, through the same activities the workers run:
+LoadProvider, Discover, MapObjects, then WriteObjects or Deprovision, then SyncMembers for
+a group. They take the object's lock, so a worker syncing the same object at the same time
+waits (or is waited for) and no duplicate can be created. Users are mapped with the
+installation secret (SCIMSYNC_INSTALLATION_SECRET), which must be the workers' one.
+
+With --via-temporal the object's ObjectSync workflow is signalled (started when none runs)
+and waited for; the outcome is then read from the object's link.
+
+NAME is a username or a group name. An id works too, also for an object deleted from the
+directory whose remote copy is still linked: it is deprovisioned.
+
+Exit code 1 when the object could not be synced (a mapping, schema or target error).
+`
+
+// Sync is `starter sync`.
+func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
+	cl := newCmdLine(d, "sync", "sync user|group NAME --provider P [--via-temporal] [--timeout D]", syncHelp)
+	var provider string
+	var viaTemporal bool
+	var timeout time.Duration
+	cl.fs.StringVar(&provider, "provider", "", "the provider to sync to (required)")
+	cl.fs.BoolVar(&viaTemporal, "via-temporal", false, "signal the object's ObjectSync workflow and wait for it, instead of syncing in this process")
+	cl.fs.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the sync")
+	pos, code := cl.parse(args, 2, 2, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	kind, name := pos[0], pos[1]
+	if kind != store.KindUser && kind != store.KindGroup {
+		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
+	}
+	if provider == "" {
+		return cl.usageError(stderr, "--provider is required")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sess := newSession(d, cl.cfg, stderr)
+	defer sess.close()
+	st, err := sess.store(ctx)
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
+	p, err := st.Provider(ctx, provider)
+	if errors.Is(err, store.ErrNotFound) {
+		return exitCode(stderr, "sync", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
+	}
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
+	obj, err := findObject(ctx, st, kind, name)
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
+	if viaTemporal {
+		return syncViaTemporal(ctx, sess, st, p, obj, stdout, stderr)
+	}
+	secret := ""
+	if cl.cfg.InstallationSecret != "" {
+		if secret, err = activities.ResolveSecret(cl.cfg.InstallationSecret); err != nil {
+			return exitCode(stderr, "sync", usageErrorf("installation secret: %v", err))
+		}
+	} else if kind == store.KindUser {
+		return exitCode(stderr, "sync", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
+	}
+	return syncInProcess(ctx, d, st, secret, p, obj, stdout)
+}
+
+// object is the user or group a command works on.
+type object struct {
+	kind   string
+	id     string
+	label  string // username or group name; the id when deleted
+	exists bool   // false: deleted from the directory (known by id only)
+	user   store.User
+	group  store.Group
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// findObject finds a user by username or a group by name; an id is accepted too, and may
+// name an object that no longer exists.
+func findObject(ctx context.Context, st *store.Store, kind, name string) (object, error) {
+	o := object{kind: kind, label: name}
+	var err error
+	if kind == store.KindUser {
+		o.user, err = st.UserByUsername(ctx, name)
+		o.id = o.user.ID
+	} else {
+		o.group, err = st.GroupByName(ctx, name)
+		o.id = o.group.ID
+	}
+	if err == nil {
+		o.exists = true
+		return o, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return o, err
+	}
+	if !uuidPattern.MatchString(name) {
+		return o, fmt.Errorf("no %s named %q in the directory", kind, name)
+	}
+	o.id = strings.ToLower(name)
+	if kind == store.KindUser {
+		users, err := st.UsersByIDs(ctx, []string{o.id})
+		if err != nil {
+			return o, err
+		}
+		if len(users) == 1 {
+			o.user, o.label, o.exists = users[0], users[0].Username, true
+		}
+	} else {
+		groups, err := st.GroupsByIDs(ctx, []string{o.id})
+		if err != nil {
+			return o, err
+		}
+		if len(groups) == 1 {
+			o.group, o.label, o.exists = groups[0], groups[0].Name, true
+		}
+	}
+	return o, nil
+}
+
+// syncLog prints the steps of an in-process sync and the requests they make.
+type syncLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *syncLog) step(name, format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%-10s %s\n", name, fmt.Sprintf(format, args...))
+}
+
+// block prints an indented multi-line block under the current step.
+func (l *syncLog) block(text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintf(l.w, "%10s %s\n", "", line)
+	}
+}
+
+func (l *syncLog) request(info scim.RequestInfo) {
+	status := fmt.Sprint(info.Status)
+	switch {
+	case info.DryRun:
+		status = "not sent (dry run)"
+	case info.Status == 0:
+		status = "no response"
+		var se *scim.Error
+		if errors.As(info.Err, &se) && se.Err != nil {
+			status += ": " + se.Err.Error()
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%10s → %s %s %s (%s)\n", "", info.Method, info.Path, status, info.Duration.Round(time.Millisecond))
+}
+
+// syncInProcess runs the ObjectSync steps for one object through the activities, printing
+// each, and returns the exit code.
+func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string, p store.Provider, obj object, stdout io.Writer) int {
+	log := &syncLog{w: stdout}
+	acts := &activities.Activities{
+		Store:          st,
+		Mapper:         &mapping.Engine{Secret: secret},
+		HTTPClient:     d.HTTPClient,
+		RequestTimeout: 30 * time.Second,
+		OnRequest:      func(_ string, info scim.RequestInfo) { log.request(info) },
+	}
+	fmt.Fprintf(stdout, "sync %s %s to provider %s (in process)\n", obj.kind, obj.label, p.Name)
+	failed := func(step string, err error) int {
+		log.step(step, "failed: %s", activityMessage(err))
+		fmt.Fprintf(stdout, "result     failed\n")
+		return ExitFailure
+	}
+
+	info, err := acts.LoadProvider(ctx, activities.ProviderInput{Provider: p.Name})
+	if err != nil {
+		return failed("provider", err)
+	}
+	dry := "off"
+	if info.DryRun {
+		dry = "on: requests that change the target are logged, not sent"
+	}
+	log.step("provider", "%s at %s: mode %s, dry run %s, deprovision %s", p.Name, p.BaseURL, p.CompatibilityMode, dry, p.DeprovisionAction)
+	if !info.Enabled {
+		log.step("", "the provider is disabled: the workers do not sync it, and neither does starter sync")
+		fmt.Fprintf(stdout, "result     not synced\n")
+		return ExitFailure
+	}
+
+	caps, err := acts.Discover(ctx, activities.ProviderInput{Provider: p.Name})
+	if err != nil {
+		return failed("discover", err)
+	}
+	log.step("discover", "%s", describeCaps(caps))
+
+	inScope, why, err := scopeDecision(ctx, st, p, obj)
+	if err != nil {
+		return failed("scope", err)
+	}
+	if inScope {
+		log.step("scope", "in scope: %s", why)
+	} else {
+		log.step("scope", "out of scope: %s", why)
+	}
+
+	in := activities.ObjectsInput{Provider: p.Name, Kind: obj.kind, IDs: []string{obj.id}}
+	before, err := st.Links(ctx, p.ID, obj.kind, in.IDs)
+	if err != nil {
+		return failed("map", err)
+	}
+	mapped, err := acts.MapObjects(ctx, in)
+	if err != nil {
+		return failed("map", err)
+	}
+	mappings, err := st.ProviderMappings(ctx, p.ID, obj.kind)
+	if err != nil {
+		return failed("map", err)
+	}
+	var names []string
+	for _, m := range mappings {
+		names = append(names, m.Name)
+	}
+
+	code := ExitOK
+	present := false
+	switch {
+	case len(mapped.Skipped) > 0:
+		log.step("map", "skipped: a mapping (%s) called skip_object(); nothing is written", strings.Join(names, ", "))
+	case len(mapped.Unchanged) > 0:
+		l := before[obj.id]
+		log.step("map", "unchanged: the target got this very payload before (remote id %s%s); nothing to write", l.Remote(), syncedAt(l))
+		present = true
+	case len(mapped.Changed) > 0:
+		o := mapped.Changed[0]
+		log.step("map", "mappings %s → payload (valid SCIM %s):", strings.Join(names, ", "), strings.ToUpper(obj.kind[:1])+obj.kind[1:])
+		body, _ := json.MarshalIndent(o.Payload, "", "  ")
+		log.block(string(body))
+		present = true
+		action := "create"
+		if l, ok := before[obj.id]; ok && l.Remote() != "" {
+			action = "update remote id " + l.Remote()
+		} else if p.LinkExisting || ok {
+			action = "look up, then create or link"
+		}
+		log.step("write", "%s", action)
+		res, err := acts.WriteObjects(ctx, activities.WriteInput{Provider: p.Name, Kind: obj.kind, Objects: mapped.Changed})
+		if err != nil {
+			return failed("write", err)
+		}
+		code = max(code, reportWrite(ctx, log, st, p, obj, res))
+	case len(mapped.Gone) > 0:
+		l := before[obj.id]
+		log.step("map", "no payload: the object is %s, and linked (remote id %s)", goneReason(obj), orDash(l.Remote()))
+		log.step("deprovision", "action %s", p.DeprovisionAction)
+		res, err := acts.Deprovision(ctx, in)
+		if err != nil {
+			return failed("deprovision", err)
+		}
+		switch {
+		case len(res.Failed) > 0:
+			log.step("", "failed: %s", res.Failed[0].Error)
+			code = ExitFailure
+		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivate && obj.kind == store.KindUser:
+			log.step("", "deactivated at the target (active: false); the link is kept")
+		case res.Deprovisioned > 0:
+			log.step("", "deleted at the target; the link is forgotten")
+		default:
+			log.step("", "the link is forgotten; nothing was sent to the target")
+		}
+	default:
+		log.step("map", "nothing to do: the object is %s, and not linked", goneReason(obj))
+	}
+
+	if obj.kind == store.KindGroup && present && code == ExitOK {
+		res, err := acts.SyncMembers(ctx, in)
+		if err != nil {
+			return failed("members", err)
+		}
+		after, err := st.Links(ctx, p.ID, store.KindGroup, in.IDs)
+		if err != nil {
+			return failed("members", err)
+		}
+		old, cur := before[obj.id].Members, after[obj.id].Members
+		added, removed := scim.DiffMembers(old, cur)
+		switch {
+		case len(res.Failed) > 0:
+			log.step("members", "failed: %s", res.Failed[0].Error)
+			code = ExitFailure
+		case p.DryRun:
+			log.step("members", "dry run: membership changes were logged, not sent")
+		case res.Updated > 0:
+			log.step("members", "%d members at the target (%d added, %d removed)", len(cur), len(added), len(removed))
+		default:
+			log.step("members", "%d members at the target, up to date", len(cur))
+		}
+	}
+	if code == ExitOK {
+		fmt.Fprintf(stdout, "result     ok\n")
+	} else {
+		fmt.Fprintf(stdout, "result     failed\n")
+	}
+	return code
+}
+
+// reportWrite prints the outcome of WriteObjects for one object.
+func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Provider, obj object, res activities.WriteResult) int {
+	if len(res.Failed) > 0 {
+		log.step("", "failed: %s (recorded on the object's link; starter status shows it)", res.Failed[0].Error)
+		return ExitFailure
+	}
+	links, err := st.Links(ctx, p.ID, obj.kind, []string{obj.id})
+	if err != nil {
+		log.step("", "failed: %v", err)
+		return ExitFailure
+	}
+	remote := links[obj.id].Remote()
+	switch {
+	case p.DryRun:
+		log.step("", "dry run: nothing was sent, nothing recorded")
+	case res.Created > 0:
+		log.step("", "created: remote id %s", remote)
+	case res.Updated > 0 && slices.Contains(res.Linked, obj.id):
+		log.step("", "linked to the existing remote object %s and updated", remote)
+	case res.Updated > 0:
+		log.step("", "updated: remote id %s", remote)
+	default:
+		log.step("", "unchanged: remote id %s", remote)
+	}
+	if obj.kind == store.KindUser && slices.Contains(res.Linked, obj.id) && !p.DryRun {
+		if groups, _ := st.GroupIDsOfUser(ctx, obj.id); len(groups) > 0 {
+			log.step("", "note: the user's %d groups get the new member at their next sync (or: starter sync group NAME --provider %s)", len(groups), p.Name)
+		}
+	}
+	return ExitOK
+}
+
+func syncedAt(l store.Link) string {
+	if l.SyncedAt == nil {
+		return ""
+	}
+	return ", written " + l.SyncedAt.UTC().Format(time.RFC3339)
+}
+
+func goneReason(obj object) string {
+	if !obj.exists {
+		return "deleted from the directory"
+	}
+	return "out of scope"
+}
+
+func describeCaps(c activities.DiscoverResult) string {
+	bulk := yesNo(c.Bulk)
+	if c.Bulk && c.MaxOperations > 0 {
+		bulk = fmt.Sprintf("yes (at most %d operations)", c.MaxOperations)
+	}
+	s := fmt.Sprintf("PATCH %s, Bulk %s, filter %s", yesNo(c.Patch), bulk, yesNo(c.Filter))
+	switch {
+	case c.Fallback:
+		s += " (discovery failed: conservative fallback)"
+	case c.Cached:
+		s += " (cached ServiceProviderConfig)"
+	}
+	return s
+}
+
+// scopeDecision says whether the object is in the provider's scope, and why.
+func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj object) (bool, string, error) {
+	if !obj.exists {
+		return false, "deleted from the directory", nil
+	}
+	if obj.kind == store.KindGroup {
+		filters, err := st.GroupFilters(ctx, p.ID)
+		if err != nil {
+			return false, "", err
+		}
+		switch {
+		case len(filters) == 0:
+			return true, "the provider has no group filters, so every group is", nil
+		case slices.Contains(filters, obj.id):
+			return true, "selected by the provider's group filters", nil
+		}
+		return false, "not selected by the provider's group filters", nil
+	}
+	in, err := st.UsersInScope(ctx, p.ID, []string{obj.id})
+	if err != nil {
+		return false, "", err
+	}
+	app := ""
+	if p.ApplicationID != nil {
+		apps, err := st.Applications(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		for _, a := range apps {
+			if a.ID == *p.ApplicationID {
+				app = a.Name
+			}
+		}
+	}
+	if len(in) == 1 {
+		if app != "" {
+			return true, fmt.Sprintf("application %s admits the user", app), nil
+		}
+		return true, "the provider has no application, so every user is", nil
+	}
+	if p.ExcludeServiceAccounts && obj.user.Type == store.UserServiceAccount {
+		return false, "service accounts are excluded (exclude_service_accounts)", nil
+	}
+	return false, fmt.Sprintf("application %s does not admit the user (its bindings)", app), nil
+}
+
+// activityMessage is the message of an activity error without Temporal's wrapping.
+func activityMessage(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	return err.Error()
+}
+
+// syncViaTemporal signals the object's ObjectSync (starting it when none runs), waits for
+// it, and reports the object's link.
+func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p store.Provider, obj object, stdout, stderr io.Writer) int {
+	c, err := sess.temporal(ctx)
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
+	fmt.Fprintf(stdout, "sync %s %s to provider %s (via Temporal, task queue %s)\n", obj.kind, obj.label, p.Name, sess.taskQueue())
+	opts := workflows.ObjectSyncStartOptions(sess.taskQueue(), p.Name, obj.kind, obj.id)
+	start := time.Now()
+	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalObjectChanged,
+		workflows.ObjectChanged{Reason: "starter sync"}, opts, workflows.ObjectSyncWorkflow,
+		workflows.ObjectSyncInput{Provider: p.Name, Kind: obj.kind, ObjectID: obj.id})
+	if err != nil {
+		return exitCode(stderr, "sync", fmt.Errorf("signal workflow %s: %w", opts.ID, err))
+	}
+	fmt.Fprintf(stdout, "%-10s %s (run %s): signalled, waiting for it to finish\n", "workflow", opts.ID, run.GetRunID())
+	if err := run.Get(ctx, nil); err != nil {
+		fmt.Fprintf(stdout, "%-10s failed after %s: %s\n", "", time.Since(start).Round(time.Millisecond), workflowMessage(err))
+		fmt.Fprintf(stdout, "result     failed\n")
+		return ExitFailure
+	}
+	fmt.Fprintf(stdout, "%-10s completed after %s\n", "", time.Since(start).Round(time.Millisecond))
+	links, err := st.Links(ctx, p.ID, obj.kind, []string{obj.id})
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
+	l, ok := links[obj.id]
+	switch {
+	case !ok:
+		fmt.Fprintf(stdout, "%-10s not linked: the object is out of scope, skipped by a mapping, or deprovisioned\n", "link")
+	case l.LastError != "":
+		fmt.Fprintf(stdout, "%-10s error: %s\n", "link", l.LastError)
+		fmt.Fprintf(stdout, "result     failed\n")
+		return ExitFailure
+	case l.DeprovisionedAt != nil:
+		fmt.Fprintf(stdout, "%-10s deactivated at the target (remote id %s)\n", "link", l.Remote())
+	default:
+		fmt.Fprintf(stdout, "%-10s remote id %s%s\n", "link", orDash(l.Remote()), syncedAt(l))
+	}
+	fmt.Fprintf(stdout, "result     ok\n")
+	return ExitOK
+}
+
+// workflowMessage is the innermost message of a workflow failure: what the activity or
+// workflow said, without the layers of wrapping.
+func workflowMessage(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return te.Error()
+	}
+	var ce *temporal.CanceledError
+	if errors.As(err, &ce) {
+		return "canceled"
+	}
+	var term *temporal.TerminatedError
+	if errors.As(err, &term) {
+		return "terminated"
+	}
+	return err.Error()
+}
