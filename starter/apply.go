@@ -74,7 +74,7 @@ type change struct {
 	Action string   `json:"action"`           // created, updated, unchanged or deleted
 	Fields []string `json:"fields,omitempty"` // the fields an update changes
 
-	stage int                                        // execution order
+	stage int                                              // execution order
 	exec  func(context.Context, *store.Tx, *idIndex) error // nil when unchanged
 }
 

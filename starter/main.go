@@ -311,7 +311,9 @@ type usageErr struct{ msg string }
 
 func (e *usageErr) Error() string { return e.msg }
 
-func usageErrorf(format string, args ...any) error { return &usageErr{msg: fmt.Sprintf(format, args...)} }
+func usageErrorf(format string, args ...any) error {
+	return &usageErr{msg: fmt.Sprintf(format, args...)}
+}
 
 // exitCode prints err (when not nil) under the command's name and returns its exit code.
 func exitCode(stderr io.Writer, name string, err error) int {
