@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,9 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -23,19 +19,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/internal/scimmy"
 )
 
-// scimmyToken is the bearer token integration/scimmy/server.js accepts by default.
-const scimmyToken = "scimmy-token"
+// scimmyToken is the bearer token SCIMMY accepts; providers reference it as
+// "env:" + scimmyTokenEnv.
+const scimmyToken = scimmy.Token
 
-// scimmyTokenEnv holds scimmyToken; providers reference it as "env:" + scimmyTokenEnv.
+// scimmyTokenEnv holds scimmyToken during a test.
 const scimmyTokenEnv = "IT_SCIMMY_TOKEN"
 
-// scimmyServer is SCIMMY (integration/scimmy/server.js, a third-party SCIM server built on
-// the npm packages scimmy and scimmy-routers) behind a counting reverse proxy. Providers
-// point at URL, the proxy's SCIM base URL, so every request the pipeline sends is logged;
-// the test reads the exact stored state from SCIMMY's /_state, past the proxy.
+// scimmyServer is SCIMMY (see package internal/scimmy) behind a counting reverse proxy.
+// Providers point at URL, the proxy's SCIM base URL, so every request the pipeline sends is
+// logged; the test reads the exact stored state from SCIMMY's /_state, past the proxy.
 type scimmyServer struct {
 	// URL is the proxy's SCIM base URL (…/scim/v2), without trailing slash.
 	URL  string
@@ -55,55 +51,12 @@ type scimmyRequest struct {
 	Response string // response body of requests answered >= 400, or the operation's response
 }
 
-// startScimmy starts `node integration/scimmy/server.js` on a free port and a counting
-// proxy in front of it, both stopped when the test ends. Without node or the npm packages
-// the test is skipped, or fails under CI=true (DESIGN §11), like scim/contract_test.go.
+// startScimmy starts SCIMMY and a counting proxy in front of it, both stopped when the
+// test ends.
 func startScimmy(t *testing.T) *scimmyServer {
 	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "integration", "scimmy")
-	node, err := exec.LookPath("node")
-	if err != nil {
-		testenv.Unavailable(t, "node is not installed: the third-party SCIM server SCIMMY cannot run")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "scimmy-routers", "package.json")); err != nil {
-		testenv.Unavailable(t, "SCIMMY's npm packages are missing: run `npm ci --prefix integration/scimmy` (or `make tools`)")
-	}
-	cmd := exec.Command(node, "server.js")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT=0", "SCIMMY_TOKEN="+scimmyToken)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &scimmyStderr{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start SCIMMY: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	urlCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "SCIMMY_URL="); ok {
-				urlCh <- u
-			}
-		}
-	}()
-	var base string
-	select {
-	case base = <-urlCh:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("SCIMMY did not start within 20s; stderr:\n%s", stderr.String())
-	}
-	s := &scimmyServer{root: strings.TrimSuffix(base, "/scim/v2"), hc: &http.Client{Timeout: 10 * time.Second}}
+	peer := scimmy.Start(t)
+	s := &scimmyServer{root: peer.Root, hc: &http.Client{Timeout: 10 * time.Second}}
 	target, err := url.Parse(s.root)
 	if err != nil {
 		t.Fatal(err)
@@ -119,11 +72,6 @@ func startScimmy(t *testing.T) *scimmyServer {
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + "/scim/v2"
 	t.Setenv(scimmyTokenEnv, scimmyToken)
-	t.Cleanup(func() {
-		if t.Failed() && stderr.String() != "" {
-			t.Logf("SCIMMY stderr:\n%s", stderr.String())
-		}
-	})
 	return s
 }
 
@@ -409,22 +357,4 @@ func scimmyStored(payload map[string]any) map[string]any {
 	out := normalize(payload)
 	delete(out, "schemas")
 	return out
-}
-
-// scimmyStderr collects a child's stderr for failure messages.
-type scimmyStderr struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *scimmyStderr) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *scimmyStderr) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
