@@ -397,6 +397,10 @@ func (w *writer) lookup(ctx context.Context, o MappedObject) (*scim.Resource, er
 	if v, ok := o.Payload[key].(string); ok && v != "" {
 		filters = append(filters, scim.Eq(key, v))
 	}
+	if email := primaryEmail(o.Payload); email != "" && w.kind == store.KindUser && !w.caps.FilterEqOnly {
+		// Targets with eq-only filters (aws) cannot filter on emails.
+		filters = append(filters, scim.Eq("emails.value", email))
+	}
 	for _, f := range filters {
 		found, err := w.t.client.Search(ctx, w.skind, f)
 		if err != nil {
@@ -465,4 +469,21 @@ func decodePayload(b []byte) map[string]any {
 		return nil
 	}
 	return p
+}
+
+// primaryEmail returns the primary (else the first) email of a user payload.
+func primaryEmail(p map[string]any) string {
+	emails, _ := p["emails"].([]any)
+	first := ""
+	for _, e := range emails {
+		m, _ := e.(map[string]any)
+		v, _ := m["value"].(string)
+		if first == "" {
+			first = v
+		}
+		if primary, _ := m["primary"].(bool); primary && v != "" {
+			return v
+		}
+	}
+	return first
 }

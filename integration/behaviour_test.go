@@ -238,3 +238,21 @@ func historyText(t *testing.T, e *env, workflowID string) string {
 	}
 	return b.String()
 }
+
+func TestLinkExistingMatchesRemoteUsersByUserNameOrEmailBeforeCreating(t *testing.T) {
+	e := newEnv(t, scimtest.Options{})
+	users := smallDirectory(e, 3)
+	byName := e.target.AddUser(map[string]any{"userName": "user0000", "active": true})
+	byEmail := e.target.AddUser(map[string]any{"userName": "legacy-login", "active": true,
+		"emails": []any{map[string]any{"value": "user0001@example.test", "primary": true}}})
+	p := e.provider("adopt", func(p *store.Provider) { p.LinkExisting = true })
+	if _, _, err := e.fullSync("adopt", workflows.FullSyncInput{}); err != nil {
+		t.Fatal(err)
+	}
+	checkUsers(t, e.target, users) // three users: the two that existed were linked, not created again
+	links, _ := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[0].ID, users[1].ID})
+	if links[users[0].ID].Remote() != byName || links[users[1].ID].Remote() != byEmail {
+		t.Errorf("links = %s, %s; want %s (by userName), %s (by email)",
+			links[users[0].ID].Remote(), links[users[1].ID].Remote(), byName, byEmail)
+	}
+}
