@@ -224,7 +224,7 @@ that select no mapping of their kind. --json includes the expressions.`)
 	for _, m := range out {
 		providers := strings.Join(m.Providers, ",")
 		if m.Builtin {
-			providers = strings.TrimPrefix(providers+",(default)", ",")
+			providers = strings.TrimSpace(providers + " (built-in default)")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, m.Kind, orDash(providers), strings.Count(strings.TrimRight(m.Expression, "\n"), "\n")+1)
 	}

@@ -104,7 +104,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stderr, "# provider %s, %s %s (%s), mappings %s\n", p.Name, kind, obj.label, obj.id, strings.Join(names, ", "))
 	if in, why, err := scopeDecision(ctx, st, p, obj); err == nil && !in {
-		fmt.Fprintf(stderr, "# note: out of the provider's scope (%s): a sync would not send this payload\n", why)
+		fmt.Fprintf(stderr, "# note: out of the provider's scope, so a sync would not send this payload: %s\n", why)
 	}
 
 	engine := &mapping.Engine{Secret: secret}

@@ -336,7 +336,7 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			if name == "" {
 				name = e.ID + " (deleted)"
 			}
-			fmt.Fprintf(w, "  %-10s   %s %s: %s (%s)\n", "", e.Kind, name, e.Error, when(e.Since, now))
+			fmt.Fprintf(w, "  %-10s   %s %s: %s; since %s\n", "", e.Kind, name, e.Error, when(e.Since, now))
 		}
 		if p.ErrorCount > len(p.Errors) {
 			fmt.Fprintf(w, "  %-10s   … and %d more (--errors N)\n", "", p.ErrorCount-len(p.Errors))

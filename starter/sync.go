@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -186,7 +187,12 @@ func (l *syncLog) request(info scim.RequestInfo) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%10s → %s %s %s (%s)\n", "", info.Method, info.Path, status, info.Duration.Round(time.Millisecond))
+	fmt.Fprintf(l.w, "%10s → %s %s %s (%s)\n", "", info.Method, info.Path, status, millis(info.Duration))
+}
+
+// millis formats a request's duration in milliseconds, to a tenth.
+func millis(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
 }
 
 // syncInProcess runs the ObjectSync steps for one object through the activities, printing
@@ -362,11 +368,35 @@ func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Pro
 		log.step("", "unchanged: remote id %s", remote)
 	}
 	if obj.kind == store.KindUser && slices.Contains(res.Linked, obj.id) && !p.DryRun {
-		if groups, _ := st.GroupIDsOfUser(ctx, obj.id); len(groups) > 0 {
-			log.step("", "note: the user's %d groups get the new member at their next sync (or: starter sync group NAME --provider %s)", len(groups), p.Name)
+		// The workers signal these groups' syncs; a sync run here leaves them to the operator.
+		if names := groupsInScope(ctx, st, p, obj.id); len(names) > 0 {
+			log.step("", "note: the user's groups in scope (%s) get the new member at their next sync, or now with: starter sync group NAME --provider %s",
+				strings.Join(names, ", "), p.Name)
 		}
 	}
 	return ExitOK
+}
+
+// groupsInScope returns the names of the provider's in-scope groups the user is a direct
+// member of, sorted; nil when they cannot be read.
+func groupsInScope(ctx context.Context, st *store.Store, p store.Provider, userID string) []string {
+	ids, err := st.GroupIDsOfUser(ctx, userID)
+	if err != nil {
+		return nil
+	}
+	if ids, err = st.GroupsInScope(ctx, p.ID, ids); err != nil {
+		return nil
+	}
+	groups, err := st.GroupsByIDs(ctx, ids)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func syncedAt(l store.Link) string {
