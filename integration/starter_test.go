@@ -659,3 +659,44 @@ func TestStarterSyncDeprovisionsAnObjectDeletedFromTheDirectory(t *testing.T) {
 		t.Errorf("remote has %d users, want 0", n)
 	}
 }
+
+func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testing.T) {
+	e := newEnv(t, scimtest.Options{})
+	t.Setenv("SCIMSYNC_DEMO_TOKEN", targetToken)
+	e.starter("import", "-f", "../examples/directory.json").expect(t, 0)
+	e.starter("apply", "-f", e.exampleConfig(func(s string) string {
+		return strings.Replace(s, "threshold: 10", "threshold: 1", 1)
+	})).expect(t, 0)
+	if err := worker.ReconcileSchedules(e.ctx, e.temporal, e.store, worker.ScheduleOptions{TaskQueue: e.queue, NoInitialRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(starterProvider)).Delete(context.Background())
+	})
+	e.starter("full-sync", "--provider", starterProvider, "--wait").expect(t, 0, "  users:  42 created, ")
+
+	// Two users leave the directory: deprovisioning them exceeds the threshold of 1.
+	for _, name := range []string{"aturing", "ghopper"} {
+		u := e.user(name)
+		e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, u.ID) })
+	}
+	r := e.starter("full-sync", "--provider", starterProvider, "--wait", "--timeout", "3s")
+	r.expect(t, 1, "full sync of starter-demo started: workflow scim-full-sync/starter-demo-",
+		"progress: phase awaiting-deletion-approval, batches 2 of 2 done; users 0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 0 deprovisioned; "+
+			"groups 0 created, 0 updated, 6 unchanged, 0 skipped, 0 failed, 0 deprovisioned; waiting for approval to deprovision 2 objects (starter full-sync --allow-deletions)\n",
+		"stopped waiting after ")
+	e.starter("status", "--provider", starterProvider).expect(t, 0, "  running    scim-full-sync/starter-demo-",
+		": phase awaiting-deletion-approval, ")
+	if remoteUser(e.target, "aturing") == nil {
+		t.Fatal("aturing was deprovisioned without approval")
+	}
+
+	// --allow-deletions approves the running full sync (no second one starts) and waits.
+	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait")
+	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
+		"deprovisioning beyond the threshold approved (signal approve-deletions)\n",
+		"  users:  0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
+	if got := remoteUsers(e.target); len(got) != 40 || got["aturing"] != nil || got["ghopper"] != nil {
+		t.Errorf("remote has %d users (aturing %v, ghopper %v), want 40 without them", len(got), got["aturing"] != nil, got["ghopper"] != nil)
+	}
+}

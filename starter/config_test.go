@@ -19,7 +19,7 @@ func diagStrings(ds []Diagnostic) []string {
 	return out
 }
 
-func TestParseConfigReportsEveryErrorWithPositionAndField(t *testing.T) {
+func TestStarterParseConfigReportsEveryErrorWithPositionAndField(t *testing.T) {
 	src := `providers:
   - name: demo
     bse_url: https://x.example.com/scim
@@ -80,7 +80,7 @@ bindings:
 	}
 }
 
-func TestParseConfigDefaultsAndLiteralSecretWarning(t *testing.T) {
+func TestStarterParseConfigDefaultsAndLiteralSecretWarning(t *testing.T) {
 	src := `providers:
   - name: minimal
     base_url: https://app.example.com/scim/v2/
@@ -123,7 +123,7 @@ func TestParseConfigDefaultsAndLiteralSecretWarning(t *testing.T) {
 	}
 }
 
-func TestParseConfigSyntaxErrorsHaveALine(t *testing.T) {
+func TestStarterParseConfigSyntaxErrorsHaveALine(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"providers:\n  - name: a\n    base_url: [x\n", "c.yaml:3: invalid YAML: did not find expected ',' or ']'"},
 		{"providers:\n  - name: a\n    base_url: b: c\n", "c.yaml:3: invalid YAML: mapping values are not allowed in this context"},
@@ -137,7 +137,7 @@ func TestParseConfigSyntaxErrorsHaveALine(t *testing.T) {
 	}
 }
 
-func TestExampleConfigIsValid(t *testing.T) {
+func TestStarterExampleConfigIsValid(t *testing.T) {
 	src, err := os.ReadFile("../examples/config.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 }
 
-func TestExampleDirectoryIsValid(t *testing.T) {
+func TestStarterExampleDirectoryIsValid(t *testing.T) {
 	src, err := os.ReadFile("../examples/directory.json")
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestExampleDirectoryIsValid(t *testing.T) {
 	}
 }
 
-func TestHelpAndUsageExitCodes(t *testing.T) {
+func TestStarterHelpAndUsageExitCodes(t *testing.T) {
 	ctx := context.Background()
 	deps := &Deps{Getenv: func(string) string { return "" }}
 	for _, tc := range []struct {
