@@ -182,7 +182,7 @@ func (l *syncLog) request(info scim.RequestInfo) {
 		status = "no response"
 		var se *scim.Error
 		if errors.As(info.Err, &se) && se.Err != nil {
-			status += ": " + se.Err.Error()
+			status += ": " + strings.TrimPrefix(se.Err.Error(), "scim: ")
 		}
 	}
 	l.mu.Lock()
@@ -478,7 +478,7 @@ func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj o
 func activityMessage(err error) string {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.Error()
+		return ae.Message()
 	}
 	return err.Error()
 }
@@ -532,7 +532,7 @@ func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p stor
 func workflowMessage(err error) string {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.Error()
+		return ae.Message()
 	}
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
