@@ -43,6 +43,8 @@ type Diagnostic struct {
 	Message string `json:"message"`
 }
 
+// String formats the diagnostic as file:line:column: field: message, the way compilers do,
+// leaving out what is unknown.
 func (d Diagnostic) String() string {
 	pos := d.File
 	if d.Line > 0 {
