@@ -17,7 +17,7 @@ cleanup() {
   echo
   echo "demo: stopping what the demo started"
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "${private_pg:-}" ]; then pg_run "$pgbin/pg_ctl" -D .dev/pg/data -m fast stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -80,8 +80,8 @@ step "configuration and sample directory"
 [ -f .dev/installation-secret ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >.dev/installation-secret)
 export SCIMSYNC_INSTALLATION_SECRET="file:$root/.dev/installation-secret"
 .bin/starter migrate
+.bin/starter import -f examples/directory.json # first: the configuration refers to its groups
 .bin/starter apply -f examples/config.yaml
-.bin/starter import -f examples/directory.json
 # The stand-in keeps its users in memory, so each run starts it empty: forget what earlier
 # runs synced there, or the full sync would rightly find nothing changed.
 psql "$DATABASE_URL" -qc "DELETE FROM sync_links WHERE provider_id IN (SELECT id FROM providers WHERE name = 'demo')"
@@ -111,8 +111,9 @@ Look around:
   logs                 .dev/worker.log, .dev/temporal.log
 
 Change a user and watch it arrive within a second:
-  psql '$DATABASE_URL' -c "UPDATE users SET name = 'Ada King' WHERE username = 'ada'"
+  psql '$DATABASE_URL' -c "UPDATE users SET name = 'Ada King' WHERE username = 'alovelace'"
 
 Press Ctrl-C to stop everything the demo started.
 MSG
-while true; do sleep 3600; done
+# Wait in the background: a trap runs at once during `wait`, not after a foreground sleep.
+while true; do sleep 3600 & pids+=($!); wait $!; done
