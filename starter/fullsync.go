@@ -190,7 +190,7 @@ func waitFullSync(ctx context.Context, c client.Client, wid string, poll time.Du
 		case err := <-done:
 			res.Duration = time.Since(start).Round(time.Millisecond).String()
 			if err != nil {
-				if ctx.Err() != nil {
+				if stoppedWaiting(ctx, err) {
 					res.Status = "waiting"
 					fmt.Fprintf(out, "stopped waiting after %s; the full sync goes on: %s\n", res.Duration, wid)
 					return res
@@ -246,4 +246,13 @@ func countsLine(c workflows.Counts) string {
 func printCounts(out io.Writer, p workflows.FullSyncProgress) {
 	fmt.Fprintf(out, "  users:  %s\n", countsLine(p.Users))
 	fmt.Fprintf(out, "  groups: %s\n", countsLine(p.Groups))
+}
+
+// stoppedWaiting reports whether err ended the wait rather than the full sync: the caller's
+// context ended, or the server gave up on the propagated deadline a moment before it did.
+func stoppedWaiting(ctx context.Context, err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	var canceled *serviceerror.Canceled
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.As(err, &deadline) || errors.As(err, &canceled)
 }
