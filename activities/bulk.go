@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/store"
 )
 
 // writeBulk writes objects through POST /Bulk, in chunks within the target's limits. Look-
@@ -50,31 +51,33 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	}
 	var ops []scim.BulkOperation
 	var plans []planned
+	var done []savedObject
+	creating := map[string][]byte{}
 	for _, o := range objs {
 		remote, known := remotes[o.ID]
 		matched := known && w.links[o.ID].Remote() == ""
 		if !known {
-			if !w.dry {
-				if _, err := w.a.Store.MarkCreating(ctx, w.t.provider.ID, w.kind, o.ID, encodePayload(o.Payload)); err != nil {
-					return err
-				}
-			}
+			creating[o.ID] = encodePayload(o.Payload)
 			ops = append(ops, scim.BulkOperation{Method: "POST", Kind: w.skind, BulkID: o.ID, Data: w.body(o, true)})
 			plans = append(plans, planned{obj: o, method: "POST"})
 			continue
 		}
 		method, body := w.updateRequest(o, olds[o.ID])
 		if method == "" {
-			if err := w.saved(ctx, o, remote, nil, false, matched); err != nil {
-				return err
-			}
+			done = append(done, savedObject{obj: o, remote: remote, linked: matched})
 			continue
 		}
 		ops = append(ops, scim.BulkOperation{Method: method, Kind: w.skind, ID: remote, BulkID: o.ID, Data: body})
 		plans = append(plans, planned{obj: o, remote: remote, method: method, matched: matched})
 	}
+	// Every create is recorded before the request that carries it, all in one statement.
+	if !w.dry {
+		if err := w.a.Store.MarkCreatingMany(ctx, w.t.provider.ID, w.kind, creating); err != nil {
+			return err
+		}
+	}
 	if len(ops) == 0 {
-		return nil
+		return w.savedMany(ctx, done)
 	}
 
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
@@ -84,9 +87,11 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 		var err error
 		switch {
 		case r.Err == nil && p.method == "POST":
-			err = w.saved(ctx, p.obj, r.ID, w.membersWritten(p.obj.ID, !w.caps.MemberPatch), true, true)
+			done = append(done, savedObject{obj: p.obj, remote: r.ID,
+				members: w.membersWritten(p.obj.ID, !w.caps.MemberPatch), created: true, linked: true})
 		case r.Err == nil:
-			err = w.saved(ctx, p.obj, p.remote, w.membersWritten(p.obj.ID, p.method == "PUT"), false, p.matched)
+			done = append(done, savedObject{obj: p.obj, remote: p.remote,
+				members: w.membersWritten(p.obj.ID, p.method == "PUT"), linked: p.matched})
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the whole request failed: bulkErr decides
 		case p.method == "POST" && scim.IsConflict(r.Err) && w.caps.Filter:
@@ -100,10 +105,65 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 			firstErr = err
 		}
 	}
+	// The operations that went through are recorded together, in one statement.
+	if err := w.savedMany(ctx, done); err != nil {
+		return err
+	}
 	if bulkErr != nil {
 		return classify(w.t.provider.Name, bulkErr)
 	}
 	return firstErr
+}
+
+// savedObject is one successful write waiting to be recorded by savedMany.
+type savedObject struct {
+	obj     MappedObject
+	remote  string
+	members []string
+	created bool
+	linked  bool
+}
+
+// savedMany is saved for several objects: it records their links in one statement, then
+// counts them.
+func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	if !w.dry {
+		links := make([]store.Link, len(objs))
+		w.mu.Lock()
+		for i, s := range objs {
+			members := s.members
+			if seeded, ok := w.seeded[s.obj.ID]; ok && members == nil {
+				members = seeded
+			}
+			if members == nil && s.created {
+				members = []string{}
+			}
+			remote := s.remote
+			links[i] = store.Link{ProviderID: w.t.provider.ID, Kind: w.kind, ObjectID: s.obj.ID, RemoteID: &remote,
+				PayloadHash: s.obj.Hash, Payload: encodePayload(s.obj.Payload), Members: members}
+		}
+		w.mu.Unlock()
+		if err := w.a.Store.SaveLinks(ctx, links); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range objs {
+		if s.created {
+			w.res.Created++
+		} else {
+			w.res.Updated++
+		}
+		if s.created || s.linked {
+			w.res.Linked = append(w.res.Linked, s.obj.ID)
+		}
+		w.progress(ctx)
+	}
+	return nil
 }
 
 // createConflict links the single existing match of an object whose create got 409.

@@ -22,7 +22,9 @@ func (a *Activities) desiredMembers(ctx context.Context, p store.Provider, group
 	}
 	slices.Sort(userIDs)
 	userIDs = slices.Compact(userIDs)
-	links, err := a.Store.Links(ctx, p.ID, store.KindUser, userIDs)
+	// Only the remote ids: a batch of groups has thousands of members, whose payloads are
+	// not needed here.
+	remoteIDs, err := a.Store.RemoteIDs(ctx, p.ID, store.KindUser, userIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -30,8 +32,8 @@ func (a *Activities) desiredMembers(ctx context.Context, p store.Provider, group
 	for _, g := range groupIDs {
 		remote := []string{}
 		for _, u := range members[g] {
-			if l, ok := links[u]; ok && l.Remote() != "" && l.DeprovisionedAt == nil {
-				remote = append(remote, l.Remote())
+			if r, ok := remoteIDs[u]; ok {
+				remote = append(remote, r)
 			}
 		}
 		slices.Sort(remote)
@@ -59,25 +61,33 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 		return res, err
 	}
 	var groups []MappedObject
+	var written []string
 	for _, id := range in.IDs {
 		if l := w.links[id]; l.Remote() != "" && l.DeprovisionedAt == nil {
 			groups = append(groups, MappedObject{ID: id})
+			written = append(written, l.Members...)
 		}
 	}
-	err = w.each(ctx, groups, w.syncGroupMembers)
+	// Which of the members last written still have a user link, for all the groups in one
+	// query (one per group cost a round trip and a scan each).
+	slices.Sort(written)
+	present, err := w.a.Store.LinkedRemoteIDs(ctx, w.t.provider.ID, store.KindUser, slices.Compact(written))
+	if err != nil {
+		return res, err
+	}
+	err = w.each(ctx, groups, func(ctx context.Context, g MappedObject) error {
+		return w.syncGroupMembers(ctx, g, present)
+	})
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Updated, res.Failed, res.DryRun = w.res.Updated, w.res.Failed, w.dryRunLog()
 	return res, err
 }
 
-func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject) error {
+func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present map[string]bool) error {
 	link := w.links[g.ID]
 	remote, desired := link.Remote(), w.members[g.ID]
-	current, err := w.stillPresent(ctx, link.Members)
-	if err != nil {
-		return err
-	}
+	current := stillPresent(link.Members, present)
 	add, remove := scim.DiffMembers(current, desired)
 	if len(add) == 0 && len(remove) == 0 {
 		if !slices.Equal(current, link.Members) && !w.dry {
@@ -124,23 +134,16 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject) error {
 	return w.membersSaved(ctx, g.ID, current)
 }
 
-// stillPresent drops from the members last written those whose user link is gone: they
-// were deleted at the target, which removed them from its groups too.
-func (w *writer) stillPresent(ctx context.Context, members []string) ([]string, error) {
-	if len(members) == 0 {
-		return []string{}, nil
-	}
-	links, err := w.a.Store.LinksByRemoteID(ctx, w.t.provider.ID, store.KindUser, members)
-	if err != nil {
-		return nil, err
-	}
+// stillPresent drops from the members last written those whose user link is gone (not in
+// present): they were deleted at the target, which removed them from its groups too.
+func stillPresent(members []string, present map[string]bool) []string {
 	out := make([]string, 0, len(members))
 	for _, m := range members {
-		if _, ok := links[m]; ok {
+		if present[m] {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (w *writer) membersProgress(ctx context.Context, groupID string, current []string) error {

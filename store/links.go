@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -84,6 +86,51 @@ func (s *Store) LinksByRemoteID(ctx context.Context, providerID, kind string, re
 	return out, nil
 }
 
+// RemoteIDs returns the remote ids of the given objects of one kind at the provider, keyed
+// by object id, for those linked and not deactivated there. It reads only the ids, not the
+// payloads: membership syncs look up thousands of members at once.
+func (s *Store) RemoteIDs(ctx context.Context, providerID, kind string, objectIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(objectIDs))
+	if len(objectIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ObjectID string `db:"object_id"`
+		RemoteID string `db:"remote_id"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `SELECT object_id, remote_id FROM sync_links
+		WHERE provider_id = $1 AND kind = $2 AND object_id = ANY($3::uuid[])
+		  AND remote_id IS NOT NULL AND deprovisioned_at IS NULL`,
+		providerID, kind, pq.Array(objectIDs))
+	if err != nil {
+		return nil, fmt.Errorf("store: load remote ids: %w", translate(err))
+	}
+	for _, r := range rows {
+		out[r.ObjectID] = r.RemoteID
+	}
+	return out, nil
+}
+
+// LinkedRemoteIDs returns which of remoteIDs a link of the provider's kind still holds.
+// Like RemoteIDs it reads only ids, in one query however many are asked.
+func (s *Store) LinkedRemoteIDs(ctx context.Context, providerID, kind string, remoteIDs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(remoteIDs))
+	if len(remoteIDs) == 0 {
+		return out, nil
+	}
+	var found []string
+	err := s.db.SelectContext(ctx, &found, `SELECT remote_id FROM sync_links
+		WHERE provider_id = $1 AND kind = $2 AND remote_id = ANY($3::text[])`,
+		providerID, kind, pq.Array(remoteIDs))
+	if err != nil {
+		return nil, fmt.Errorf("store: find remote ids: %w", translate(err))
+	}
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // MarkCreating records that a create of the object is about to be sent, before the POST,
 // with the payload about to be sent (so that a retry, or a deprovisioning, can look the
 // object up remotely if the POST went through but its answer was lost). A link that
@@ -117,6 +164,74 @@ func (s *Store) SaveLink(ctx context.Context, l Link) error {
 		l.ProviderID, l.Kind, l.ObjectID, l.RemoteID, l.PayloadHash, nullJSON(l.Payload), l.Members, s.now())
 	if err != nil {
 		return fmt.Errorf("store: save link %s/%s: %w", l.Kind, l.ObjectID, translate(err))
+	}
+	return nil
+}
+
+// MarkCreatingMany is MarkCreating for several objects of one kind, in one statement:
+// payloads maps object ids to the payload about to be sent (nil or empty: none). Links
+// that already have a remote id keep it and their payload.
+func (s *Store) MarkCreatingMany(ctx context.Context, providerID, kind string, payloads map[string][]byte) error {
+	if len(payloads) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(payloads))
+	bodies := make([]sql.NullString, 0, len(payloads))
+	for id, p := range payloads {
+		ids = append(ids, id)
+		bodies = append(bodies, sql.NullString{String: string(p), Valid: len(p) > 0})
+	}
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO sync_links (provider_id, kind, object_id, payload)
+		SELECT $1::uuid, $2::text, t.id, t.payload::jsonb FROM unnest($3::uuid[], $4::text[]) AS t(id, payload)
+		ON CONFLICT (provider_id, kind, object_id) DO UPDATE
+			SET payload = CASE WHEN sync_links.remote_id IS NULL THEN COALESCE(EXCLUDED.payload, sync_links.payload)
+			                   ELSE sync_links.payload END`,
+		providerID, kind, pq.Array(ids), pq.Array(bodies))
+	if err != nil {
+		return fmt.Errorf("store: mark %d %ss creating: %w", len(ids), kind, translate(err))
+	}
+	return nil
+}
+
+// SaveLinks is SaveLink for several links, in one statement. They must all be of one
+// provider and kind, each object at most once.
+func (s *Store) SaveLinks(ctx context.Context, links []Link) error {
+	if len(links) == 0 {
+		return nil
+	}
+	n := len(links)
+	ids, remotes, hashes := make([]string, n), make([]sql.NullString, n), make([]string, n)
+	payloads, members := make([]sql.NullString, n), make([]sql.NullString, n)
+	for i, l := range links {
+		if l.ProviderID != links[0].ProviderID || l.Kind != links[0].Kind {
+			return fmt.Errorf("store: save links: links of several providers or kinds")
+		}
+		ids[i], hashes[i] = l.ObjectID, l.PayloadHash
+		remotes[i] = sql.NullString{String: l.Remote(), Valid: l.RemoteID != nil}
+		payloads[i] = sql.NullString{String: string(l.Payload), Valid: len(l.Payload) > 0}
+		if l.Members != nil {
+			b, err := json.Marshal([]string(l.Members))
+			if err != nil {
+				return err
+			}
+			members[i] = sql.NullString{String: string(b), Valid: true}
+		}
+	}
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO sync_links (provider_id, kind, object_id, remote_id, payload_hash, payload, members,
+			last_error, synced_at, updated_at)
+		SELECT $1::uuid, $2::text, t.id, t.remote_id, t.hash, t.payload::jsonb, t.members::jsonb, '', $3::timestamptz, $3::timestamptz
+		FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[]) AS t(id, remote_id, hash, payload, members)
+		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET remote_id = EXCLUDED.remote_id,
+			payload_hash = EXCLUDED.payload_hash, payload = EXCLUDED.payload,
+			members = COALESCE(EXCLUDED.members, sync_links.members),
+			last_error = '', synced_at = EXCLUDED.synced_at, updated_at = EXCLUDED.updated_at,
+			deprovisioned_at = NULL`,
+		links[0].ProviderID, links[0].Kind, s.now(), pq.Array(ids), pq.Array(remotes), pq.Array(hashes),
+		pq.Array(payloads), pq.Array(members))
+	if err != nil {
+		return fmt.Errorf("store: save %d %s links: %w", n, links[0].Kind, translate(err))
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"slices"
+
+	"github.com/lib/pq"
 )
 
 // LockObject takes an exclusive lock on one object at one provider, held until the
@@ -35,6 +37,11 @@ func (s *Store) LockObject(ctx context.Context, providerID, kind, objectID strin
 // LockObjects takes the locks of several objects of one kind at once, on one connection,
 // in id order (so that two callers with overlapping sets cannot deadlock), and holds them
 // until unlock is called. A batch write takes its objects' locks this way.
+//
+// The locks are taken by one statement, in the order of the array it is given, rather than
+// one statement per object: a batch of 100 objects costs one round trip instead of 100.
+// If it fails or is cancelled part-way, unlock is not returned and the locks it took are
+// released.
 func (s *Store) LockObjects(ctx context.Context, providerID, kind string, objectIDs []string) (unlock func(), err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -55,11 +62,17 @@ func (s *Store) LockObjects(ctx context.Context, providerID, kind string, object
 		}
 		conn.Close()
 	}
-	for _, key := range keys {
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
-			release()
-			return nil, fmt.Errorf("store: lock %d %ss: %w", len(ids), kind, translate(err))
-		}
+	if len(keys) == 0 {
+		return release, nil
+	}
+	// unnest yields the keys in array order, and the aggregate takes the locks row by row
+	// in that order (ORDER BY on the ordinality makes it explicit).
+	if _, err := conn.ExecContext(ctx, `
+		SELECT count(pg_advisory_lock(hashtextextended(k, 0)))
+		FROM (SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered`,
+		pq.Array(keys)); err != nil {
+		release()
+		return nil, fmt.Errorf("store: lock %d %ss: %w", len(ids), kind, translate(err))
 	}
 	return release, nil
 }
