@@ -91,24 +91,6 @@ func (a *Activities) provider(ctx context.Context, name string) (store.Provider,
 	return p, nil
 }
 
-// ListInScope pages through the ids of objects in the provider's scope, in id order.
-func (a *Activities) ListInScope(ctx context.Context, in ListInput) (IDList, error) {
-	p, err := a.provider(ctx, in.Provider)
-	if err != nil {
-		return IDList{}, err
-	}
-	var ids []string
-	switch in.Kind {
-	case store.KindUser:
-		ids, err = a.Store.ScopedUserIDs(ctx, p.ID, in.After, in.Limit)
-	case store.KindGroup:
-		ids, err = a.Store.ScopedGroupIDs(ctx, p.ID, in.After, in.Limit)
-	default:
-		return IDList{}, nonRetryable(ErrTypeConfig, fmt.Errorf("unknown object kind %q", in.Kind))
-	}
-	return IDList{IDs: ids}, err
-}
-
 // ListStale pages through the ids of linked objects that are deleted or out of scope.
 func (a *Activities) ListStale(ctx context.Context, in ListInput) (IDList, error) {
 	p, err := a.provider(ctx, in.Provider)

@@ -41,6 +41,14 @@ type ListInput struct {
 // IDList is a page of object ids in id order.
 type IDList struct {
 	IDs []string `json:"ids"`
+	// Next, set by ListInScope, is the id the listing stopped at: the cursor of the next
+	// call. It is empty when no id is returned and the scope is done (and always from
+	// ListStale, and from workers older than it: then the last id is the cursor).
+	Next string `json:"next,omitempty"`
+	// Unchanged and Skipped count the objects ListInScope looked at and left out: nothing
+	// to write for them, or skipped by a mapping.
+	Unchanged int `json:"unchanged,omitempty"`
+	Skipped   int `json:"skipped,omitempty"`
 }
 
 // ObjectsInput names objects of one kind at one provider.

@@ -682,7 +682,9 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 	}
 	r := e.starter("full-sync", "--provider", starterProvider, "--wait", "--timeout", "3s")
 	r.expect(t, 1, "full sync of starter-demo started: workflow scim-full-sync/starter-demo-",
-		"progress: phase awaiting-deletion-approval, batches 2 of 2 done; users 0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 0 deprovisioned; "+
+		// Only the groups batch runs: the users have nothing to write, so the listing leaves
+		// them out (counted as unchanged); the groups lost members.
+		"progress: phase awaiting-deletion-approval, batches 1 of 1 done; users 0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 0 deprovisioned; "+
 			"groups 0 created, 0 updated, 6 unchanged, 0 skipped, 0 failed, 0 deprovisioned; waiting for approval to deprovision 2 objects (starter full-sync --allow-deletions)\n",
 		"stopped waiting after ")
 	e.starter("status", "--provider", starterProvider).expect(t, 0, "  running    scim-full-sync/starter-demo-",

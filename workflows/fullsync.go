@@ -16,7 +16,9 @@ const continueAfterEvents = 10000
 // FullSync reconciles everything a provider should have: it discovers the target's
 // capabilities, syncs every in-scope user and then every in-scope group (members need the
 // users' remote ids) in SyncBatch children of page_size objects, at most Parallelism at a
-// time, and finally deprovisions linked objects that are deleted or out of scope. When the
+// time, and finally deprovisions linked objects that are deleted or out of scope. The
+// listing of the scope (ListInScope) leaves out objects that have nothing to write, so
+// batches hold only objects with work and an unchanged directory costs no batch. When the
 // cleanup would deprovision more than the provider's threshold, it waits for an operator
 // (SignalApproveDeletions) unless started with AllowDeletions.
 //
@@ -104,7 +106,12 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListInScope, list).Get(ctx, &page); err != nil {
 			return false, err
 		}
-		if len(page.IDs) == 0 {
+		// The listing leaves out, and counts, objects with nothing to write (their payload and
+		// members are those last written): a quiet directory costs no batch. Next is where it
+		// stopped; histories of workers before it have neither, and the same path.
+		counts.Unchanged += page.Unchanged
+		counts.Skipped += page.Skipped
+		if len(page.IDs) == 0 && page.Next == "" {
 			return true, nil
 		}
 		var queue []pendingBatch
@@ -149,7 +156,10 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 				return false, firstErr
 			}
 		}
-		st.Cursor = page.IDs[len(page.IDs)-1]
+		st.Cursor = page.Next
+		if st.Cursor == "" {
+			st.Cursor = page.IDs[len(page.IDs)-1]
+		}
 
 		run := workflow.GetInfo(ctx)
 		if run.GetContinueAsNewSuggested() || run.GetCurrentHistoryLength() > continueAfterEvents {
