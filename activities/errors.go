@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -35,11 +36,11 @@ func classify(provider string, err error) error {
 	case scim.IsProviderFatal(err):
 		return temporal.NewNonRetryableApplicationError(msg, ErrTypeProvider, err)
 	case scim.IsRateLimited(err):
-		return temporal.NewApplicationErrorWithOptions(msg, "RateLimited", temporal.ApplicationErrorOptions{
+		return temporal.NewApplicationErrorWithOptions(msg, errTypeRateLimited, temporal.ApplicationErrorOptions{
 			Cause: err, NextRetryDelay: scim.RetryAfterOf(err),
 		})
 	case scim.IsRetryable(err):
-		return temporal.NewApplicationErrorWithOptions(msg, "TargetUnavailable", temporal.ApplicationErrorOptions{
+		return temporal.NewApplicationErrorWithOptions(msg, errTypeUnavailable, temporal.ApplicationErrorOptions{
 			Cause: err, NextRetryDelay: scim.RetryAfterOf(err),
 		})
 	}
@@ -59,4 +60,30 @@ func objectMessage(err error) string {
 		return se.Error()
 	}
 	return err.Error()
+}
+
+// Types of the retryable errors of a target that failed a request but may answer the next:
+// 429 (and 503 with Retry-After), and network errors, timeouts and other 5xx.
+const (
+	errTypeRateLimited = "RateLimited"
+	errTypeUnavailable = "TargetUnavailable"
+)
+
+// How writers ride out a flaky target within one activity attempt (see writer.each).
+const (
+	maxIdlePasses        = 3                // passes in a row that finish nothing
+	maxPassDelay         = 10 * time.Second // longer waits are left to Temporal's retry
+	maxUnavailableInARow = 3                // transient failures in a row end a pass early
+)
+
+// isTransient reports whether err (from classify) is a transient failure of the target.
+func isTransient(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && (ae.Type() == errTypeUnavailable || ae.Type() == errTypeRateLimited)
+}
+
+// isRateLimited reports whether err (from classify) asks to slow down.
+func isRateLimited(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == errTypeRateLimited
 }
