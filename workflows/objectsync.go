@@ -17,8 +17,9 @@ import (
 func ObjectSync(ctx workflow.Context, in ObjectSyncInput) error {
 	changed := workflow.GetSignalChannel(ctx, SignalObjectChanged)
 	drain(changed)
+	local := useLocalReads(ctx)
 	for {
-		if err := syncObject(ctx, in); err != nil {
+		if err := syncObject(ctx, in, local); err != nil {
 			return err
 		}
 		if drain(changed) == 0 {
@@ -41,27 +42,27 @@ func drain(ch workflow.ReceiveChannel) int {
 	return n
 }
 
-func syncObject(ctx workflow.Context, in ObjectSyncInput) error {
+func syncObject(ctx workflow.Context, in ObjectSyncInput, local bool) error {
 	objects := activities.ObjectsInput{Provider: in.Provider, Kind: in.Kind, IDs: []string{in.ObjectID}}
 	var info activities.ProviderInfo
-	if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.LoadProvider,
+	if err := read(ctx, local, a.LoadProvider,
 		activities.ProviderInput{Provider: in.Provider}).Get(ctx, &info); err != nil {
 		return err
 	}
 	if !info.Enabled {
 		return nil
 	}
-	_, err := syncObjects(ctx, objects)
+	_, err := syncObjects(ctx, objects, local)
 	return err
 }
 
 // syncObjects maps, validates and writes objects of one kind, deprovisions those that are
 // gone, and for groups brings membership up to date. A user that gets linked makes its
-// groups sync, so their members include it.
-func syncObjects(ctx workflow.Context, in activities.ObjectsInput) (Counts, error) {
+// groups sync, so their members include it. local runs the mapping as a local activity.
+func syncObjects(ctx workflow.Context, in activities.ObjectsInput, local bool) (Counts, error) {
 	var counts Counts
 	var mapped activities.MapResult
-	if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.MapObjects, in).Get(ctx, &mapped); err != nil {
+	if err := read(ctx, local, a.MapObjects, in).Get(ctx, &mapped); err != nil {
 		return counts, err
 	}
 	counts.Unchanged += len(mapped.Unchanged)

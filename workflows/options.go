@@ -29,6 +29,36 @@ func withQuickActivity(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// withLocalRead is for the quick reads at the start of every object sync and batch
+// (LoadProvider, MapObjects): they run as local activities, inside the workflow task of the
+// worker that runs the workflow, so each costs no round trip through the server (an
+// activity task and the workflow task after it). They write nothing and send nothing, so
+// running them again after a crash is harmless.
+func withLocalRead(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         retryForever,
+	})
+}
+
+// localReadsVersion marks executions that run LoadProvider and MapObjects as local
+// activities; executions recorded before it ran them as activities, and replay them so.
+const localReadsVersion = "local-reads"
+
+// useLocalReads records (or, on replay, reads back) whether this execution runs its quick
+// reads as local activities.
+func useLocalReads(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, localReadsVersion, workflow.DefaultVersion, 1) >= 1
+}
+
+// read runs one of the quick reads: as a local activity when local, else as an activity.
+func read(ctx workflow.Context, local bool, activity, in any) workflow.Future {
+	if local {
+		return workflow.ExecuteLocalActivity(withLocalRead(ctx), activity, in)
+	}
+	return workflow.ExecuteActivity(withQuickActivity(ctx), activity, in)
+}
+
 // withWriteActivity is for activities that talk to the target about a whole batch; they
 // heartbeat after every object.
 func withWriteActivity(ctx workflow.Context) workflow.Context {
