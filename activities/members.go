@@ -131,7 +131,9 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 			return err
 		}
 	}
-	return w.membersSaved(ctx, g.ID, current)
+	// Every chunk recorded the members it left (there was at least one): only count it.
+	w.membersCounted(ctx)
+	return nil
 }
 
 // stillPresent drops from the members last written those whose user link is gone (not in
@@ -157,11 +159,16 @@ func (w *writer) membersSaved(ctx context.Context, groupID string, members []str
 	if err := w.membersProgress(ctx, groupID, members); err != nil {
 		return err
 	}
+	w.membersCounted(ctx)
+	return nil
+}
+
+// membersCounted counts a group whose membership was brought up to date.
+func (w *writer) membersCounted(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Updated++
 	w.progress(ctx)
-	return nil
 }
 
 // memberFailure handles a failed membership request. A group gone from the target loses

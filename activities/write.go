@@ -56,6 +56,9 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	if w.caps.Bulk && len(todo) > 1 {
 		err = w.writeBulk(ctx, todo)
 	} else {
+		if err := w.markCreating(ctx, todo); err != nil {
+			return res, err
+		}
 		err = w.each(ctx, todo, w.writeOne)
 	}
 	w.mu.Lock()
@@ -87,6 +90,11 @@ type writer struct {
 	seeded  map[string][]string // group id → members found on a matched remote group
 	// deactivated lists the users a Deprovision call deactivated.
 	deactivated []string
+	// marked holds the objects markCreating recorded as being created; set before the
+	// writes start, read-only afterwards.
+	marked map[string]bool
+	// saver records the links of successful writes, several per statement.
+	saver *store.LinkSaver
 
 	mu   sync.Mutex
 	res  WriteResult
@@ -102,7 +110,8 @@ func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids [
 	if err != nil {
 		return nil, classify(provider, err)
 	}
-	w := &writer{a: a, t: t, caps: caps, kind: kind, skind: scimKind(kind), dry: t.provider.DryRun}
+	w := &writer{a: a, t: t, caps: caps, kind: kind, skind: scimKind(kind), dry: t.provider.DryRun,
+		saver: a.Store.NewLinkSaver()}
 	if w.unlock, err = a.Store.LockObjects(ctx, t.provider.ID, kind, ids); err != nil {
 		return nil, err
 	}
@@ -261,10 +270,35 @@ func (w *writer) writeOne(ctx context.Context, o MappedObject) error {
 	return w.update(ctx, o, remote, old, remote != link.Remote())
 }
 
+// markCreating records, in one statement, that the objects without a remote id may be
+// created by this call, before any request is sent: what MarkCreating does for one object
+// right before its POST, for all of them at once, so a batch of creates costs one
+// statement instead of one per object. A link without remote id makes a later attempt look
+// the object up before posting, which is right whether or not this call got to post it.
+func (w *writer) markCreating(ctx context.Context, objs []MappedObject) error {
+	if w.dry {
+		return nil
+	}
+	payloads := map[string][]byte{}
+	for _, o := range objs {
+		if w.links[o.ID].Remote() == "" {
+			payloads[o.ID] = encodePayload(o.Payload)
+		}
+	}
+	if err := w.a.Store.MarkCreatingMany(ctx, w.t.provider.ID, w.kind, payloads); err != nil {
+		return err
+	}
+	w.marked = make(map[string]bool, len(payloads))
+	for id := range payloads {
+		w.marked[id] = true
+	}
+	return nil
+}
+
 // create POSTs the object; a 409 links the single existing match instead.
 func (w *writer) create(ctx context.Context, o MappedObject) error {
 	body := w.body(o, true)
-	if !w.dry {
+	if !w.dry && !w.marked[o.ID] {
 		if _, err := w.a.Store.MarkCreating(ctx, w.t.provider.ID, w.kind, o.ID, encodePayload(o.Payload)); err != nil {
 			return err
 		}
@@ -422,7 +456,7 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 		if members == nil && created {
 			members = []string{}
 		}
-		err := w.a.Store.SaveLink(ctx, store.Link{
+		err := w.saver.Save(ctx, store.Link{
 			ProviderID: w.t.provider.ID, Kind: w.kind, ObjectID: o.ID, RemoteID: &remote,
 			PayloadHash: o.Hash, Payload: encodePayload(o.Payload), Members: members,
 		})
