@@ -27,3 +27,7 @@ unit: ## run the tests that need no services
 
 demo: ## run the whole system on embedded defaults (Temporal dev server + UI, PostgreSQL, a SCIM target, sample data, a full sync)
 	@scripts/demo.sh
+
+.PHONY: bench
+bench: tools services ## end-to-end benchmark S1-S5 at 10k users (ARGS="--scenarios S6": 100k users; "--small": CI size; "--repeat 2"); table + bench-results/*.json
+	$(GO) run ./bench --json bench-results/bench-$$(date +%Y%m%d-%H%M%S).json $(ARGS)
