@@ -39,9 +39,9 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 	var payloads map[string]map[string]any
 	switch in.Kind {
 	case store.KindUser:
-		payloads, res.Skipped, err = a.mapUsers(ctx, p, programs, mp, in.IDs)
+		payloads, res.Skipped, err = a.mapUsers(ctx, p, programs, mp, in.IDs, true)
 	case store.KindGroup:
-		payloads, res.Skipped, err = a.mapGroups(ctx, p, programs, mp, in.IDs)
+		payloads, res.Skipped, err = a.mapGroups(ctx, p, programs, mp, in.IDs, true)
 	default:
 		return res, nonRetryable(ErrTypeConfig, fmt.Errorf("unknown object kind %q", in.Kind))
 	}
@@ -78,8 +78,10 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 	return res, nil
 }
 
-// mapUsers maps the users among ids that exist and are in scope.
-func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string) (map[string]map[string]any, []string, error) {
+// mapUsers maps the users among ids that exist and are in scope, and validates the
+// payloads when validate is set (a payload compared with the one last written needs no
+// validation: if equal, it was valid when written; if not, it is validated before a write).
+func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string, validate bool) (map[string]map[string]any, []string, error) {
 	inScope, err := a.Store.UsersInScope(ctx, p.ID, ids)
 	if err != nil {
 		return nil, nil, err
@@ -102,16 +104,18 @@ func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []
 		if err != nil {
 			return nil, nil, mappingError(ctx, store.KindUser, u.ID, err)
 		}
-		if err := schemas.ValidateUser(payload); err != nil {
-			return nil, nil, schemaError(store.KindUser, u.ID, programs, err)
+		if validate {
+			if err := schemas.ValidateUser(payload); err != nil {
+				return nil, nil, schemaError(store.KindUser, u.ID, programs, err)
+			}
 		}
 		out[u.ID] = payload
 	}
 	return out, skipped, nil
 }
 
-// mapGroups maps the groups among ids that exist and are in scope.
-func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string) (map[string]map[string]any, []string, error) {
+// mapGroups maps the groups among ids that exist and are in scope, like mapUsers.
+func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string, validate bool) (map[string]map[string]any, []string, error) {
 	inScope, err := a.Store.GroupsInScope(ctx, p.ID, ids)
 	if err != nil {
 		return nil, nil, err
@@ -135,8 +139,10 @@ func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs [
 		}
 		// Membership is written separately (SyncMembers), from the store, never from a mapping.
 		delete(payload, "members")
-		if err := schemas.ValidateGroup(payload); err != nil {
-			return nil, nil, schemaError(store.KindGroup, g.ID, programs, err)
+		if validate {
+			if err := schemas.ValidateGroup(payload); err != nil {
+				return nil, nil, schemaError(store.KindGroup, g.ID, programs, err)
+			}
 		}
 		out[g.ID] = payload
 	}

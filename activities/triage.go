@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
+	"sync"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -112,14 +115,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
-	var payloads map[string]map[string]any
-	var skips []string
-	if kind == store.KindGroup {
-		payloads, skips, err = a.mapGroups(ctx, p, programs, mp, linked)
-	} else {
-		payloads, skips, err = a.mapUsers(ctx, p, programs, mp, linked)
-	}
+	payloads, skips, err := a.mapInParallel(ctx, p, kind, programs, linked)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.NonRetryable() {
 		// A mapping or the schema refuses one of these objects: their SyncBatch reports it,
@@ -171,6 +167,54 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 	}
 	return need, skipped, nil
 }
+
+// mapInParallel maps the objects (without validating them: see mapUsers) in up to
+// GOMAXPROCS parts at once; mapping is what a listing of an unchanged directory spends its
+// time on.
+func (a *Activities) mapInParallel(ctx context.Context, p store.Provider, kind string, programs []*mapping.Program, ids []string) (map[string]map[string]any, []string, error) {
+	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
+	mapPart := func(ids []string) (map[string]map[string]any, []string, error) {
+		if kind == store.KindGroup {
+			return a.mapGroups(ctx, p, programs, mp, ids, false)
+		}
+		return a.mapUsers(ctx, p, programs, mp, ids, false)
+	}
+	parts := min(runtime.GOMAXPROCS(0), 4, max(len(ids)/minPart, 1))
+	if parts == 1 {
+		return mapPart(ids)
+	}
+	type result struct {
+		payloads map[string]map[string]any
+		skips    []string
+		err      error
+	}
+	results := make([]result, parts)
+	var wg sync.WaitGroup
+	size := (len(ids) + parts - 1) / parts
+	for i := range parts {
+		part := ids[min(i*size, len(ids)):min((i+1)*size, len(ids))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			r.payloads, r.skips, r.err = mapPart(part)
+		}()
+	}
+	wg.Wait()
+	payloads := map[string]map[string]any{}
+	var skips []string
+	for _, r := range results {
+		if r.err != nil {
+			return nil, nil, r.err
+		}
+		maps.Copy(payloads, r.payloads)
+		skips = append(skips, r.skips...)
+	}
+	return payloads, skips, nil
+}
+
+// minPart is the fewest objects worth a goroutine of their own in mapInParallel.
+const minPart = 100
 
 // membersInSync reports whether a group's members last written are exactly the desired
 // ones (sorted remote ids), all still linked: then SyncMembers has nothing to do for it.
