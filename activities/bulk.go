@@ -146,7 +146,27 @@ func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
 				PayloadHash: s.obj.Hash, Payload: encodePayload(s.obj.Payload), Members: members}
 		}
 		w.mu.Unlock()
-		if err := w.a.Store.SaveLinks(ctx, links); err != nil {
+		err := w.a.Store.SaveLinks(ctx, links)
+		if isRemoteIDTaken(err) {
+			// The target answered one id for two objects: store the links one by one, and
+			// fail the objects whose id another holds.
+			kept := objs[:0:0]
+			for i, s := range objs {
+				err := w.a.Store.SaveLink(ctx, links[i])
+				if isRemoteIDTaken(err) {
+					if err := w.failObject(ctx, s.obj, remoteIDTaken(s.remote, w.kind)); err != nil {
+						return err
+					}
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				kept = append(kept, s)
+			}
+			objs, err = kept, nil
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -456,10 +457,18 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 		if members == nil && created {
 			members = []string{}
 		}
-		err := w.saver.Save(ctx, store.Link{
+		link := store.Link{
 			ProviderID: w.t.provider.ID, Kind: w.kind, ObjectID: o.ID, RemoteID: &remote,
 			PayloadHash: o.Hash, Payload: encodePayload(o.Payload), Members: members,
-		})
+		}
+		err := w.saver.Save(ctx, link)
+		if isRemoteIDTaken(err) {
+			// This link or another of the group commit: store it alone to tell.
+			err = w.a.Store.SaveLink(ctx, link)
+		}
+		if isRemoteIDTaken(err) {
+			return w.failObject(ctx, o, remoteIDTaken(remote, w.kind))
+		}
 		if err != nil {
 			return err
 		}
@@ -484,7 +493,11 @@ func (w *writer) fail(ctx context.Context, o MappedObject, err error) error {
 	if !scim.IsObjectError(err) {
 		return classify(w.t.provider.Name, err)
 	}
-	msg := objectMessage(err)
+	return w.failObject(ctx, o, objectMessage(err))
+}
+
+// failObject records the object error msg on the object's link and in the result.
+func (w *writer) failObject(ctx context.Context, o MappedObject, msg string) error {
 	if !w.dry {
 		if serr := w.a.Store.SetLinkError(ctx, w.t.provider.ID, w.kind, o.ID, msg); serr != nil {
 			return serr
@@ -610,4 +623,17 @@ func primaryEmail(p map[string]any) string {
 		}
 	}
 	return first
+}
+
+// isRemoteIDTaken reports whether err is the store refusing a link whose remote id another
+// object of the provider is linked to: the target answered one id for two objects.
+func isRemoteIDTaken(err error) bool {
+	var ce *store.ConflictError
+	return errors.As(err, &ce) && strings.Contains(ce.Constraint, "remote_id")
+}
+
+// remoteIDTaken is the object error of an object whose write the target answered with an
+// id that another object holds. Retrying would only post the object again.
+func remoteIDTaken(remote, kind string) string {
+	return fmt.Sprintf("the target answered id %q, which another %s is linked to; not linked", remote, kind)
 }
