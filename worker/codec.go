@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/codec"
@@ -32,6 +33,15 @@ func useCodec(cfg Config, opts *client.Options) error {
 	}
 	opts.DataConverter = codec.DataConverter(pc)
 	opts.FailureConverter = codec.FailureConverter(opts.DataConverter)
+	return nil
+}
+
+// scheduleDataConverter is the data converter of the schedules' arguments: the codec's
+// when the configuration has keys, nil (the default) otherwise.
+func scheduleDataConverter(cfg Config) converter.DataConverter {
+	if pc, err := cfg.payloadCodec(); err == nil && pc != nil {
+		return codec.DataConverter(pc)
+	}
 	return nil
 }
 

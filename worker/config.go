@@ -79,15 +79,21 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	var c Config
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the scimsync database (DATABASE_URL)")
+	// Settings that may hold secrets take their environment value after being defined, so
+	// that the usage message (-h, a bad flag) never prints it as a default.
+	secret := func(p *string, name, envName, usage string) {
+		fs.StringVar(p, name, "", usage)
+		*p = getenv(envName)
+	}
+	secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL URL of the scimsync database (DATABASE_URL)")
 	fs.StringVar(&c.TemporalAddress, "temporal-address", env("TEMPORAL_ADDRESS", "localhost:7233"), "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
-	fs.StringVar(&c.TemporalAPIKey, "temporal-api-key", env("TEMPORAL_API_KEY", ""), "Temporal Cloud API key, literal or env:/file: reference (TEMPORAL_API_KEY)")
+	secret(&c.TemporalAPIKey, "temporal-api-key", "TEMPORAL_API_KEY", "Temporal Cloud API key, literal or env:/file: reference (TEMPORAL_API_KEY)")
 	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", env("TEMPORAL_TLS_CERT", ""), "client certificate file for Temporal mTLS (TEMPORAL_TLS_CERT)")
 	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key file for Temporal mTLS (TEMPORAL_TLS_KEY)")
 	fs.BoolVar(&c.TemporalTLS, "temporal-tls", boolEnv(getenv("TEMPORAL_TLS")), "connect to Temporal with TLS (TEMPORAL_TLS)")
 	fs.StringVar(&c.TaskQueue, "task-queue", env("SCIMSYNC_TASK_QUEUE", workflows.TaskQueue), "task queue (SCIMSYNC_TASK_QUEUE)")
-	fs.StringVar(&c.InstallationSecret, "installation-secret", env("SCIMSYNC_INSTALLATION_SECRET", ""), "secret for hashed user ids, literal or env:/file: reference (SCIMSYNC_INSTALLATION_SECRET)")
+	secret(&c.InstallationSecret, "installation-secret", "SCIMSYNC_INSTALLATION_SECRET", "secret for hashed user ids, literal or env:/file: reference (SCIMSYNC_INSTALLATION_SECRET)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", env("SCIMSYNC_HTTP_ADDR", ":9464"), "address of /healthz and /metrics; empty disables (SCIMSYNC_HTTP_ADDR)")
 	fs.StringVar(&c.LogFormat, "log-format", env("SCIMSYNC_LOG_FORMAT", "text"), "text or json (SCIMSYNC_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("SCIMSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (SCIMSYNC_LOG_LEVEL)")
@@ -100,7 +106,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	sched, _ := time.ParseDuration(env("SCIMSYNC_SCHEDULE_INTERVAL", "30s"))
 	fs.DurationVar(&c.ScheduleInterval, "schedule-interval", sched, "how often provider schedules are reconciled (SCIMSYNC_SCHEDULE_INTERVAL)")
 	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
-	fs.StringVar(&c.CodecKeys, "codec-keys", env("SCIMSYNC_CODEC_KEYS", ""), "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
+	secret(&c.CodecKeys, "codec-keys", "SCIMSYNC_CODEC_KEYS", "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
 	fs.StringVar(&c.CodecOrigins, "codec-cors-origins", env("SCIMSYNC_CODEC_CORS_ORIGINS", codec.DefaultUIOrigin), "Web UI origins allowed to call /codec (SCIMSYNC_CODEC_CORS_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err

@@ -111,7 +111,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		go func() { defer wg.Done(); relay.Run(runCtx) }()
 	}
 	keeper := &ScheduleKeeper{Client: c, Store: s, Interval: cfg.ScheduleInterval,
-		Options: ScheduleOptions{TaskQueue: cfg.TaskQueue, Logger: logger.With("component", "schedules")}}
+		Options: ScheduleOptions{TaskQueue: cfg.TaskQueue, Logger: logger.With("component", "schedules"),
+			DataConverter: scheduleDataConverter(cfg)}}
 	wg.Add(1)
 	go func() { defer wg.Done(); keeper.Run(runCtx) }()
 
