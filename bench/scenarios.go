@@ -281,6 +281,8 @@ func (w *world) fullSyncScenario(ctx context.Context, id string, round int, firs
 		s.abort()
 		return nil, fmt.Errorf("full sync: %w", err)
 	}
+	// The worker counts a workflow just after it completes it: wait for the count.
+	w.settle(ctx, s.metrics, workflows.FullSyncWorkflow, 1)
 	if err := w.end(ctx, s, res); err != nil {
 		return nil, err
 	}

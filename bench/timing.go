@@ -80,7 +80,8 @@ func timing(ctx context.Context, c client.Client, id, runID string, until time.T
 
 // fullSyncBreakdown adds up, over every run of a FullSync and every SyncBatch child, where
 // the time went, in seconds: "batches" (the children's wall time, summed: with N running
-// at once it is about N × the sync's), "dispatch", "workflow tasks", and "activity <type>".
+// at once it is about N × the sync's), "dispatch", "workflow tasks" (local activities, such
+// as MapObjects, run inside them), and "activity <type>".
 func fullSyncBreakdown(ctx context.Context, c client.Client, id, runID string) (map[string]float64, error) {
 	out := map[string]float64{}
 	add := func(t *runTiming) {
