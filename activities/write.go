@@ -144,8 +144,8 @@ func (w *writer) close() { w.unlock() }
 func (w *writer) each(ctx context.Context, objs []MappedObject, fn func(context.Context, MappedObject) error) error {
 	idle := 0
 	for {
-		retry, finished, transient, err := w.pass(ctx, objs, fn)
-		if err != nil || len(retry) == 0 {
+		retry, untried, finished, transient, err := w.pass(ctx, objs, fn)
+		if err != nil || len(retry)+len(untried) == 0 {
 			return err
 		}
 		if finished == 0 {
@@ -168,16 +168,18 @@ func (w *writer) each(ctx context.Context, objs []MappedObject, fn func(context.
 			t.Stop()
 			return ctx.Err()
 		}
+		// Only the objects whose requests went out may have changed at the target.
 		if err := w.reloadLinks(ctx, retry); err != nil {
 			return err
 		}
-		objs = retry
+		objs = append(retry, untried...)
 	}
 }
 
-// pass is one pass of each: it returns the objects to try again, how many objects it
-// finished and the last transient error, or the error that stopped the pass.
-func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.Context, MappedObject) error) (retry []MappedObject, finished int, transient error, err error) {
+// pass is one pass of each: it returns the objects to try again (those it tried, and those
+// it stopped before trying), how many objects it finished and the last transient error, or
+// the error that stopped the pass.
+func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.Context, MappedObject) error) (retry, untried []MappedObject, finished int, transient error, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, w.a.concurrency())
@@ -192,7 +194,7 @@ func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.
 		mu.Lock()
 		halt := stopped || ctx.Err() != nil
 		if halt {
-			retry = append(retry, objs[i:]...)
+			untried = append(untried, objs[i:]...)
 		}
 		mu.Unlock()
 		if halt {
@@ -227,7 +229,7 @@ func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return retry, finished, transient, err
+	return retry, untried, finished, transient, err
 }
 
 // reloadLinks reads the links of objs again, before a pass retries them.
