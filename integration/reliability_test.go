@@ -1,0 +1,162 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/scimsync/scimsync/scimtest"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+// TestFullSyncConvergesThroughFaults: a full sync against a target that answers 10% of the
+// requests with 500, 5% with 429 (Retry-After: 1) and 5% slower than the client's timeout
+// (after executing them) ends in exactly the expected remote state, with no duplicate and
+// nothing missing. Bulk is off so that every object is its own request (and can fault).
+func TestFullSyncConvergesThroughFaults(t *testing.T) {
+	nUsers, nGroups := sizes()
+	e := newEnvWithoutWorker(t, scimtest.Options{})
+	e.extend(30 * time.Minute)
+	d := buildFlatDirectory(e, nUsers, nGroups)
+	e.clearOutbox()
+	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 8)
+	const timeout = 2 * time.Second
+	ft.SetFaults(0.10, 0.05, 0.05, timeout+time.Second)
+	e.provider("faults", func(p *store.Provider) { p.BaseURL = ft.URL })
+
+	w := e.newWorkerProc(buildWorker(t), workerOptions{RequestTimeout: timeout})
+	w.Start()
+	start := time.Now()
+	id := e.scheduledFullSync(e.temporal, "faults", time.Minute)
+	progress, err := e.awaitWorkflow(e.temporal, id, 20*time.Minute)
+	if err != nil {
+		t.Fatalf("full sync: %v", err)
+	}
+	took := time.Since(start)
+	byKind, faults := ft.Faults()
+	ft.SetFaults(0, 0, 0, 0)
+
+	r := compareState(ft.Server, d, ft.Creates())
+	if !r.ok() {
+		t.Errorf("remote state after the full sync: %s", r)
+	}
+	if progress.Phase != workflows.PhaseDone || progress.Users.Failed+progress.Groups.Failed != 0 {
+		t.Errorf("progress = %+v, want done with no failure", progress)
+	}
+	if min(byKind["500"], byKind["429"], byKind["slow"]) == 0 {
+		t.Errorf("faults injected: %v, want every kind", byKind)
+	}
+	figures(t, "%d users, %d groups; %d requests, %d faults injected (500: %d, 429: %d, slower than the timeout: %d); duplicates %d, missing %d; %s",
+		len(d.users), len(d.groups), ft.Requests(), faults, byKind["500"], byKind["429"], byKind["slow"], r.Duplicates, r.Missing, took.Round(time.Second))
+}
+
+// TestTwoWorkersFullSyncAndBurstOfChanges: two worker processes share the task queue; while
+// a full sync runs, the same objects change in the directory (relayed by the change feed
+// of both workers) and are also signalled directly, as other services may. Per-object syncs
+// and full-sync batches then write the same objects at the same time: nothing is created
+// twice, the end state is exact, and the batches ran on both workers.
+func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
+	nUsers, nGroups := sizes()
+	e := newEnvWithoutWorker(t, scimtest.Options{})
+	e.extend(30 * time.Minute)
+	d := buildFlatDirectory(e, nUsers, nGroups)
+	e.clearOutbox()
+	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 1)
+	e.provider("pair", func(p *store.Provider) { p.BaseURL = ft.URL })
+
+	bin := buildWorker(t)
+	w1 := e.newWorkerProc(bin, workerOptions{})
+	w2 := e.newWorkerProc(bin, workerOptions{})
+	w1.Start()
+	w2.Start()
+	id := e.scheduledFullSync(e.temporal, "pair", time.Minute)
+
+	// The burst: every fifth user and every group changes (and is signalled directly)
+	// as soon as the first objects reach the target.
+	e.waitFor(2*time.Minute, func() string {
+		if u, _ := ft.Len(); u == 0 {
+			return "no user at the target yet"
+		}
+		return ""
+	})
+	changed := 0
+	e.tx(func(tx *store.Tx) error {
+		for i := range d.users {
+			if i%5 != 0 {
+				continue
+			}
+			u := d.users[i]
+			u.Name = fmt.Sprintf("Changed%d Burst%d", i, i)
+			saved, err := tx.UpdateUser(e.ctx, u)
+			if err != nil {
+				return err
+			}
+			d.users[i] = saved
+			changed++
+		}
+		return nil
+	})
+	for i := range d.users {
+		if i%5 == 0 {
+			e.signal("pair", workflows.KindUser, d.users[i].ID)
+		}
+	}
+	for _, g := range d.groups {
+		e.signal("pair", workflows.KindGroup, g.ID)
+	}
+	during, _ := queryProgress(e.ctx, e.temporal, id)
+	if during.Phase == workflows.PhaseDone || during.Phase == "" {
+		t.Errorf("the burst ended after the full sync (phase %q): nothing ran at the same time", during.Phase)
+	}
+
+	if _, err := e.awaitWorkflow(e.temporal, id, 15*time.Minute); err != nil {
+		t.Fatalf("full sync: %v", err)
+	}
+	r := e.waitState(ft.Server, d, ft.Creates, 3*time.Minute)
+
+	// Which worker ran each batch's write?
+	perWorker := map[string]int{}
+	for _, child := range childWorkflows(t, e, id, "") {
+		for _, who := range activityWorkers(t, e, id+"/"+child, "WriteObjects") {
+			perWorker[who]++
+		}
+	}
+	if len(perWorker) < 2 {
+		t.Errorf("batches ran on %d worker(s) (%v), want both", len(perWorker), perWorker)
+	}
+	var spread []string
+	for who, n := range perWorker {
+		spread = append(spread, fmt.Sprintf("%s: %d", who, n))
+	}
+	sort.Strings(spread)
+	figures(t, "%d users, %d groups, %d users changed and signalled and %d groups signalled while the full sync was in phase %q; batches per worker %s; duplicates %d, missing %d",
+		len(d.users), len(d.groups), changed, len(d.groups), during.Phase, strings.Join(spread, ", "), r.Duplicates, r.Missing)
+}
+
+// activityWorkers returns the identity of the worker that started each activity of type
+// activityType in the workflow's history (every attempt of it).
+func activityWorkers(t *testing.T, e *env, id, activityType string) []string {
+	t.Helper()
+	iter := e.temporal.GetWorkflowHistory(context.Background(), id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[int64]string{}
+	var out []string
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activityType {
+			out = append(out, a.GetIdentity())
+		}
+	}
+	return out
+}
