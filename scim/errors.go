@@ -289,7 +289,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 // sentinel cause. ctx is the request context.
 func classifyTransport(ctx context.Context, err error) error {
 	var (
-		uerr     *x509.UnknownAuthorityError
+		uerr     x509.UnknownAuthorityError
 		herr     x509.HostnameError
 		cerr     x509.CertificateInvalidError
 		verr     *tls.CertificateVerificationError
@@ -305,8 +305,13 @@ func classifyTransport(ctx context.Context, err error) error {
 		return ErrCanceled
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrTimeout):
 		return ErrTimeout
-	case errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &cerr),
-		errors.As(err, &verr), errors.As(err, &rerr), errors.As(err, &aerr):
+	case errors.As(err, &uerr):
+		return fmt.Errorf("%w: certificate signed by an unknown authority (not trusted by this machine)", ErrTLS)
+	case errors.As(err, &herr):
+		return fmt.Errorf("%w: certificate not valid for host %s", ErrTLS, herr.Host)
+	case errors.As(err, &cerr):
+		return fmt.Errorf("%w: %s", ErrTLS, strings.TrimPrefix(cerr.Error(), "x509: "))
+	case errors.As(err, &verr), errors.As(err, &rerr), errors.As(err, &aerr):
 		return ErrTLS
 	case errors.As(err, &nerr) && nerr.Timeout():
 		return ErrTimeout
