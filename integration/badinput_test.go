@@ -223,7 +223,7 @@ func TestBadTargetsFailClearly(t *testing.T) {
 		"bad-json":     {srv: newTarget(&scimtest.Fault{Body: `{"schemas": [`, ContentType: "application/scim+json"}, false), want: []string{"response is not JSON"}},
 		"bad-huge":     {srv: newTarget(&scimtest.Fault{Body: huge, ContentType: "application/scim+json"}, false), want: []string{"response body too large"}},
 		"bad-redirect": {srv: newTarget(&scimtest.Fault{Status: http.StatusFound, Header: http.Header{"Location": {"https://login.example.invalid/"}}}, false), want: []string{"unexpected redirect"}},
-		"bad-tls":      {srv: newTarget(nil, true), want: []string{"TLS"}},
+		"bad-tls":      {srv: newTarget(nil, true), want: []string{"TLS error: certificate signed by an unknown authority"}},
 		"bad-noid": {srv: newTarget(&scimtest.Fault{Method: "POST", Route: "/Users", Status: http.StatusCreated,
 			Body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"someone"}`, ContentType: "application/scim+json"}, false)},
 		"cfg-env": {srv: newTarget(nil, false), provide: func(p *store.Provider) { p.Token = "env:IT_NEVER_SET" },

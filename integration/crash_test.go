@@ -284,7 +284,7 @@ func TestWorkerKilledThreeTimesDuringFullSync(t *testing.T) {
 		waitUsers(len(d.users) * 6 / 10)
 		kill("writing users again")
 		e.waitFor(15*time.Minute, func() string {
-			if _, g := ft.Len(); g < len(d.groups)/3 {
+			if _, g := ft.Len(); g < len(d.groups)/10 {
 				return fmt.Sprintf("target has %d groups", g)
 			}
 			return ""
@@ -430,6 +430,9 @@ func TestWorkerKilledThreeTimesWhileChangesAreWritten(t *testing.T) {
 	cw := &changeWriter{e: e, d: d}
 	stop := make(chan struct{})
 	interval := 50 * time.Millisecond
+	if fullSize() {
+		interval = 10 * time.Millisecond
+	}
 	writing := cw.run(interval, stop)
 	for i := range 3 {
 		time.Sleep(2 * time.Second)
@@ -585,7 +588,11 @@ func TestChangesWrittenWithoutWorkerAreDelivered(t *testing.T) {
 
 	// No worker runs: write changes.
 	cw := &changeWriter{e: e, d: d}
-	for range 40 {
+	changes := 40
+	if fullSize() {
+		changes = 400
+	}
+	for range changes {
 		if err := cw.step(); err != nil {
 			t.Fatal(err)
 		}
