@@ -68,10 +68,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 			written = append(written, l.Members...)
 		}
 	}
-	// Which of the members last written still have a user link, for all the groups in one
-	// query (one per group cost a round trip and a scan each).
-	slices.Sort(written)
-	present, err := w.a.Store.LinkedRemoteIDs(ctx, w.t.provider.ID, store.KindUser, slices.Compact(written))
+	present, err := w.a.presentMembers(ctx, w.t.provider, written, w.members)
 	if err != nil {
 		return res, err
 	}
@@ -134,6 +131,34 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 	// Every chunk recorded the members it left (there was at least one): only count it.
 	w.membersCounted(ctx)
 	return nil
+}
+
+// presentMembers tells which of the remote ids last written as members of some groups
+// still have a user link, for all those groups at once. The members the groups should have
+// now (desired, from desiredMembers) have one by definition; only the others (members
+// since removed, or whose user is gone) are looked up, usually none.
+func (a *Activities) presentMembers(ctx context.Context, p store.Provider, written []string, desired map[string][]string) (map[string]bool, error) {
+	present := map[string]bool{}
+	for _, ids := range desired {
+		for _, id := range ids {
+			present[id] = true
+		}
+	}
+	var others []string
+	for _, id := range written {
+		if !present[id] {
+			others = append(others, id)
+		}
+	}
+	slices.Sort(others)
+	found, err := a.Store.LinkedRemoteIDs(ctx, p.ID, store.KindUser, slices.Compact(others))
+	if err != nil {
+		return nil, err
+	}
+	for id := range found {
+		present[id] = true
+	}
+	return present, nil
 }
 
 // stillPresent drops from the members last written those whose user link is gone (not in

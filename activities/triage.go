@@ -142,8 +142,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 		for _, id := range linked {
 			written = append(written, links[id].Members...)
 		}
-		slices.Sort(written)
-		if present, err = a.Store.LinkedRemoteIDs(ctx, p.ID, store.KindUser, slices.Compact(written)); err != nil {
+		if present, err = a.presentMembers(ctx, p, written, desired); err != nil {
 			return nil, nil, err
 		}
 	}

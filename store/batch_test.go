@@ -176,3 +176,43 @@ func TestMarkCreatingManyAndSaveLinks(t *testing.T) {
 		t.Error("SaveLinks of two kinds succeeded")
 	}
 }
+
+func TestLinkWritesKeepSyncLinksStatisticsFresh(t *testing.T) {
+	s := freshStore(t)
+	ctx := ctxT(t)
+	p := createProvider(t, s, provider("analyze"))
+	analyzed := func() (n int, err error) {
+		err = s.DB().GetContext(ctx, &n, `SELECT analyze_count::int FROM pg_stat_user_tables WHERE relname = 'sync_links'`)
+		return n, err
+	}
+	before, err := analyzed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make(map[string][]byte)
+	for i := range 1200 {
+		ids[fmt.Sprintf("00000000-0000-4000-8000-%012d", i)] = nil
+	}
+	if err := s.MarkCreatingMany(ctx, p.ID, store.KindUser, ids); err != nil {
+		t.Fatal(err)
+	}
+	// The ANALYZE runs in the background.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := analyzed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sync_links not analyzed after 1,200 link writes (analyze_count %d)", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var rows float64
+	if err := s.DB().GetContext(ctx, &rows, `SELECT reltuples FROM pg_class WHERE relname = 'sync_links'`); err != nil || rows < 1000 {
+		t.Errorf("planner statistics: %v rows (%v), want about 1,200", rows, err)
+	}
+}

@@ -146,6 +146,7 @@ func (s *Store) MarkCreating(ctx context.Context, providerID, kind, objectID str
 	if err != nil {
 		return Link{}, fmt.Errorf("store: mark creating: %w", translate(err))
 	}
+	s.linksWritten(1)
 	return l, nil
 }
 
@@ -165,6 +166,7 @@ func (s *Store) SaveLink(ctx context.Context, l Link) error {
 	if err != nil {
 		return fmt.Errorf("store: save link %s/%s: %w", l.Kind, l.ObjectID, translate(err))
 	}
+	s.linksWritten(1)
 	return nil
 }
 
@@ -191,6 +193,7 @@ func (s *Store) MarkCreatingMany(ctx context.Context, providerID, kind string, p
 	if err != nil {
 		return fmt.Errorf("store: mark %d %ss creating: %w", len(ids), kind, translate(err))
 	}
+	s.linksWritten(len(ids))
 	return nil
 }
 
@@ -233,6 +236,7 @@ func (s *Store) SaveLinks(ctx context.Context, links []Link) error {
 	if err != nil {
 		return fmt.Errorf("store: save %d %s links: %w", n, links[0].Kind, translate(err))
 	}
+	s.linksWritten(n)
 	return nil
 }
 

@@ -53,6 +53,8 @@ type Store struct {
 	db *sqlx.DB
 	// Now returns the current time; tests replace it. Nil means time.Now.
 	Now func() time.Time
+
+	growth linkGrowth // see analyze.go
 }
 
 // Open connects to the PostgreSQL database at dsn (a postgres:// URL or key=value string)
