@@ -38,6 +38,10 @@ type Result struct {
 	WorkflowsByType  map[string]int `json:"workflowsByType"`
 	Activities       int            `json:"activities"`
 	ActivitiesByType map[string]int `json:"activitiesByType"`
+	// LocalActivities counts the local activities (run inside workflow tasks), which
+	// Activities leaves out.
+	LocalActivities       int            `json:"localActivities"`
+	LocalActivitiesByType map[string]int `json:"localActivitiesByType,omitempty"`
 	// TemporalRequests counts the worker's gRPC calls to the Temporal server.
 	TemporalRequests int `json:"temporalRequests"`
 	// WorkerPeakRSSMB is the worker process's peak resident set during the scenario.
@@ -344,17 +348,17 @@ func (r *Report) WriteTable(w io.Writer) {
 		st.LimitConcurrency)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\truns\twall s\tobjects/s\tlimit obj/s\tpipeline/limit\tGET\tPOST\tPUT\tPATCH\tDELETE\tworkflows\tactivities\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "scenario\truns\twall s\tobjects/s\tlimit obj/s\tpipeline/limit\tGET\tPOST\tPUT\tPATCH\tDELETE\tworkflows\tactivities (+local)\tpeak RSS MB\t")
 	for _, s := range r.Summary {
 		first := r.byScen[s.Scenario][0]
 		limit, ratio := "-", "-"
 		if s.LimitObjects != nil {
 			limit, ratio = fmtSpread(*s.LimitObjects, "%.0f"), fmtSpread(*s.Ratio, "%.2f")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", s.Scenario, s.Runs,
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d (+%d)\t%s\t\n", s.Scenario, s.Runs,
 			fmtSpread(s.WallSeconds, "%.2f"), fmtSpread(s.ObjectsPerSecond, "%.0f"), limit, ratio,
 			first.Requests["GET"], first.Requests["POST"], first.Requests["PUT"], first.Requests["PATCH"], first.Requests["DELETE"],
-			first.Workflows, first.Activities, fmtSpread(s.PeakRSSMB, "%.0f"))
+			first.Workflows, first.Activities, first.LocalActivities, fmtSpread(s.PeakRSSMB, "%.0f"))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(median over the runs, min–max in brackets; requests, workflows and activities of the first run)")

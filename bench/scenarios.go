@@ -226,6 +226,13 @@ func (w *world) end(ctx context.Context, s *sample, res *Result) error {
 	if len(res.ActivitiesByType) == 0 {
 		res.ActivitiesByType = d.byLabel("temporal_activity_execution_latency_count", "activity_type")
 	}
+	res.LocalActivitiesByType = d.byLabel("temporal_local_activity_total_total", "activity_type")
+	if len(res.LocalActivitiesByType) == 0 {
+		res.LocalActivitiesByType = d.byLabel("temporal_local_activity_total", "activity_type")
+	}
+	for _, n := range res.LocalActivitiesByType {
+		res.LocalActivities += n
+	}
 	for _, n := range res.WorkflowsByType {
 		res.Workflows += n
 	}
@@ -274,6 +281,8 @@ func (w *world) fullSyncScenario(ctx context.Context, id string, round int, firs
 		s.abort()
 		return nil, err
 	}
+	// The first run's id: Get follows continue-as-new, and the run then reports the last.
+	firstRun := run.GetRunID()
 	var progress workflows.FullSyncProgress
 	err = run.Get(ctx, &progress)
 	res.WallSeconds = time.Since(start).Seconds()
@@ -287,10 +296,10 @@ func (w *world) fullSyncScenario(ctx context.Context, id string, round int, firs
 		return nil, err
 	}
 	res.Progress = &progress
-	if res.History, err = historyStats(ctx, w.h.temporal, run.GetID(), run.GetRunID()); err != nil {
+	if res.History, err = historyStats(ctx, w.h.temporal, run.GetID(), firstRun); err != nil {
 		return nil, err
 	}
-	if res.BreakdownSeconds, err = fullSyncBreakdown(ctx, w.h.temporal, run.GetID(), run.GetRunID()); err != nil {
+	if res.BreakdownSeconds, err = fullSyncBreakdown(ctx, w.h.temporal, run.GetID(), firstRun); err != nil {
 		return nil, err
 	}
 	res.Remote = remoteState(w.target)
