@@ -656,7 +656,7 @@ func (d *decoder) checkProvider(ps *providerSpec) {
 	if p.BaseURL == "" {
 		d.errorf(ps.node, join(path, "base_url"), "required: the SCIM base URL, e.g. https://api.example.com/scim/v2")
 	} else if msg := checkURL(p.BaseURL); msg != "" {
-		d.errorf(node("base_url"), join(path, "base_url"), "invalid URL %q: %s", truncate(p.BaseURL, 80), msg)
+		d.errorf(node("base_url"), join(path, "base_url"), "invalid URL %q: %s", truncate(redactURL(p.BaseURL), 80), msg)
 	}
 	switch p.AuthMode {
 	case "token":
@@ -672,7 +672,7 @@ func (d *decoder) checkProvider(ps *providerSpec) {
 		if p.OAuthTokenURL == "" {
 			d.errorf(node("auth.mode"), join(path, "auth.token_url"), "required with auth mode oauth2")
 		} else if msg := checkURL(p.OAuthTokenURL); msg != "" {
-			d.errorf(node("auth.token_url"), join(path, "auth.token_url"), "invalid URL %q: %s", truncate(p.OAuthTokenURL, 80), msg)
+			d.errorf(node("auth.token_url"), join(path, "auth.token_url"), "invalid URL %q: %s", truncate(redactURL(p.OAuthTokenURL), 80), msg)
 		}
 		if p.OAuthClientID == "" {
 			d.errorf(node("auth.mode"), join(path, "auth.client_id"), "required with auth mode oauth2")
@@ -721,6 +721,14 @@ func (d *decoder) checkSecret(n *yaml.Node, path, v string, secret bool) {
 }
 
 // checkURL returns why s is not a usable http(s) URL, or "".
+// redactURL hides a password written in a URL, so that an error never echoes it.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
+}
+
 func checkURL(s string) string {
 	u, err := url.Parse(s)
 	switch {
