@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -123,8 +124,9 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 	if code, body := httpGet(t, "http://"+addr+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
-	code, metrics := httpGet(t, "http://"+addr+"/metrics")
-	for _, want := range []string{
+	// The activity counts its objects after the request that the test saw arrive: wait for
+	// the figures rather than read them once.
+	wants := []string{
 		`scimsync_scim_requests_total{method="POST",provider="wiki",status="201"} 2`,
 		`scimsync_scim_requests_total{method="DELETE",provider="wiki",status="204"} 1`,
 		`scimsync_objects_total{action="created",kind="user",provider="wiki"} 2`,
@@ -132,11 +134,18 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 		`scimsync_outbox_changes 0`,
 		`scimsync_scim_request_seconds_bucket{method="DELETE",provider="wiki",le="+Inf"} 1`,
 		`temporal_workflow_completed`,
-	} {
-		if code != 200 || !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s in:\n%s", want, grepLines(metrics, "scimsync_"))
-		}
 	}
+	var metrics string
+	e.waitFor(10*time.Second, func() string {
+		var code int
+		code, metrics = httpGet(t, "http://"+addr+"/metrics")
+		for _, want := range wants {
+			if code != 200 || !strings.Contains(metrics, want) {
+				return fmt.Sprintf("/metrics lacks %s in:\n%s", want, grepLines(metrics, "scimsync_"))
+			}
+		}
+		return ""
+	})
 	if strings.Contains(metrics, targetToken) || strings.Contains(metrics, `"ada"`) || strings.Contains(metrics, "@example.test") {
 		t.Errorf("/metrics leaks a token or a username")
 	}
