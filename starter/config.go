@@ -723,7 +723,7 @@ func (d *decoder) checkSecret(n *yaml.Node, path, v string, secret bool) {
 // checkURL returns why s is not a usable http(s) URL, or "".
 // redactURL hides a password written in a URL, so that an error never echoes it.
 func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
 		return u.Redacted()
 	}
 	return s
