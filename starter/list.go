@@ -18,15 +18,11 @@ migrate at once: they take turns) and keeps the built-in mappings current. Print
 versions applied.`)
 	var asJSON bool
 	cl.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	if code >= 0 {
 		return code
 	}
-	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "migrate", err)
-	}
 	applied, err := st.Migrate(ctx)
 	if err != nil {
 		return exitCode(stderr, "migrate", err)
@@ -137,15 +133,11 @@ Lists the providers: name, whether enabled, compatibility mode, application, ful
 interval, mappings and base URL. Secrets are shown as their references.`)
 	var asJSON bool
 	cl.fs.BoolVar(&asJSON, "json", false, "print every setting as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	if code >= 0 {
 		return code
 	}
-	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "providers", err)
-	}
 	views, err := viewProviders(ctx, st)
 	if err != nil {
 		return exitCode(stderr, "providers", err)
@@ -180,15 +172,11 @@ their source. The built-in defaults (00-default-user, 00-default-group) run for 
 that select no mapping of their kind. --json includes the expressions.`)
 	var asJSON bool
 	cl.fs.BoolVar(&asJSON, "json", false, "print the mappings with their expressions as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	if code >= 0 {
 		return code
 	}
-	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "mappings", err)
-	}
 	ms, err := st.Mappings(ctx)
 	if err != nil {
 		return exitCode(stderr, "mappings", err)

@@ -344,6 +344,21 @@ func newSession(d *Deps, cfg Config, stderr io.Writer) *session {
 	return &session{d: d, cfg: cfg, stderr: stderr}
 }
 
+// parseAndOpenStore parses a command line that takes no positional arguments and opens
+// the store. When code >= 0 the command must return it; otherwise the command closes sess.
+func (cl *cmdLine) parseAndOpenStore(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) (sess *session, st *store.Store, code int) {
+	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+		return nil, nil, code
+	}
+	sess = newSession(d, cl.cfg, stderr)
+	st, err := sess.store(ctx)
+	if err != nil {
+		sess.close()
+		return nil, nil, exitCode(stderr, cl.name, err)
+	}
+	return sess, st, -1
+}
+
 func (s *session) close() {
 	if s.ownStore && s.st != nil {
 		s.st.Close()

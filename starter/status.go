@@ -83,16 +83,13 @@ func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Write
 	cl.fs.StringVar(&provider, "provider", "", "show only this provider")
 	cl.fs.IntVar(&maxErrors, "errors", 10, "show at most this many objects in error per provider")
 	cl.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
+	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	if code >= 0 {
 		return code
 	}
-	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "status", err)
-	}
 	var ps []store.Provider
+	var err error
 	if provider != "" {
 		p, err := st.Provider(ctx, provider)
 		if errors.Is(err, store.ErrNotFound) {
