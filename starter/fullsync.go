@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -48,14 +47,7 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "full-sync", err)
-	}
-	p, err := st.Provider(ctx, provider)
-	if errors.Is(err, store.ErrNotFound) {
-		return exitCode(stderr, "full-sync", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
-	}
+	_, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "full-sync", err)
 	}

@@ -390,6 +390,20 @@ func (s *session) store(ctx context.Context) (*store.Store, error) {
 	return st, nil
 }
 
+// provider opens the store and finds the named provider in it; when there is none, the
+// error says where the names are listed.
+func (s *session) provider(ctx context.Context, name string) (*store.Store, store.Provider, error) {
+	st, err := s.store(ctx)
+	if err != nil {
+		return nil, store.Provider{}, err
+	}
+	p, err := st.Provider(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return st, p, fmt.Errorf("provider %q does not exist (see starter providers)", name)
+	}
+	return st, p, err
+}
+
 // temporal returns the Temporal client: Deps.Temporal, or one dialed like the worker does.
 func (s *session) temporal(ctx context.Context) (client.Client, error) {
 	if s.tc != nil {

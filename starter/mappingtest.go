@@ -54,14 +54,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "mapping test", err)
-	}
-	p, err := st.Provider(ctx, provider)
-	if errors.Is(err, store.ErrNotFound) {
-		return exitCode(stderr, "mapping test", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
-	}
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "mapping test", err)
 	}

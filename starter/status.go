@@ -91,10 +91,7 @@ func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Write
 	var ps []store.Provider
 	var err error
 	if provider != "" {
-		p, err := st.Provider(ctx, provider)
-		if errors.Is(err, store.ErrNotFound) {
-			return exitCode(stderr, "status", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
-		}
+		_, p, err := sess.provider(ctx, provider)
 		if err != nil {
 			return exitCode(stderr, "status", err)
 		}

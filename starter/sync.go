@@ -68,14 +68,7 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	defer cancel()
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, err := sess.store(ctx)
-	if err != nil {
-		return exitCode(stderr, "sync", err)
-	}
-	p, err := st.Provider(ctx, provider)
-	if errors.Is(err, store.ErrNotFound) {
-		return exitCode(stderr, "sync", fmt.Errorf("provider %q does not exist (see starter providers)", provider))
-	}
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "sync", err)
 	}
