@@ -178,7 +178,7 @@ func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
 		} else {
 			w.res.Updated++
 		}
-		if s.created || s.linked {
+		if s.created || s.linked || s.obj.New {
 			w.res.Linked = append(w.res.Linked, s.obj.ID)
 		}
 		w.progress(ctx)

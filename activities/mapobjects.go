@@ -71,7 +71,8 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 				res.Unchanged = append(res.Unchanged, id)
 				continue
 			}
-			res.Changed = append(res.Changed, MappedObject{ID: id, Payload: payload, Hash: hash})
+			live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
+			res.Changed = append(res.Changed, MappedObject{ID: id, Payload: payload, Hash: hash, New: !live})
 		}
 	}
 	a.observe(p.Name, in.Kind, map[string]int{"unchanged": len(res.Unchanged), "skipped": len(res.Skipped)})

@@ -63,6 +63,10 @@ type MappedObject struct {
 	ID      string         `json:"id"`
 	Payload map[string]any `json:"payload"`
 	Hash    string         `json:"hash"`
+	// New is set when the object had no live remote object as it was mapped (never
+	// written, its create unconfirmed, or deactivated there): once written, it must be
+	// added to its groups.
+	New bool `json:"new,omitempty"`
 }
 
 // MapResult sorts the objects of a MapObjects call by what must happen to them.
@@ -97,7 +101,10 @@ type WriteResult struct {
 	Unchanged     int             `json:"unchanged"`
 	Deprovisioned int             `json:"deprovisioned"`
 	Failed        []ObjectFailure `json:"failed,omitempty"`
-	// Linked lists objects that got a remote id in this call (created or matched).
+	// Linked lists objects that are live at the target after this call and may be missing
+	// from their groups there: created, matched, reactivated, or written as New by an
+	// earlier attempt of this call (or another writer) whose result was lost. Their groups
+	// must sync their members.
 	Linked []string `json:"linked,omitempty"`
 	// DryRun lists the mutating requests a dry-run provider would have sent.
 	DryRun []DryRunRequest `json:"dryRun,omitempty"`

@@ -44,7 +44,14 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	for _, o := range in.Objects {
 		l, ok := w.links[o.ID]
 		if ok && l.Remote() != "" && l.PayloadHash == o.Hash && l.DeprovisionedAt == nil {
-			res.Unchanged++ // written by an earlier attempt of this call
+			// Written by an earlier attempt of this call, or by another writer since it was
+			// mapped. Either may have linked it without anyone syncing its groups: a
+			// worker killed before the attempt reported back, or a full-sync batch (whose
+			// groups phase may be over). So a New object counts as linked here too.
+			res.Unchanged++
+			if o.New {
+				res.Linked = append(res.Linked, o.ID)
+			}
 			continue
 		}
 		todo = append(todo, o)
@@ -68,7 +75,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	res.Updated += w.res.Updated
 	res.Unchanged += w.res.Unchanged
 	res.Failed = w.res.Failed
-	res.Linked = w.res.Linked
+	res.Linked = append(res.Linked, w.res.Linked...)
 	res.DryRun = w.dryRunLog()
 	if !w.dry {
 		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated, "failed": len(res.Failed)})
@@ -482,7 +489,7 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 	} else {
 		w.res.Updated++
 	}
-	if created || linked {
+	if created || linked || o.New {
 		w.res.Linked = append(w.res.Linked, o.ID)
 	}
 	w.progress(ctx)
