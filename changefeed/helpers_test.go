@@ -1,7 +1,6 @@
 package changefeed_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,12 +57,12 @@ type env struct {
 	store *store.Store
 	c     client.Client
 	queue string
-	logs  *syncBuffer
+	logs  *testenv.SyncBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	dsn := testenv.NewDatabase(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -160,7 +159,7 @@ func (e *env) outboxCount() int {
 // when the transaction whose handler signalled it commits).
 func (e *env) waitOutboxEmpty() {
 	e.t.Helper()
-	eventually(e.t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(e.t, 20*time.Second, 25*time.Millisecond, func() (bool, string) {
 		n := e.outboxCount()
 		return n == 0, fmt.Sprintf("outbox holds %d changes", n)
 	})
@@ -183,7 +182,7 @@ func (e *env) query(id string) (received, error) {
 func (e *env) waitReasons(id string, want ...string) received {
 	e.t.Helper()
 	var got received
-	eventually(e.t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(e.t, 20*time.Second, 25*time.Millisecond, func() (bool, string) {
 		var err error
 		got, err = e.query(id)
 		if err != nil {
@@ -203,22 +202,6 @@ func (e *env) assertNoWorkflow(id string) {
 	var nf *serviceerror.NotFound
 	if !errors.As(err, &nf) {
 		e.t.Errorf("workflow %s: describe = %v, want NotFound", id, err)
-	}
-}
-
-// eventually polls cond every 25 ms until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(25 * time.Millisecond)
 	}
 }
 
@@ -321,24 +304,6 @@ func unreachableClient(t *testing.T) client.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // assertLogsFree fails when the logs contain any of the given personal values.

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/scimsync/scimsync/changefeed"
+	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -163,7 +164,7 @@ func TestBurstOfUpdatesCoalescesIntoOneExecution(t *testing.T) {
 			t.Fatalf("signals reached runs %q, want one execution", runs)
 		}
 	}
-	eventually(t, 10*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, 25*time.Millisecond, func() (bool, string) {
 		resp, err := e.c.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("WorkflowId = '%s'", id)})
 		return err == nil && resp.GetCount() == 1, fmt.Sprintf("executions of %s = %d (%v), want 1", id, resp.GetCount(), err)
@@ -192,7 +193,7 @@ func TestChangesWaitInTheOutboxWhileTemporalIsUnreachable(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, 25*time.Millisecond, func() (bool, string) {
 		st := r.Stats()
 		return st.Errors >= 3, fmt.Sprintf("relay failed %d times, want 3 failed attempts", st.Errors)
 	})
@@ -375,7 +376,7 @@ func TestBindingChangeTriggersTheAttachedProvidersFullSync(t *testing.T) {
 		}
 		return d.Info.RecentActions
 	}
-	eventually(t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, 25*time.Millisecond, func() (bool, string) {
 		a := actions(attached)
 		return len(a) == 1, fmt.Sprintf("%s schedule took %d actions, want 1", attached, len(a))
 	})

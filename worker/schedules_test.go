@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +34,7 @@ type scheduleEnv struct {
 	store *store.Store
 	c     client.Client
 	queue string
-	logs  *schedLogBuffer
+	logs  *testenv.SyncBuffer
 }
 
 func newScheduleEnv(t *testing.T) *scheduleEnv {
@@ -57,7 +56,7 @@ func newScheduleEnv(t *testing.T) *scheduleEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	e := &scheduleEnv{t: t, store: s, c: c, queue: queue, logs: &schedLogBuffer{}}
+	e := &scheduleEnv{t: t, store: s, c: c, queue: queue, logs: &testenv.SyncBuffer{}}
 	// Leave no schedule behind for the next test (whose reconcile would delete it anyway).
 	t.Cleanup(func() {
 		ps, _ := s.Providers(context.Background())
@@ -141,7 +140,7 @@ func (e *scheduleEnv) waitScheduleList(names ...string) {
 	}
 	slices.Sort(want)
 	var got []string
-	schedEventually(e.t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(e.t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		got = nil
 		iter, err := e.c.ScheduleClient().List(context.Background(), client.ScheduleListOptions{})
 		if err != nil {
@@ -314,7 +313,7 @@ func TestNewScheduleStartsAFullSyncAtOnce(t *testing.T) {
 	e.upsert(name, time.Hour, true)
 	e.reconcile(opts)
 	var d *client.ScheduleDescription
-	schedEventually(t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		d = e.mustDescribe(name)
 		return len(d.Info.RecentActions) == 1, fmt.Sprintf("schedule took %d actions, want 1", len(d.Info.RecentActions))
 	})
@@ -362,7 +361,7 @@ func TestConcurrentReconcilesCreateEachScheduleOnce(t *testing.T) {
 	e.waitScheduleList(names...)
 	for _, name := range names {
 		e.assertSchedule(name, time.Hour, 5*time.Minute, false)
-		schedEventually(t, 20*time.Second, func() (bool, string) {
+		testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 			n := len(e.mustDescribe(name).Info.RecentActions)
 			return n == 1, fmt.Sprintf("%s took %d actions, want exactly 1 (one creation)", name, n)
 		})
@@ -392,17 +391,17 @@ func TestScheduleKeeperReconcilesAtStartAndThenPeriodically(t *testing.T) {
 		}
 	}()
 
-	schedEventually(t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		_, err := e.describe(name)
 		return err == nil, fmt.Sprintf("schedule of %s: %v", name, err)
 	})
 	e.upsert(name, 2*time.Hour, true)
-	schedEventually(t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		d, err := e.describe(name)
 		return err == nil && d.Schedule.Spec.Intervals[0].Every == 2*time.Hour, fmt.Sprintf("schedule of %s not updated to 2h: %v", name, err)
 	})
 	e.upsert(name, 2*time.Hour, false)
-	schedEventually(t, 20*time.Second, func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
 		_, err := e.describe(name)
 		var nf *serviceerror.NotFound
 		return errors.As(err, &nf), fmt.Sprintf("schedule of disabled %s still there: %v", name, err)
@@ -424,38 +423,4 @@ func TestDefaultJitter(t *testing.T) {
 			t.Errorf("DefaultJitter(%s) = %s, want %s", tc.interval, got, tc.want)
 		}
 	}
-}
-
-// schedEventually polls cond every 50 ms until it holds or the deadline passes.
-func schedEventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// schedLogBuffer is a goroutine-safe log sink.
-type schedLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *schedLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *schedLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

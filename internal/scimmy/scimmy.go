@@ -6,14 +6,12 @@ package scimmy
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +29,7 @@ type Server struct {
 	Root string
 
 	hc     *http.Client
-	stderr *lockedBuffer
+	stderr *testenv.SyncBuffer
 }
 
 // Start starts `node integration/scimmy/server.js` on a free port, with extra environment
@@ -57,7 +55,7 @@ func Start(tb testing.TB, env ...string) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{hc: &http.Client{Timeout: 10 * time.Second}, stderr: &lockedBuffer{}}
+	s := &Server{hc: &http.Client{Timeout: 10 * time.Second}, stderr: &testenv.SyncBuffer{}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start SCIMMY: %v", err)
@@ -110,22 +108,4 @@ func (s *Server) Reset(tb testing.TB) {
 		tb.Fatalf("SCIMMY reset: %v", err)
 	}
 	resp.Body.Close()
-}
-
-// lockedBuffer collects the server's stderr for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -5,6 +5,9 @@
 // Where a service cannot be had, tests are skipped, except under CI=true, where a missing
 // service fails the run. Call Main from TestMain so the database is dropped and the server
 // stopped when the package's tests end.
+//
+// Eventually and SyncBuffer serve the tests of those services, which change state and log
+// from goroutines of their own.
 package testenv
 
 import (
