@@ -1,5 +1,5 @@
 // Command pprofworker is cmd/worker with profiling endpoints, for `go run ./bench --pprof
-// DIR`. It runs exactly the same worker.Run and, when SCIMSYNC_BENCH_PPROF_ADDR is set,
+// DIR`. It runs exactly the same worker.Main and, when SCIMSYNC_BENCH_PPROF_ADDR is set,
 // also serves on that address:
 //
 //	/debug/pprof/...                  the net/http/pprof handlers
@@ -11,45 +11,32 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"runtime"
 	rpprof "runtime/pprof"
 	"sync"
-	"syscall"
 
 	"github.com/scimsync/scimsync/worker"
 )
 
 func main() {
-	cfg, err := worker.ParseConfig(os.Args[1:], nil)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
+	os.Exit(worker.Main("pprofworker", os.Args[1:], serveProfiles))
+}
+
+// serveProfiles serves the profiling endpoints on SCIMSYNC_BENCH_PPROF_ADDR, if set.
+func serveProfiles() {
+	addr := os.Getenv("SCIMSYNC_BENCH_PPROF_ADDR")
+	if addr == "" {
+		return
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pprofworker:", err)
-		os.Exit(2)
-	}
-	if addr := os.Getenv("SCIMSYNC_BENCH_PPROF_ADDR"); addr != "" {
-		go func() {
-			if err := http.ListenAndServe(addr, profiler()); err != nil {
-				fmt.Fprintln(os.Stderr, "pprofworker:", err)
-			}
-		}()
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger := worker.NewLogger(cfg, os.Stderr)
-	if err := worker.Run(ctx, cfg, logger, nil); err != nil {
-		logger.Error("worker failed", "error", err)
-		os.Exit(1)
-	}
+	go func() {
+		if err := http.ListenAndServe(addr, profiler()); err != nil {
+			fmt.Fprintln(os.Stderr, "pprofworker:", err)
+		}
+	}()
 }
 
 func profiler() http.Handler {

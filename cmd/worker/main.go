@@ -4,31 +4,11 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/scimsync/scimsync/worker"
 )
 
 func main() {
-	cfg, err := worker.ParseConfig(os.Args[1:], nil)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger := worker.NewLogger(cfg, os.Stderr)
-	if err := worker.Run(ctx, cfg, logger, nil); err != nil {
-		logger.Error("worker failed", "error", err)
-		os.Exit(1)
-	}
+	os.Exit(worker.Main("worker", os.Args[1:], nil))
 }
