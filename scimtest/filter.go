@@ -159,34 +159,25 @@ func (p *filterParser) errorf(format string) error {
 	return fmt.Errorf("%s at %d", format, at)
 }
 
-func (p *filterParser) parseOr() (*Filter, error) {
-	left, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	for p.peekWord("or") {
-		p.pos++
-		right, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		left = &Filter{Op: "or", Left: left, Right: right}
-	}
-	return left, nil
-}
+// parseOr and parseAnd give and precedence over or, as RFC 7644 section 3.4.2.2 says;
+// both group to the left.
+func (p *filterParser) parseOr() (*Filter, error) { return p.parseChain("or", p.parseAnd) }
 
-func (p *filterParser) parseAnd() (*Filter, error) {
-	left, err := p.parseUnary()
+func (p *filterParser) parseAnd() (*Filter, error) { return p.parseChain("and", p.parseUnary) }
+
+// parseChain parses one or more operands joined by the logical operator op.
+func (p *filterParser) parseChain(op string, operand func() (*Filter, error)) (*Filter, error) {
+	left, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.peekWord("and") {
+	for p.peekWord(op) {
 		p.pos++
-		right, err := p.parseUnary()
+		right, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		left = &Filter{Op: "and", Left: left, Right: right}
+		left = &Filter{Op: op, Left: left, Right: right}
 	}
 	return left, nil
 }
