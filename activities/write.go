@@ -109,29 +109,71 @@ type writer struct {
 	done int
 }
 
-func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (*writer, error) {
-	t, err := a.target(ctx, provider)
-	if err != nil {
+func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (_ *writer, err error) {
+	w := &writer{a: a, kind: kind, skind: scimKind(kind), saver: a.Store.NewLinkSaver()}
+	// Alive from the start: waiting for another writer's locks, or for a slow target,
+	// counts as work.
+	stopBeat := w.heartbeat(ctx)
+	defer func() {
+		if err != nil {
+			stopBeat()
+		}
+	}()
+	if w.t, err = a.target(ctx, provider); err != nil {
 		return nil, err
 	}
-	caps, err := t.client.Capabilities(ctx)
-	if err != nil {
+	if w.caps, err = w.t.client.Capabilities(ctx); err != nil {
 		return nil, classify(provider, err)
 	}
-	w := &writer{a: a, t: t, caps: caps, kind: kind, skind: scimKind(kind), dry: t.provider.DryRun,
-		saver: a.Store.NewLinkSaver()}
-	if w.unlock, err = a.Store.LockObjects(ctx, t.provider.ID, kind, ids); err != nil {
+	w.dry = w.t.provider.DryRun
+	unlock, err := a.Store.LockObjects(ctx, w.t.provider.ID, kind, ids)
+	if err != nil {
 		return nil, err
 	}
+	w.unlock = func() { stopBeat(); unlock() }
 	// Read the links under the locks: another writer may have just linked these objects.
-	if w.links, err = a.Store.Links(ctx, t.provider.ID, kind, ids); err != nil {
-		w.unlock()
+	if w.links, err = a.Store.Links(ctx, w.t.provider.ID, kind, ids); err != nil {
+		unlock()
 		return nil, err
 	}
 	return w, nil
 }
 
 func (w *writer) close() { w.unlock() }
+
+// HeartbeatInterval is how often a write activity tells Temporal that it is alive, whatever
+// it waits for (locks, a slow target, a Retry-After): the workflows' heartbeat timeout is a
+// few of these, so the writes of a worker that died are retried elsewhere soon after.
+const HeartbeatInterval = 5 * time.Second
+
+// heartbeat records a heartbeat with the objects finished so far every HeartbeatInterval,
+// until the returned stop is called; outside an activity it does nothing.
+func (w *writer) heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				w.mu.Lock()
+				n := w.done
+				w.mu.Unlock()
+				activity.RecordHeartbeat(ctx, n)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-exited }) }
+}
 
 // each runs fn for every object, at most WriteConcurrency at once, in passes. fn records
 // object errors itself and returns nil for them.

@@ -59,12 +59,17 @@ func read(ctx workflow.Context, local bool, activity, in any) workflow.Future {
 	return workflow.ExecuteActivity(withQuickActivity(ctx), activity, in)
 }
 
-// withWriteActivity is for activities that talk to the target about a whole batch; they
-// heartbeat after every object.
+// writeHeartbeatTimeout is how long a write activity may go without a heartbeat before it
+// is retried, on another worker if its own died. The activities heartbeat every
+// activities.HeartbeatInterval whatever they wait for, and the SDK sends at most one
+// heartbeat per 0.8 × this timeout.
+const writeHeartbeatTimeout = 6 * activities.HeartbeatInterval
+
+// withWriteActivity is for activities that talk to the target about a whole batch.
 func withWriteActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    writeHeartbeatTimeout,
 		RetryPolicy:         retryForever,
 	})
 }
