@@ -239,6 +239,24 @@ func newIsolatedEnv(t *testing.T, dev *devServer, dsn string) *env {
 		queue: fmt.Sprintf("it-%s-%d", safeName(t.Name()), queueSeq.Add(1))}
 }
 
+// startKillableSync sets up a crash test: its own dev server and database, a flat
+// directory of nUsers and nGroups, a flaky target without Bulk (every object its own
+// request) seeded with seed, the provider, and a worker process, started; it returns the
+// ID of the full sync the provider's schedule started.
+func startKillableSync(t *testing.T, provider string, seed uint64, nUsers, nGroups int) (*env, *directory, *flakyTarget, *workerProc, string) {
+	t.Helper()
+	dev := newDevServer(t, false)
+	e := newIsolatedEnv(t, dev, "")
+	d := buildFlatDirectory(e, nUsers, nGroups)
+	e.clearOutbox()
+	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, seed)
+	e.target = ft.Server
+	e.provider(provider, func(p *store.Provider) { p.BaseURL = ft.URL })
+	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
+	w.Start()
+	return e, d, ft, w, e.scheduledFullSync(e.temporal, provider, time.Minute)
+}
+
 // TestWorkerKilledThreeTimesDuringFullSync: the worker process is killed with SIGKILL three
 // times during a full sync, in the middle of writing users and, at full size, of writing
 // groups and their members, and started again each time. The full sync finishes with the
@@ -246,22 +264,12 @@ func newIsolatedEnv(t *testing.T, dev *devServer, dsn string) *env {
 // before they are posted again), nothing missing.
 //
 // The activities a killed worker was running are retried once their heartbeat timeout
-// (2 minutes) expires. At CI size the second and third kills come right after restarts,
+// (30 seconds) expires. At CI size the second and third kills come right after restarts,
 // so these waits overlap; at full size every kill waits for the sync to be writing again.
 func TestWorkerKilledThreeTimesDuringFullSync(t *testing.T) {
 	t.Parallel()
 	nUsers, nGroups := sizes()
-	dev := newDevServer(t, false)
-	e := newIsolatedEnv(t, dev, "")
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 3)
-	e.target = ft.Server
-	e.provider("crash", func(p *store.Provider) { p.BaseURL = ft.URL })
-
-	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
-	w.Start()
-	id := e.scheduledFullSync(e.temporal, "crash", time.Minute)
+	e, d, ft, w, id := startKillableSync(t, "crash", 3, nUsers, nGroups)
 
 	var killedAt []string
 	kill := func(what string) {
@@ -409,26 +417,9 @@ func (cw *changeWriter) run(interval time.Duration, stop <-chan struct{}) <-chan
 // feed and syncs each object) is killed with SIGKILL three times and started again. Every
 // change reaches the target: exact state, no duplicate, nothing missing.
 func TestWorkerKilledThreeTimesWhileChangesAreWritten(t *testing.T) {
-	if !fullSize() {
-		// Known failure, under investigation: once in several runs a group ends one member
-		// short after the kills (a membership race between per-object and batch syncs).
-		// It runs with `make reliability` until fixed, so it cannot block unrelated work.
-		t.Skip("runs with `make reliability` (SCIMSYNC_RELIABILITY_FULL=1): a membership race after kills is being fixed")
-	}
 	t.Parallel()
 	nUsers, nGroups := sizes()
-	nUsers, nGroups = nUsers/3, nGroups/2
-	dev := newDevServer(t, false)
-	e := newIsolatedEnv(t, dev, "")
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 4)
-	e.target = ft.Server
-	e.provider("changes", func(p *store.Provider) { p.BaseURL = ft.URL })
-
-	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
-	w.Start()
-	id := e.scheduledFullSync(e.temporal, "changes", time.Minute)
+	e, d, ft, w, id := startKillableSync(t, "changes", 4, nUsers/3, nGroups/2)
 	if _, err := e.awaitWorkflow(e.temporal, id, 10*time.Minute); err != nil {
 		t.Fatalf("initial full sync: %v", err)
 	}
