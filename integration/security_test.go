@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -321,6 +322,33 @@ func TestPayloadCodecEncryptsHistory(t *testing.T) {
 	}
 	if r := compareState(e.target, d, nil); !r.ok() {
 		t.Errorf("remote state: %s", r)
+	}
+	// The starter reads the last run's counts with the keys, and only with them.
+	t.Setenv("IT_CODEC_K1", base64.StdEncoding.EncodeToString(k1))
+	status := func(keys string) *workflows.FullSyncProgress {
+		t.Helper()
+		r := e.starterDialing(map[string]string{"TEMPORAL_ADDRESS": testenv.Temporal(t).FrontendHostPort(),
+			"SCIMSYNC_CODEC_KEYS": keys}, "status", "--provider", "sealed", "--json")
+		var st struct {
+			Providers []struct {
+				Schedule *struct {
+					LastRun *struct {
+						Progress *workflows.FullSyncProgress `json:"progress"`
+					} `json:"lastRun"`
+				} `json:"schedule"`
+			} `json:"providers"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || r.code != 0 || len(st.Providers) != 1 ||
+			st.Providers[0].Schedule == nil || st.Providers[0].Schedule.LastRun == nil {
+			t.Fatalf("starter status (keys %q): exit %d, %v\nstdout:\n%s\nstderr:\n%s", keys, r.code, err, r.stdout, r.stderr)
+		}
+		return st.Providers[0].Schedule.LastRun.Progress
+	}
+	if p := status("k1=env:IT_CODEC_K1"); p == nil || p.Users.Created != len(d.users) {
+		t.Errorf("starter status with the key: last run progress %+v, want %d users created", p, len(d.users))
+	}
+	if p := status(""); p != nil {
+		t.Errorf("starter status without the key read the sealed result: %+v", p)
 	}
 
 	// Rotate: k2 seals from now on, k1 still opens. A provider that fails (401) writes

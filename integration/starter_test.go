@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,16 +38,36 @@ type starterResult struct {
 // starter runs one starter command line.
 func (e *env) starter(args ...string) starterResult {
 	e.t.Helper()
+	return e.runStarter(nil, args...)
+}
+
+// starterDialing runs one starter command line that dials Temporal itself, as
+// cmd/starter does, at TEMPORAL_ADDRESS with the settings in extra.
+func (e *env) starterDialing(extra map[string]string, args ...string) starterResult {
+	e.t.Helper()
+	if extra["TEMPORAL_ADDRESS"] == "" {
+		e.t.Fatal("starterDialing needs TEMPORAL_ADDRESS")
+	}
+	return e.runStarter(extra, args...)
+}
+
+// runStarter runs the command with the test's settings and extra; without
+// TEMPORAL_ADDRESS in extra it uses the env's Temporal client.
+func (e *env) runStarter(extra map[string]string, args ...string) starterResult {
+	e.t.Helper()
 	env := map[string]string{
 		"SCIMSYNC_TASK_QUEUE":          e.queue,
 		"SCIMSYNC_INSTALLATION_SECRET": installationSecret,
 		"TEMPORAL_NAMESPACE":           testenv.Namespace,
 	}
+	maps.Copy(env, extra)
 	deps := &starter.Deps{
 		Getenv:       func(k string) string { return env[k] },
 		Store:        e.store,
-		Temporal:     e.temporal,
 		PollInterval: 100 * time.Millisecond,
+	}
+	if env["TEMPORAL_ADDRESS"] == "" {
+		deps.Temporal = e.temporal
 	}
 	var out, errOut bytes.Buffer
 	code := starter.Main(e.ctx, deps, args, &out, &errOut)

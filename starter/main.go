@@ -62,6 +62,9 @@ type Config struct {
 	TemporalTLS        bool   // --temporal-tls, TEMPORAL_TLS
 	TaskQueue          string // --task-queue, SCIMSYNC_TASK_QUEUE (scimsync)
 	InstallationSecret string // --installation-secret, SCIMSYNC_INSTALLATION_SECRET
+	// CodecKeys (--codec-keys, SCIMSYNC_CODEC_KEYS) are the workers' payload encryption
+	// keys: with them the starter reads the results and progress the workers sealed.
+	CodecKeys string
 }
 
 // configFromEnv returns the defaults of the global flags.
@@ -83,6 +86,7 @@ func configFromEnv(getenv func(string) string) Config {
 		TemporalTLS:        tls,
 		TaskQueue:          env("SCIMSYNC_TASK_QUEUE", workflows.TaskQueue),
 		InstallationSecret: env("SCIMSYNC_INSTALLATION_SECRET", ""),
+		CodecKeys:          env("SCIMSYNC_CODEC_KEYS", ""),
 	}
 }
 
@@ -90,7 +94,7 @@ func configFromEnv(getenv func(string) string) Config {
 var globalFlagNames = map[string]bool{
 	"database-url": true, "temporal-address": true, "temporal-namespace": true, "temporal-api-key": true,
 	"temporal-tls-cert": true, "temporal-tls-key": true, "temporal-tls": true, "task-queue": true,
-	"installation-secret": true,
+	"installation-secret": true, "codec-keys": true,
 }
 
 // defineGlobals registers the global flags on fs with c's values as defaults.
@@ -105,6 +109,8 @@ func (c *Config) defineGlobals(fs *flag.FlagSet) {
 	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "task queue of the scimsync workers (SCIMSYNC_TASK_QUEUE)")
 	fs.StringVar(&c.InstallationSecret, "installation-secret", c.InstallationSecret,
 		"installation secret for hashed user ids, literal or env:/file: reference (SCIMSYNC_INSTALLATION_SECRET)")
+	fs.StringVar(&c.CodecKeys, "codec-keys", c.CodecKeys,
+		"the workers' payload encryption keys, id=env:/file: reference list (SCIMSYNC_CODEC_KEYS)")
 }
 
 // worker returns the worker configuration that worker.Dial understands.
@@ -112,7 +118,7 @@ func (c Config) worker() worker.Config {
 	return worker.Config{
 		DatabaseURL: c.DatabaseURL, TemporalAddress: c.TemporalAddress, TemporalNamespace: c.TemporalNamespace,
 		TemporalAPIKey: c.TemporalAPIKey, TemporalTLSCert: c.TemporalTLSCert, TemporalTLSKey: c.TemporalTLSKey,
-		TemporalTLS: c.TemporalTLS, TaskQueue: c.TaskQueue,
+		TemporalTLS: c.TemporalTLS, TaskQueue: c.TaskQueue, CodecKeys: c.CodecKeys,
 	}
 }
 
