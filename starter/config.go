@@ -720,7 +720,6 @@ func (d *decoder) checkSecret(n *yaml.Node, path, v string, secret bool) {
 	}
 }
 
-// checkURL returns why s is not a usable http(s) URL, or "".
 // redactURL hides a password written in a URL, so that an error never echoes it.
 func redactURL(s string) string {
 	if u, err := url.Parse(s); err == nil && u.User != nil {
@@ -729,6 +728,7 @@ func redactURL(s string) string {
 	return s
 }
 
+// checkURL returns why s is not a usable http(s) URL, or "".
 func checkURL(s string) string {
 	u, err := url.Parse(s)
 	switch {
