@@ -104,6 +104,10 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 	return ExitOK
 }
 
+// triggerSkipGrace is how long a triggered schedule may take to start its full sync before
+// the trigger is taken for skipped.
+const triggerSkipGrace = 5 * time.Second
+
 // triggerFullSync triggers the provider's schedule unless a full sync is running, and
 // returns the workflow ID of the full sync that runs (or ran) as a result.
 func triggerFullSync(ctx context.Context, c client.Client, provider string) (wid string, started bool, err error) {
@@ -126,10 +130,17 @@ func triggerFullSync(ctx context.Context, c client.Client, provider string) (wid
 			seen[a.StartWorkflowResult.WorkflowID] = true
 		}
 	}
-	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
-		return "", false, fmt.Errorf("trigger schedule %s: %w", id, err)
+	trigger := func(overlap enumspb.ScheduleOverlapPolicy) error {
+		if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: overlap}); err != nil {
+			return fmt.Errorf("trigger schedule %s: %w", id, err)
+		}
+		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	if err := trigger(enumspb.SCHEDULE_OVERLAP_POLICY_SKIP); err != nil {
+		return "", false, err
+	}
+	start := time.Now()
+	deadline, retried := start.Add(30*time.Second), false
 	for {
 		desc, err := h.Describe(ctx)
 		if err != nil {
@@ -145,8 +156,22 @@ func triggerFullSync(ctx context.Context, c client.Client, provider string) (wid
 				return r.WorkflowID, true, nil
 			}
 		}
+		if !retried && len(desc.Info.RunningWorkflows) == 0 && time.Since(start) > triggerSkipGrace {
+			// The schedule skipped the trigger: it still counted a full sync that had just
+			// ended as running (Describe already leaves closed runs out). Nothing runs, so
+			// trigger again without the overlap check.
+			retried = true
+			if err := trigger(enumspb.SCHEDULE_OVERLAP_POLICY_ALLOW_ALL); err != nil {
+				return "", false, err
+			}
+		}
 		if time.Now().After(deadline) {
-			return "", false, fmt.Errorf("schedule %s was triggered but started no full sync within 30s", id)
+			var running []string
+			for _, r := range desc.Info.RunningWorkflows {
+				running = append(running, r.WorkflowID)
+			}
+			return "", false, fmt.Errorf("schedule %s was triggered but started no full sync within 30s (running: %v, recent actions: %d, triggered again: %v)",
+				id, running, len(desc.Info.RecentActions), retried)
 		}
 		select {
 		case <-ctx.Done():
