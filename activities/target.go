@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/sealed"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -142,7 +143,7 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 		if p.Token == "" {
 			return nil
 		}
-		tok, err := ResolveSecret(p.Token)
+		tok, err := a.secret(p.Token)
 		if err != nil {
 			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: token: %w", p.Name, err))
 		}
@@ -151,13 +152,13 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 		secret := ""
 		if p.OAuthClientSecret != "" {
 			var err error
-			if secret, err = ResolveSecret(p.OAuthClientSecret); err != nil {
+			if secret, err = a.secret(p.OAuthClientSecret); err != nil {
 				return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: oauth client secret: %w", p.Name, err))
 			}
 		}
 		cfg := &scim.OAuth2{TokenURL: p.OAuthTokenURL, ClientID: p.OAuthClientID, ClientSecret: secret, Params: url.Values{}}
 		for k, ref := range p.OAuthParams {
-			v, err := ResolveSecret(ref)
+			v, err := a.secret(ref)
 			if err != nil {
 				return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: oauth parameter %s: %w", p.Name, k, err))
 			}
@@ -177,6 +178,22 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 		return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: unknown auth mode %q", p.Name, p.AuthMode))
 	}
 	return nil
+}
+
+// secret resolves one of a provider's secrets: a reference (see ResolveSecret), or a
+// literal that starter apply sealed under the installation secret.
+func (a *Activities) secret(ref string) (string, error) {
+	if !sealed.IsSealed(ref) {
+		return ResolveSecret(ref)
+	}
+	if a.Mapper == nil {
+		return "", errors.New("sealed secret: no installation secret to open it")
+	}
+	box, err := sealed.New(a.Mapper.Secret)
+	if err != nil {
+		return "", err
+	}
+	return box.Open(ref)
 }
 
 // ResolveSecret turns a secret reference into the secret: "env:NAME" reads the environment

@@ -453,17 +453,41 @@ providers:
 		t.Errorf("--json: exit %d, %v, %+v", r.code, err, res.Errors)
 	}
 
-	// A literal secret is accepted, with a warning that does not echo it.
-	literal := e.writeFile("literal.yaml", "providers:\n  - name: lit\n    base_url: https://lit.example.com/scim\n    auth: {token: sup3r-s3cret}\n")
+	// A literal secret is accepted, with a warning that does not echo it, and stored sealed
+	// under the installation secret: the database never holds it in clear, applying the
+	// file again changes nothing, and the pipeline opens it to authenticate.
+	e.tx(func(tx *store.Tx) error {
+		_, err := tx.CreateUser(e.ctx, store.User{Username: "lit-user", Name: "Lit User", Email: "lit@example.test", IsActive: true})
+		return err
+	})
+	literal := e.writeFile("literal.yaml", "providers:\n  - name: lit\n    base_url: "+e.target.URL+"\n    auth: {token: "+targetToken+"}\n")
 	r = e.starter("apply", "-f", literal)
-	r.expect(t, 0, literal+":4:19: providers[0].auth.token: a literal secret is stored in the database as written; use a reference such as env:NAME or file:/path (warning)\n",
+	r.expect(t, 0, literal+":4:19: providers[0].auth.token: a literal secret is stored sealed under the installation secret; a reference such as env:NAME or file:/path keeps it out of the database (warning)\n",
 		"provider lit: created\n")
-	if strings.Contains(r.stdout+r.stderr, "sup3r-s3cret") {
+	if strings.Contains(r.stdout+r.stderr, targetToken) {
 		t.Error("the literal secret was printed")
 	}
+	var stored string
+	if err := e.store.DB().GetContext(e.ctx, &stored, `SELECT token FROM providers WHERE name = 'lit'`); err != nil ||
+		!strings.HasPrefix(stored, "sealed:v1:") || strings.Contains(stored, targetToken) {
+		t.Errorf("stored token = %q, %v; want it sealed", stored, err)
+	}
+	e.starter("apply", "-f", literal).expect(t, 0, "provider lit: unchanged\n")
 	e.starter("providers").expect(t, 0, "lit ")
-	if r := e.starter("providers", "--json"); strings.Contains(r.stdout, "sup3r") || !strings.Contains(r.stdout, `"token": "<literal>"`) {
+	if r := e.starter("providers", "--json"); strings.Contains(r.stdout, targetToken) || !strings.Contains(r.stdout, `"token": "<sealed>"`) {
 		t.Errorf("providers --json shows the secret or no placeholder:\n%s", r.stdout)
+	}
+	e.starter("sync", "user", "lit-user", "--provider", "lit").expect(t, 0, "→ POST /Users 201")
+	if remoteUser(e.target, "lit-user") == nil {
+		t.Error("lit-user was not created with the sealed token")
+	}
+	// Without the installation secret a literal cannot be sealed: refused, nothing written.
+	providers := e.countRows("providers")
+	other := e.writeFile("literal2.yaml", "providers:\n  - name: lit2\n    base_url: https://lit2.example.com/scim\n    auth: {token: an0ther-s3cret}\n")
+	r = e.runStarter(map[string]string{"SCIMSYNC_INSTALLATION_SECRET": ""}, "apply", "-f", other)
+	r.expect(t, 2, other+":4:19: providers[0].auth.token: a literal secret is stored sealed with a key derived from the workers' installation secret, and SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is not set; set it, or give a reference such as env:NAME or file:/path\n")
+	if strings.Contains(r.stdout+r.stderr, "an0ther") || e.countRows("providers") != providers {
+		t.Errorf("refused literal: secret printed or a provider written (%d providers, want %d)", e.countRows("providers"), providers)
 	}
 }
 

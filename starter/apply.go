@@ -142,6 +142,7 @@ func Apply(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer
 				return err
 			}
 			res.Errors = append(res.Errors, checkReferences(file, cfg, snap, prune)...)
+			res.Errors = append(res.Errors, sealLiterals(file, cfg, snap, cl.cfg.InstallationSecret)...)
 			sortDiagnostics(res.Errors)
 			if len(res.Errors) > 0 {
 				return errInvalidConfig

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/sealed"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -701,7 +702,7 @@ func secretParam(name string) bool {
 }
 
 // checkSecret checks a secret reference; a literal secret is accepted with a warning (it is
-// stored in the database as written), and never echoed.
+// stored sealed, see sealLiterals), and never echoed.
 func (d *decoder) checkSecret(n *yaml.Node, path, v string, secret bool) {
 	if n == nil || v == "" {
 		return
@@ -715,8 +716,10 @@ func (d *decoder) checkSecret(n *yaml.Node, path, v string, secret bool) {
 		if !strings.HasPrefix(strings.TrimPrefix(v, "file:"), "/") {
 			d.errorf(n, path, "file: must be followed by an absolute path, e.g. file:/run/secrets/scim-token")
 		}
+	case sealed.IsSealed(v):
+		// Sealed by an earlier apply (copied from the database): the workers open it.
 	case secret:
-		d.warnf(n, path, "a literal secret is stored in the database as written; use a reference such as env:NAME or file:/path")
+		d.warnf(n, path, "a literal secret is stored sealed under the installation secret; a reference such as env:NAME or file:/path keeps it out of the database")
 	}
 }
 

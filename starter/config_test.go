@@ -103,8 +103,8 @@ func TestStarterParseConfigDefaultsAndLiteralSecretWarning(t *testing.T) {
 		t.Fatalf("errors: %v", diagStrings(errs))
 	}
 	wantWarn := []string{
-		`c.yaml:5:14: providers[0].auth.token: a literal secret is stored in the database as written; use a reference such as env:NAME or file:/path`,
-		`c.yaml:13:58: providers[1].auth.params.password: a literal secret is stored in the database as written; use a reference such as env:NAME or file:/path`,
+		`c.yaml:5:14: providers[0].auth.token: a literal secret is stored sealed under the installation secret; a reference such as env:NAME or file:/path keeps it out of the database`,
+		`c.yaml:13:58: providers[1].auth.params.password: a literal secret is stored sealed under the installation secret; a reference such as env:NAME or file:/path keeps it out of the database`,
 	}
 	if got := diagStrings(warns); strings.Join(got, "\n") != strings.Join(wantWarn, "\n") {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantWarn, "\n"))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/scimsync/scimsync/sealed"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -70,10 +71,15 @@ type providerView struct {
 	Mappings               []string          `json:"mappings"`
 }
 
-// secretView shows a secret reference as it is, and a literal as "<literal>".
+// secretView shows a secret reference as it is, a sealed literal as "<sealed>", and a
+// literal stored in clear (by a version before sealing; apply the file again to seal it)
+// as "<literal>".
 func secretView(v string) string {
-	if v == "" || strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:") {
+	switch {
+	case v == "" || strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:"):
 		return v
+	case sealed.IsSealed(v):
+		return "<sealed>"
 	}
 	return "<literal>"
 }
