@@ -91,6 +91,11 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 		h.Delete(context.Background())
 	})
 	addr := e.runWorker()
+	// The schedule exists as soon as the worker says it started: a full sync triggered
+	// right away (as the demo does) finds it.
+	if _, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(name)).Describe(e.ctx); err != nil {
+		t.Fatalf("no schedule once the worker started: %v", err)
+	}
 
 	// The worker creates the provider's schedule, which starts a first full sync at once.
 	e.waitFor(30*time.Second, func() string {

@@ -113,8 +113,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	keeper := &ScheduleKeeper{Client: c, Store: s, Interval: cfg.ScheduleInterval,
 		Options: ScheduleOptions{TaskQueue: cfg.TaskQueue, Logger: logger.With("component", "schedules"),
 			DataConverter: scheduleDataConverter(cfg)}}
+	// One pass before the worker reports itself started (log line, ready, /healthz), so
+	// that a full sync triggered right after finds every enabled provider's schedule.
+	keeper.Reconcile(ctx)
 	wg.Add(1)
-	go func() { defer wg.Done(); keeper.Run(runCtx) }()
+	go func() {
+		defer wg.Done()
+		select { // the pass above counts as the first
+		case <-runCtx.Done():
+			return
+		case <-time.After(keeper.interval()):
+		}
+		keeper.Run(runCtx)
+	}()
 
 	if cfg.HTTPAddr != "" {
 		codecHandler, err := codecServer(cfg)

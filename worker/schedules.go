@@ -308,21 +308,32 @@ func (k *ScheduleKeeper) Run(ctx context.Context) error {
 	if k.Client == nil || k.Store == nil {
 		return errors.New("worker: schedule keeper needs a Client and a Store")
 	}
-	interval := k.Interval
-	if interval <= 0 {
-		interval = DefaultScheduleKeeperInterval
-	}
-	tick := time.NewTicker(interval)
+	tick := time.NewTicker(k.interval())
 	defer tick.Stop()
 	for {
-		if err := ReconcileSchedules(ctx, k.Client, k.Store, k.Options); err != nil && ctx.Err() == nil {
-			k.Options.logger().Warn("worker: reconciling full-sync schedules failed; retrying",
-				"error", err, "retry_in", interval)
-		}
+		k.Reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
 	}
+}
+
+// Reconcile runs one reconciliation and reports whether it succeeded; a failure is logged
+// (Run retries it at the next tick).
+func (k *ScheduleKeeper) Reconcile(ctx context.Context) bool {
+	err := ReconcileSchedules(ctx, k.Client, k.Store, k.Options)
+	if err != nil && ctx.Err() == nil {
+		k.Options.logger().Warn("worker: reconciling full-sync schedules failed; retrying",
+			"error", err, "retry_in", k.interval())
+	}
+	return err == nil
+}
+
+func (k *ScheduleKeeper) interval() time.Duration {
+	if k.Interval <= 0 {
+		return DefaultScheduleKeeperInterval
+	}
+	return k.Interval
 }
