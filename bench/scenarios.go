@@ -74,7 +74,7 @@ func (h *harness) runRound(ctx context.Context, rep *Report, round int) error {
 	cfg := h.cfg
 	if cfg.has("S1") || cfg.has("S3") || cfg.has("S4") {
 		err := h.inWorld(ctx, fmt.Sprintf("s1-r%d", round), worldOptions{users: cfg.Users, groups: cfg.Groups,
-			target: scimtest.Options{Config: scimtest.Config{NoBulk: true}, MaxLogEntries: logSize(cfg.Users, cfg.Groups)}},
+			target: scimtest.Options{Config: scimtest.Config{NoBulk: true}, MaxLogEntries: logSize(cfg.Users, cfg.Groups), MaxLogBody: logBodyLimit}},
 			func(w *world) error {
 				s1, err := w.fullSyncScenario(ctx, "S1", round, true)
 				if err != nil {
@@ -111,9 +111,9 @@ func (h *harness) runRound(ctx context.Context, rep *Report, round int) error {
 		opts worldOptions
 	}{
 		{"S2", worldOptions{users: cfg.Users, groups: cfg.Groups, target: scimtest.Options{
-			Config: scimtest.Config{BulkMaxOperations: cfg.BulkMaxOperations}, MaxLogEntries: logSize(cfg.Users, cfg.Groups)}}},
+			Config: scimtest.Config{BulkMaxOperations: cfg.BulkMaxOperations}, MaxLogEntries: logSize(cfg.Users, cfg.Groups), MaxLogBody: logBodyLimit}}},
 		{"S5", worldOptions{users: cfg.Users, groups: cfg.Groups, latency: cfg.Latency, target: scimtest.Options{
-			Config: scimtest.Config{NoBulk: true}, MaxLogEntries: logSize(cfg.Users, cfg.Groups)}}},
+			Config: scimtest.Config{NoBulk: true}, MaxLogEntries: logSize(cfg.Users, cfg.Groups), MaxLogBody: logBodyLimit}}},
 		{"S6", worldOptions{users: cfg.S6Users, groups: cfg.s6Groups(), target: scimtest.Options{
 			Config: scimtest.Config{NoBulk: true}, MaxLogEntries: -1}}},
 	} {

@@ -45,6 +45,9 @@ type Options struct {
 	// MaxLogEntries bounds the request log (oldest dropped); 0 means
 	// 10000, negative disables the log. Counters are always kept.
 	MaxLogEntries int
+	// MaxLogBody bounds each request body kept in the log, in bytes; 0 means 64 KiB.
+	// Replays of the log (the benchmark's) raise it to keep whole Bulk bodies.
+	MaxLogBody int
 	// Seed seeds the fault-injection randomness; the same seed gives the
 	// same sequence of injected faults.
 	Seed uint64
@@ -233,8 +236,8 @@ func (s *Server) TokenURL() string { return s.ts.URL + "/oauth/token" }
 // maxRequestBody bounds request bodies read by the server.
 const maxRequestBody = 32 << 20
 
-// logBodyLimit bounds the bodies kept in the request log.
-const logBodyLimit = 64 << 10
+// defaultLogBody bounds the bodies kept in the request log unless Options.MaxLogBody says.
+const defaultLogBody = 64 << 10
 
 // statusWriter records the status and logs the request when the header
 // is written, before the client can see the answer, so a test that reads
@@ -344,8 +347,12 @@ func (s *Server) logRequest(r *http.Request, route string, body []byte, status i
 	if max < 0 {
 		return
 	}
-	if len(body) > logBodyLimit {
-		body = body[:logBodyLimit]
+	limit := s.opts.MaxLogBody
+	if limit <= 0 {
+		limit = defaultLogBody
+	}
+	if len(body) > limit {
+		body = body[:limit]
 	}
 	s.log = append(s.log, Request{
 		Time: start, Method: r.Method, Path: r.URL.Path, Route: route, Query: r.URL.Query(),
