@@ -72,9 +72,14 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	if err != nil {
 		return res, err
 	}
-	err = w.each(ctx, groups, func(ctx context.Context, g MappedObject) error {
-		return w.syncGroupMembers(ctx, g, present)
-	})
+	if w.caps.Bulk && w.caps.MemberPatch {
+		groups, err = w.syncMembersBulk(ctx, groups, present)
+	}
+	if err == nil {
+		err = w.each(ctx, groups, func(ctx context.Context, g MappedObject) error {
+			return w.syncGroupMembers(ctx, g, present)
+		})
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Updated, res.Failed, res.DryRun = w.res.Updated, w.res.Failed, w.dryRunLog()
@@ -131,6 +136,56 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 	// Every chunk recorded the members it left (there was at least one): only count it.
 	w.membersCounted(ctx)
 	return nil
+}
+
+// syncMembersBulk sends, through POST /Bulk (in chunks within the target's limits), the
+// membership change of every group whose change fits in one PATCH, and records each group
+// that went through. It returns the groups left to syncGroupMembers: those with no change
+// (it tidies their record), larger changes (sent in chunks, removals first), operations
+// the target did not carry out for a transient reason, and all of them when fewer than two
+// would share the request.
+func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, present map[string]bool) ([]MappedObject, error) {
+	var ops []scim.BulkOperation
+	var planned, rest []MappedObject
+	for _, g := range groups {
+		link := w.links[g.ID]
+		add, remove := scim.DiffMembers(stillPresent(link.Members, present), w.members[g.ID])
+		var reqs [][]scim.PatchOp
+		if len(add)+len(remove) > 0 {
+			reqs = scim.MemberPatches(add, remove, w.caps)
+		}
+		if len(reqs) != 1 {
+			rest = append(rest, g)
+			continue
+		}
+		ops = append(ops, scim.BulkOperation{Method: "PATCH", Kind: scim.Groups, ID: link.Remote(), BulkID: g.ID, Data: reqs[0]})
+		planned = append(planned, g)
+	}
+	if len(ops) < 2 {
+		return groups, nil
+	}
+	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	for i, r := range results {
+		g := planned[i]
+		var err error
+		switch {
+		case r.Err == nil:
+			err = w.membersSaved(ctx, g.ID, w.members[g.ID])
+		case bulkErr != nil && isNotAttempted(r.Err):
+			continue // the request failed as a whole: bulkErr decides
+		case scim.IsNotFound(r.Err) || scim.IsObjectError(r.Err):
+			err = w.memberFailure(ctx, g, r.Err)
+		default:
+			rest = append(rest, g) // single requests ride out what this was
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if bulkErr != nil {
+		return nil, classify(w.t.provider.Name, bulkErr)
+	}
+	return rest, nil
 }
 
 // presentMembers tells which of the remote ids last written as members of some groups

@@ -80,9 +80,11 @@ func TestBenchSmall(t *testing.T) {
 		t.Errorf("S1 peak RSS %.0f MB, history %+v", s1.WorkerPeakRSSMB, s1.History)
 	}
 
-	// With Bulk (maxOperations 100): users and groups go in Bulk requests.
+	// With Bulk (maxOperations 100): users, groups and membership changes go in Bulk
+	// requests.
 	s2 := byID["S2"]
-	if s2.Routes["POST /Users"] != 0 || s2.Routes["POST /Bulk"] == 0 || s2.Routes["POST /Bulk"] > (SmallUsers+SmallGroups)/cfg.BulkMaxOperations+4 {
+	if s2.Routes["POST /Users"] != 0 || s2.Routes["PATCH /Groups/{id}"] != 0 || s2.Routes["POST /Bulk"] == 0 ||
+		s2.Routes["POST /Bulk"] > (SmallUsers+2*SmallGroups)/cfg.BulkMaxOperations+4 {
 		t.Errorf("S2 requests = %v", s2.Routes)
 	}
 

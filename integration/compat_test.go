@@ -73,22 +73,41 @@ func TestCompatibilityModesAgainstQuirkProfiles(t *testing.T) {
 	}
 }
 
-// checkMembershipRequests checks the shape of every group PATCH the target received: at
-// most 100 membership operations for aws, and member references typed "user" for webex.
+// checkMembershipRequests checks the shape of every group write the target received, as a
+// request or as an operation of a Bulk request: at most 100 membership operations for aws,
+// and member references typed "user" for webex.
 func checkMembershipRequests(t *testing.T, target *scimtest.Server, mode string) {
 	t.Helper()
-	patches := 0
+	type groupWrite struct {
+		route  string
+		status int
+		body   map[string]any
+	}
+	var writes []groupWrite
 	for _, r := range target.Requests() {
-		if r.Route != "PATCH /Groups/{id}" && r.Route != "POST /Groups" && r.Route != "PUT /Groups/{id}" {
-			continue
-		}
-		patches++
 		var body map[string]any
-		if err := json.Unmarshal(r.Body, &body); err != nil {
-			t.Fatalf("%s body: %v", r.Route, err)
+		switch r.Route {
+		case "PATCH /Groups/{id}", "POST /Groups", "PUT /Groups/{id}":
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatalf("%s body: %v", r.Route, err)
+			}
+			writes = append(writes, groupWrite{r.Route, r.Status, body})
+		case "POST /Bulk":
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatalf("%s body: %v", r.Route, err)
+			}
+			for _, op := range asList(body["Operations"]) {
+				m, _ := op.(map[string]any)
+				if path, _ := m["path"].(string); strings.HasPrefix(path, "/Groups") {
+					data, _ := m["data"].(map[string]any)
+					writes = append(writes, groupWrite{"BULK " + fmt.Sprint(m["method"]) + " " + path, r.Status, data})
+				}
+			}
 		}
+	}
+	for _, w := range writes {
 		changes := 0
-		for _, op := range asList(body["Operations"]) {
+		for _, op := range asList(w.body["Operations"]) {
 			m := op.(map[string]any)
 			path, _ := m["path"].(string)
 			if strings.HasPrefix(path, "members") {
@@ -102,17 +121,17 @@ func checkMembershipRequests(t *testing.T, target *scimtest.Server, mode string)
 				}
 			}
 		}
-		for _, v := range asList(body["members"]) {
+		for _, v := range asList(w.body["members"]) {
 			checkMemberRef(t, mode, v)
 		}
 		if mode == "aws" && changes > 100 {
 			t.Errorf("aws: a PATCH carried %d membership changes, want at most 100", changes)
 		}
-		if r.Status >= 400 {
-			t.Errorf("%s answered %d", r.Route, r.Status)
+		if w.status >= 400 {
+			t.Errorf("%s answered %d", w.route, w.status)
 		}
 	}
-	if patches == 0 {
+	if len(writes) == 0 {
 		t.Errorf("no group writes were logged")
 	}
 }

@@ -200,3 +200,82 @@ func (i *loseResultInbound) ExecuteActivity(ctx context.Context, in *interceptor
 	}
 	return res, err
 }
+
+// TestMembershipChangesShareBulkRequests: on a target with Bulk, the membership changes of
+// many groups go in Bulk requests (one PATCH operation per group, chunked by the target's
+// maxOperations); a group whose change needs several PATCHes gets them as single requests,
+// removals first. The end state is exact, and a further full sync sends nothing.
+func TestMembershipChangesShareBulkRequests(t *testing.T) {
+	e := newEnv(t, scimtest.Options{Config: scimtest.Config{BulkMaxOperations: 5}})
+	var users []store.User
+	var groups []store.Group
+	e.tx(func(tx *store.Tx) error {
+		for i := range 40 {
+			u, err := tx.CreateUser(e.ctx, store.User{Username: fmt.Sprintf("bm%02d", i), Name: fmt.Sprintf("Bulk%d Member%d", i, i),
+				Email: fmt.Sprintf("bm%02d@example.test", i), IsActive: true})
+			if err != nil {
+				return err
+			}
+			users = append(users, u)
+		}
+		for i := range 12 {
+			g, err := tx.CreateGroup(e.ctx, store.Group{Name: fmt.Sprintf("bg%02d", i)})
+			if err != nil {
+				return err
+			}
+			groups = append(groups, g)
+		}
+		return nil
+	})
+	e.provider("bulk-members", nil)
+	if _, _, err := e.fullSync("bulk-members", workflows.FullSyncInput{}); err != nil {
+		t.Fatalf("first full sync: %v", err)
+	}
+
+	// bg00..bg09 get two members each, bg10 twelve (more than one PATCH of 5 holds), bg11
+	// none.
+	want := map[string][]string{}
+	e.tx(func(tx *store.Tx) error {
+		add := func(g int, us ...int) error {
+			for _, u := range us {
+				if err := tx.AddMember(e.ctx, groups[g].ID, users[u].ID); err != nil {
+					return err
+				}
+				want[groups[g].Name] = append(want[groups[g].Name], users[u].Username)
+			}
+			return nil
+		}
+		for g := range 10 {
+			if err := add(g, 2*g, 2*g+1); err != nil {
+				return err
+			}
+		}
+		return add(10, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
+	})
+	e.target.ResetLog()
+	progress, _, err := e.fullSync("bulk-members", workflows.FullSyncInput{})
+	if err != nil {
+		t.Fatalf("second full sync: %v", err)
+	}
+	for _, g := range groups {
+		got := remoteGroups(e.target)[g.Name].Members
+		if strings.Join(got, ",") != strings.Join(want[g.Name], ",") {
+			t.Errorf("%s members at the target = %v, want %v", g.Name, got, want[g.Name])
+		}
+	}
+	counts := e.target.Counts()
+	if counts["POST /Bulk"] != 2 || counts["PATCH /Groups/{id}"] != 3 || e.target.Mutations() != 5 {
+		t.Errorf("requests = %v; want 2 Bulk requests (10 groups, 5 operations each) and 3 PATCHes for bg10", counts)
+	}
+	if progress.Groups.Failed != 0 {
+		t.Errorf("progress = %+v", progress.Groups)
+	}
+
+	e.target.ResetLog()
+	if _, _, err := e.fullSync("bulk-members", workflows.FullSyncInput{}); err != nil {
+		t.Fatalf("third full sync: %v", err)
+	}
+	if m := e.target.Mutations(); m != 0 {
+		t.Errorf("third full sync sent %d mutations, want none: %v", m, e.target.Counts())
+	}
+}
