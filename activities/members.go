@@ -142,8 +142,8 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 // membership change of every group whose change fits in one PATCH, and records each group
 // that went through. It returns the groups left to syncGroupMembers: those with no change
 // (it tidies their record), larger changes (sent in chunks, removals first), operations
-// the target did not carry out for a transient reason, and all of them when fewer than two
-// would share the request.
+// the target did not carry out (but for a group it no longer has), and all of them when
+// fewer than two would share the request.
 func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, present map[string]bool) ([]MappedObject, error) {
 	var ops []scim.BulkOperation
 	var planned, rest []MappedObject
@@ -173,10 +173,12 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 			err = w.membersSaved(ctx, g.ID, w.members[g.ID])
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the request failed as a whole: bulkErr decides
-		case scim.IsNotFound(r.Err) || scim.IsObjectError(r.Err):
-			err = w.memberFailure(ctx, g, r.Err)
+		case scim.IsNotFound(r.Err):
+			err = w.memberFailure(ctx, g, r.Err) // the group is gone: its next sync creates it
 		default:
-			rest = append(rest, g) // single requests ride out what this was
+			// A transient failure, or a target that takes PATCH alone but not inside Bulk:
+			// the single requests ride it out or give the answer that counts.
+			rest = append(rest, g)
 		}
 		if err != nil {
 			return nil, err

@@ -206,7 +206,14 @@ func (i *loseResultInbound) ExecuteActivity(ctx context.Context, in *interceptor
 // maxOperations); a group whose change needs several PATCHes gets them as single requests,
 // removals first. The end state is exact, and a further full sync sends nothing.
 func TestMembershipChangesShareBulkRequests(t *testing.T) {
-	e := newEnv(t, scimtest.Options{Config: scimtest.Config{BulkMaxOperations: 5}})
+	t.Run("bulk", func(t *testing.T) { testMembershipBulk(t, false) })
+	// A target whose Bulk refuses PATCH operations: each refused group gets its change as
+	// single requests, and the end state is the same.
+	t.Run("bulk-without-patch", func(t *testing.T) { testMembershipBulk(t, true) })
+}
+
+func testMembershipBulk(t *testing.T, bulkNoPatch bool) {
+	e := newEnv(t, scimtest.Options{Config: scimtest.Config{BulkMaxOperations: 5, BulkNoPatch: bulkNoPatch}})
 	var users []store.User
 	var groups []store.Group
 	e.tx(func(tx *store.Tx) error {
@@ -264,8 +271,12 @@ func TestMembershipChangesShareBulkRequests(t *testing.T) {
 		}
 	}
 	counts := e.target.Counts()
-	if counts["POST /Bulk"] != 2 || counts["PATCH /Groups/{id}"] != 3 || e.target.Mutations() != 5 {
-		t.Errorf("requests = %v; want 2 Bulk requests (10 groups, 5 operations each) and 3 PATCHes for bg10", counts)
+	wantPatches := 3 // bg10's 12 members in PATCHes of 5
+	if bulkNoPatch {
+		wantPatches += 10 // the refused operations, again as single requests
+	}
+	if counts["POST /Bulk"] != 2 || counts["PATCH /Groups/{id}"] != wantPatches || e.target.Mutations() != 2+wantPatches {
+		t.Errorf("requests = %v; want 2 Bulk requests (10 groups, 5 operations each) and %d PATCHes", counts, wantPatches)
 	}
 	if progress.Groups.Failed != 0 {
 		t.Errorf("progress = %+v", progress.Groups)

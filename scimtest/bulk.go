@@ -115,6 +115,9 @@ func (s *Server) bulkOne(op bulkOp, resolved map[string]string, base string) (ma
 		if s.opts.Config.NoPatch {
 			return res, errorf(http.StatusNotImplemented, "", "PATCH is not supported")
 		}
+		if s.opts.Config.BulkNoPatch {
+			return res, errorf(http.StatusBadRequest, "invalidSyntax", "PATCH is not supported in Bulk requests")
+		}
 		var pr patchRequest
 		b, _ := json.Marshal(data)
 		if err := json.Unmarshal(b, &pr); err != nil {

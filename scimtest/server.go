@@ -76,6 +76,9 @@ type Config struct {
 	NoPatch bool
 	// NoBulk: /Bulk answers 501 and discovery says unsupported.
 	NoBulk bool
+	// BulkNoPatch: PATCH operations inside a Bulk request fail with 400 (PATCH requests
+	// of their own work), as with targets whose Bulk takes only some methods.
+	BulkNoPatch bool
 	// NoFilter: a filter answers 400 invalidFilter; discovery says unsupported.
 	NoFilter bool
 	// BulkMaxOperations (0: 1000) and BulkMaxPayloadSize (0: 1 MiB) are
