@@ -88,10 +88,12 @@ func TestUpdateOfAUserDeletedRemotelyRecreatesIt(t *testing.T) {
 	e.signal("recreate", store.KindUser, users[1].ID)
 	e.waitFor(15*time.Second, func() string { return diffJSON(remoteUser(e.target, "user0001"), expectedUser(users[1])) })
 	checkUsers(t, e.target, users)
-	links, _ = e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[1].ID})
-	if now := links[users[1].ID].Remote(); now == old || now == "" {
-		t.Errorf("link after recreate = %q (was %q), want the new remote id", now, old)
-	}
+	e.waitLink(p.ID, store.KindUser, users[1].ID, func(l store.Link, _ bool) string {
+		if now := l.Remote(); now == old || now == "" {
+			return fmt.Sprintf("link after recreate = %q (was %q), want the new remote id", now, old)
+		}
+		return ""
+	})
 }
 
 func TestRateLimitedTargetIsWaitedFor(t *testing.T) {

@@ -167,6 +167,20 @@ func (e *env) waitFor(timeout time.Duration, cond func() string) {
 	}
 }
 
+// waitLink polls the object's link until check accepts it (returns ""): a link is written
+// right after the request the target saw, so a test that has seen the request waits for it.
+func (e *env) waitLink(providerID, kind, id string, check func(l store.Link, ok bool) string) {
+	e.t.Helper()
+	e.waitFor(10*time.Second, func() string {
+		links, err := e.store.Links(e.ctx, providerID, kind, []string{id})
+		if err != nil {
+			return err.Error()
+		}
+		l, ok := links[id]
+		return check(l, ok)
+	})
+}
+
 // remoteUsers returns the target's users keyed by userName, without server-set attributes.
 func remoteUsers(s *scimtest.Server) map[string]map[string]any {
 	out := map[string]map[string]any{}
