@@ -66,26 +66,6 @@ func (s *Store) Links(ctx context.Context, providerID, kind string, objectIDs []
 	return out, nil
 }
 
-// LinksByRemoteID returns the provider's links of one kind for the given remote ids, keyed
-// by remote id; used to turn remote member ids back into local objects.
-func (s *Store) LinksByRemoteID(ctx context.Context, providerID, kind string, remoteIDs []string) (map[string]Link, error) {
-	out := make(map[string]Link, len(remoteIDs))
-	if len(remoteIDs) == 0 {
-		return out, nil
-	}
-	var links []Link
-	err := s.db.SelectContext(ctx, &links, `SELECT `+linkColumns+` FROM sync_links
-		WHERE provider_id = $1 AND kind = $2 AND remote_id = ANY($3::text[])`,
-		providerID, kind, pq.Array(remoteIDs))
-	if err != nil {
-		return nil, fmt.Errorf("store: load links by remote id: %w", translate(err))
-	}
-	for _, l := range links {
-		out[l.Remote()] = l
-	}
-	return out, nil
-}
-
 // RemoteIDs returns the remote ids of the given objects of one kind at the provider, keyed
 // by object id, for those linked and not deactivated there. It reads only the ids, not the
 // payloads: membership syncs look up thousands of members at once.

@@ -45,9 +45,9 @@ func TestLinkLifecycle(t *testing.T) {
 		!equal(l.Members, []string{"u1", "u2"}) || l.LastError != "400 invalidValue on displayName" || l.SyncedAt == nil {
 		t.Fatalf("link = %+v", l)
 	}
-	byRemote, err := s.LinksByRemoteID(ctx, p.ID, store.KindGroup, []string{"remote-1", "nope"})
-	if err != nil || len(byRemote) != 1 || byRemote["remote-1"].ObjectID != g.ID {
-		t.Fatalf("LinksByRemoteID = %+v, %v", byRemote, err)
+	byRemote, err := s.LinkedRemoteIDs(ctx, p.ID, store.KindGroup, []string{"remote-1", "nope"})
+	if err != nil || len(byRemote) != 1 || !byRemote["remote-1"] {
+		t.Fatalf("LinkedRemoteIDs = %+v, %v", byRemote, err)
 	}
 	// A later successful write keeps the members when none are given and clears the error.
 	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: store.KindGroup, ObjectID: g.ID,
