@@ -181,7 +181,7 @@ func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
 		if s.created || s.linked || s.obj.New {
 			w.res.Linked = append(w.res.Linked, s.obj.ID)
 		}
-		w.progress(ctx)
+		w.done++
 	}
 	return nil
 }

@@ -121,5 +121,5 @@ func (w *writer) count(ctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Deprovisioned++
-	w.progress(ctx)
+	w.done++
 }

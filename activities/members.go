@@ -86,11 +86,18 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	return res, err
 }
 
+// memberChange is what SyncMembers must do for one group: its members at the target now
+// (those last written that are still linked), and the ids to add and to remove.
+func (w *writer) memberChange(id string, present map[string]bool) (current, add, remove []string) {
+	current = stillPresent(w.links[id].Members, present)
+	add, remove = scim.DiffMembers(current, w.members[id])
+	return current, add, remove
+}
+
 func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present map[string]bool) error {
 	link := w.links[g.ID]
 	remote, desired := link.Remote(), w.members[g.ID]
-	current := stillPresent(link.Members, present)
-	add, remove := scim.DiffMembers(current, desired)
+	current, add, remove := w.memberChange(g.ID, present)
 	if len(add) == 0 && len(remove) == 0 {
 		if !slices.Equal(current, link.Members) && !w.dry {
 			return w.a.Store.SaveMembers(ctx, w.t.provider.ID, g.ID, current)
@@ -134,7 +141,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		}
 	}
 	// Every chunk recorded the members it left (there was at least one): only count it.
-	w.membersCounted(ctx)
+	w.membersCounted()
 	return nil
 }
 
@@ -148,8 +155,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 	var ops []scim.BulkOperation
 	var planned, rest []MappedObject
 	for _, g := range groups {
-		link := w.links[g.ID]
-		add, remove := scim.DiffMembers(stillPresent(link.Members, present), w.members[g.ID])
+		_, add, remove := w.memberChange(g.ID, present)
 		var reqs [][]scim.PatchOp
 		if len(add)+len(remove) > 0 {
 			reqs = scim.MemberPatches(add, remove, w.caps)
@@ -158,7 +164,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 			rest = append(rest, g)
 			continue
 		}
-		ops = append(ops, scim.BulkOperation{Method: "PATCH", Kind: scim.Groups, ID: link.Remote(), BulkID: g.ID, Data: reqs[0]})
+		ops = append(ops, scim.BulkOperation{Method: "PATCH", Kind: scim.Groups, ID: w.links[g.ID].Remote(), BulkID: g.ID, Data: reqs[0]})
 		planned = append(planned, g)
 	}
 	if len(ops) < 2 {
@@ -241,16 +247,16 @@ func (w *writer) membersSaved(ctx context.Context, groupID string, members []str
 	if err := w.membersProgress(ctx, groupID, members); err != nil {
 		return err
 	}
-	w.membersCounted(ctx)
+	w.membersCounted()
 	return nil
 }
 
 // membersCounted counts a group whose membership was brought up to date.
-func (w *writer) membersCounted(ctx context.Context) {
+func (w *writer) membersCounted() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Updated++
-	w.progress(ctx)
+	w.done++
 }
 
 // memberFailure handles a failed membership request. A group gone from the target loses

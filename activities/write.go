@@ -106,7 +106,7 @@ type writer struct {
 
 	mu   sync.Mutex
 	res  WriteResult
-	done int
+	done int // objects finished, which the heartbeat reports
 }
 
 func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (_ *writer, err error) {
@@ -534,7 +534,7 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 	if created || linked || o.New {
 		w.res.Linked = append(w.res.Linked, o.ID)
 	}
-	w.progress(ctx)
+	w.done++
 	return nil
 }
 
@@ -558,16 +558,8 @@ func (w *writer) failObject(ctx context.Context, o MappedObject, msg string) err
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Failed = append(w.res.Failed, ObjectFailure{ID: o.ID, Error: msg})
-	w.progress(ctx)
-	return nil
-}
-
-// progress heartbeats the number of objects finished; call with w.mu held.
-func (w *writer) progress(ctx context.Context) {
 	w.done++
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, w.done)
-	}
+	return nil
 }
 
 // lookup finds the object at the target by externalId, then by userName (users) or
