@@ -247,11 +247,7 @@ func startKillableSync(t *testing.T, provider string, seed uint64, nUsers, nGrou
 	t.Helper()
 	dev := newDevServer(t, false)
 	e := newIsolatedEnv(t, dev, "")
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, seed)
-	e.target = ft.Server
-	e.provider(provider, func(p *store.Provider) { p.BaseURL = ft.URL })
+	d, ft := e.flatWorld(provider, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, seed, nUsers, nGroups, nil)
 	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
 	w.Start()
 	return e, d, ft, w, e.scheduledFullSync(e.temporal, provider, time.Minute)
@@ -305,16 +301,9 @@ func TestWorkerKilledThreeTimesDuringFullSync(t *testing.T) {
 		kill("recovering again")
 	}
 
-	progress, err := e.awaitWorkflow(e.temporal, id, 25*time.Minute)
-	if err != nil {
-		t.Fatalf("full sync: %v", err)
-	}
-	r := compareState(ft.Server, d, ft.Creates())
-	if !r.ok() {
-		t.Errorf("remote state after the full sync: %s", r)
-	}
-	if progress.Phase != workflows.PhaseDone || progress.Users.Failed+progress.Groups.Failed != 0 {
-		t.Errorf("progress = %+v", progress)
+	progress, r := e.awaitExactSync(id, ft, d, 25*time.Minute)
+	if progress.Users.Failed+progress.Groups.Failed != 0 {
+		t.Errorf("progress = %+v, want no failure", progress)
 	}
 	figures(t, "%d users, %d groups; kills survived %d: %s; duplicates %d, missing %d",
 		len(d.users), len(d.groups), w.Kills, strings.Join(killedAt, ", "), r.Duplicates, r.Missing)
@@ -465,11 +454,8 @@ func TestTemporalRestartedMidSync(t *testing.T) {
 	nUsers, nGroups := sizes()
 	dev := newDevServer(t, true)
 	e := newIsolatedEnv(t, dev, "")
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{}, 5) // Bulk on: this test also covers the Bulk path
-	e.target = ft.Server
-	e.provider("restart", func(p *store.Provider) { p.BaseURL = ft.URL; p.PageSize = 25 })
+	// Bulk on: this test also covers the Bulk path.
+	d, ft := e.flatWorld("restart", scimtest.Options{}, 5, nUsers, nGroups, func(p *store.Provider) { p.PageSize = 25 })
 
 	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
 	w.Start()
@@ -487,17 +473,7 @@ func TestTemporalRestartedMidSync(t *testing.T) {
 	dev.Start()
 	downFor := time.Since(down)
 
-	progress, err := e.awaitWorkflow(e.temporal, id, 15*time.Minute)
-	if err != nil {
-		t.Fatalf("full sync: %v", err)
-	}
-	r := compareState(ft.Server, d, ft.Creates())
-	if !r.ok() {
-		t.Errorf("remote state after the full sync: %s", r)
-	}
-	if progress.Phase != workflows.PhaseDone {
-		t.Errorf("progress = %+v", progress)
-	}
+	_, r := e.awaitExactSync(id, ft, d, 15*time.Minute)
 	lost := len(grepFile(w.Log, "Failed to poll", "connection error"))
 	if lost == 0 {
 		t.Errorf("the worker's log shows no lost Temporal connection: the restart did not disturb the sync")
@@ -515,12 +491,8 @@ func TestPostgresRestartedMidSync(t *testing.T) {
 	pg := newPGCluster(t)
 	dev := newDevServer(t, false)
 	e := newIsolatedEnv(t, dev, pg.DSN)
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 6)
+	d, ft := e.flatWorld("pgrestart", scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 6, nUsers, nGroups, nil)
 	ft.SetLatency(50 * time.Millisecond) // so that the restart comes in the middle of the writes
-	e.target = ft.Server
-	e.provider("pgrestart", func(p *store.Provider) { p.BaseURL = ft.URL })
 
 	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr, Env: []string{"SCIMSYNC_WRITE_CONCURRENCY=2"}})
 	w.Start()
@@ -534,17 +506,7 @@ func TestPostgresRestartedMidSync(t *testing.T) {
 	u0, _ := ft.Len()
 	pg.ctl("restart")
 
-	progress, err := e.awaitWorkflow(e.temporal, id, 15*time.Minute)
-	if err != nil {
-		t.Fatalf("full sync: %v", err)
-	}
-	r := compareState(ft.Server, d, ft.Creates())
-	if !r.ok() {
-		t.Errorf("remote state after the full sync: %s", r)
-	}
-	if progress.Phase != workflows.PhaseDone {
-		t.Errorf("progress = %+v", progress)
-	}
+	e.awaitExactSync(id, ft, d, 15*time.Minute)
 	// The change feed is connected again: a change made now arrives.
 	var ada store.User
 	e.tx(func(tx *store.Tx) (err error) {
@@ -553,7 +515,7 @@ func TestPostgresRestartedMidSync(t *testing.T) {
 	})
 	d.users = append(d.users, ada)
 	d.inScope[ada.Username] = true
-	r = e.waitState(ft.Server, d, ft.Creates, 2*time.Minute)
+	r := e.waitState(ft.Server, d, ft.Creates, 2*time.Minute)
 	cut := len(grepFile(w.Log, "57P01", "57P03", "connection refused"))
 	if cut == 0 {
 		t.Errorf("the worker's log shows no lost database connection: the restart did not disturb the sync")
@@ -572,11 +534,7 @@ func TestChangesWrittenWithoutWorkerAreDelivered(t *testing.T) {
 	nUsers, nGroups = nUsers/3, nGroups/2
 	dev := newDevServer(t, false)
 	e := newIsolatedEnv(t, dev, "")
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{}, 7)
-	e.target = ft.Server
-	e.provider("offline", func(p *store.Provider) { p.BaseURL = ft.URL })
+	d, ft := e.flatWorld("offline", scimtest.Options{}, 7, nUsers, nGroups, nil)
 
 	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
 	w.Start()

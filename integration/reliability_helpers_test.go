@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -584,11 +585,44 @@ func (ft *flakyTarget) countCreates(kind string, body []byte, rec *httptest.Resp
 func (ft *flakyTarget) Creates() map[string]int {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
-	out := make(map[string]int, len(ft.creates))
-	for k, v := range ft.creates {
-		out[k] = v
+	return maps.Clone(ft.creates)
+}
+
+// flatWorld writes a flat directory of nUsers and nGroups (see buildFlatDirectory), empties
+// the outbox, and saves the provider pointed at a flaky target in front of a scimtest
+// server with opts, its faults drawn from seed; edit, when not nil, changes the provider
+// further. The target becomes the env's.
+func (e *env) flatWorld(provider string, opts scimtest.Options, seed uint64, nUsers, nGroups int, edit func(*store.Provider)) (*directory, *flakyTarget) {
+	e.t.Helper()
+	d := buildFlatDirectory(e, nUsers, nGroups)
+	e.clearOutbox()
+	ft := newFlakyTarget(e.t, opts, seed)
+	e.target = ft.Server
+	e.provider(provider, func(p *store.Provider) {
+		p.BaseURL = ft.URL
+		if edit != nil {
+			edit(p)
+		}
+	})
+	return d, ft
+}
+
+// awaitExactSync waits for the full sync id and checks that it is done and that the
+// target holds exactly the directory, counting each create the front saw.
+func (e *env) awaitExactSync(id string, ft *flakyTarget, d *directory, timeout time.Duration) (workflows.FullSyncProgress, stateReport) {
+	e.t.Helper()
+	progress, err := e.awaitWorkflow(e.temporal, id, timeout)
+	if err != nil {
+		e.t.Fatalf("full sync: %v", err)
 	}
-	return out
+	r := compareState(ft.Server, d, ft.Creates())
+	if !r.ok() {
+		e.t.Errorf("remote state after the full sync: %s", r)
+	}
+	if progress.Phase != workflows.PhaseDone {
+		e.t.Errorf("progress = %+v, want done", progress)
+	}
+	return progress, r
 }
 
 // ---------------------------------------------------------------------------------------

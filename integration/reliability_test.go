@@ -23,12 +23,9 @@ func TestFullSyncConvergesThroughFaults(t *testing.T) {
 	nUsers, nGroups := sizes()
 	e := newEnvWithoutWorker(t, scimtest.Options{})
 	e.extend(30 * time.Minute)
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 8)
+	d, ft := e.flatWorld("faults", scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 8, nUsers, nGroups, nil)
 	const timeout = 2 * time.Second
 	ft.SetFaults(0.10, 0.05, 0.05, timeout+time.Second)
-	e.provider("faults", func(p *store.Provider) { p.BaseURL = ft.URL })
 
 	w := e.newWorkerProc(buildWorker(t), workerOptions{RequestTimeout: timeout})
 	w.Start()
@@ -65,10 +62,7 @@ func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
 	nUsers, nGroups := sizes()
 	e := newEnvWithoutWorker(t, scimtest.Options{})
 	e.extend(30 * time.Minute)
-	d := buildFlatDirectory(e, nUsers, nGroups)
-	e.clearOutbox()
-	ft := newFlakyTarget(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 1)
-	e.provider("pair", func(p *store.Provider) { p.BaseURL = ft.URL })
+	d, ft := e.flatWorld("pair", scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 1, nUsers, nGroups, nil)
 
 	bin := buildWorker(t)
 	w1 := e.newWorkerProc(bin, workerOptions{})
