@@ -76,7 +76,7 @@ type providerView struct {
 // as "<literal>".
 func secretView(v string) string {
 	switch {
-	case v == "" || strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:"):
+	case v == "" || isReference(v):
 		return v
 	case sealed.IsSealed(v):
 		return "<sealed>"

@@ -2,18 +2,22 @@ package starter
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/sealed"
-	"github.com/scimsync/scimsync/store"
 )
+
+// isReference reports whether a secret field's value names where the secret is (env:NAME,
+// file:/path) rather than holding it.
+func isReference(v string) bool {
+	return strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:")
+}
 
 // isLiteralSecret reports whether a secret field's value is the secret itself, not a
 // reference or an already sealed value.
 func isLiteralSecret(v string) bool {
-	return v != "" && !strings.HasPrefix(v, "env:") && !strings.HasPrefix(v, "file:") && !sealed.IsSealed(v)
+	return v != "" && !isReference(v) && !sealed.IsSealed(v)
 }
 
 // sealLiterals replaces the literal secrets of the file's providers by their sealed form
@@ -57,26 +61,11 @@ func sealLiterals(file string, cfg *configFile, snap *snapshot, installationSecr
 		p := &ps.p
 		p.Token = seal("auth.token", p.Token, cur.Token)
 		p.OAuthClientSecret = seal("auth.client_secret", p.OAuthClientSecret, cur.OAuthClientSecret)
-		if len(p.OAuthParams) > 0 {
-			params := store.StringMap{}
-			for _, k := range sortedKeys(p.OAuthParams) {
-				v := p.OAuthParams[k]
-				if secretParam(k) {
-					v = seal("auth.params."+k, v, cur.OAuthParams[k])
-				}
-				params[k] = v
+		for k, v := range p.OAuthParams { // the errors are sorted by position afterwards
+			if secretParam(k) {
+				p.OAuthParams[k] = seal("auth.params."+k, v, cur.OAuthParams[k])
 			}
-			p.OAuthParams = params
 		}
 	}
 	return errs
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
