@@ -274,18 +274,10 @@ func TestWorkerKilledThreeTimesDuringFullSync(t *testing.T) {
 		killedAt = append(killedAt, fmt.Sprintf("%s (target had %d users, %d groups)", what, u, g))
 		w.Start()
 	}
-	waitUsers := func(n int) {
-		e.waitFor(10*time.Minute, func() string {
-			if u, _ := ft.Len(); u < n {
-				return fmt.Sprintf("target has %d users, waiting for %d", u, n)
-			}
-			return ""
-		})
-	}
-	waitUsers(len(d.users) / 4)
+	e.waitTargetUsers(ft, len(d.users)/4, 10*time.Minute)
 	kill("writing users")
 	if fullSize() {
-		waitUsers(len(d.users) * 6 / 10)
+		e.waitTargetUsers(ft, len(d.users)*6/10, 10*time.Minute)
 		kill("writing users again")
 		e.waitFor(15*time.Minute, func() string {
 			if _, g := ft.Len(); g < len(d.groups)/10 {
@@ -460,12 +452,7 @@ func TestTemporalRestartedMidSync(t *testing.T) {
 	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
 	w.Start()
 	id := e.scheduledFullSync(e.temporal, "restart", time.Minute)
-	e.waitFor(5*time.Minute, func() string {
-		if u, _ := ft.Len(); u < len(d.users)/4 {
-			return fmt.Sprintf("target has %d users", u)
-		}
-		return ""
-	})
+	e.waitTargetUsers(ft, len(d.users)/4, 5*time.Minute)
 	u0, _ := ft.Len()
 	dev.Stop(syscall.SIGKILL)
 	down := time.Now()
@@ -497,12 +484,7 @@ func TestPostgresRestartedMidSync(t *testing.T) {
 	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr, Env: []string{"SCIMSYNC_WRITE_CONCURRENCY=2"}})
 	w.Start()
 	id := e.scheduledFullSync(e.temporal, "pgrestart", time.Minute)
-	e.waitFor(5*time.Minute, func() string {
-		if u, _ := ft.Len(); u < len(d.users)/3 {
-			return fmt.Sprintf("target has %d users", u)
-		}
-		return ""
-	})
+	e.waitTargetUsers(ft, len(d.users)/3, 5*time.Minute)
 	u0, _ := ft.Len()
 	pg.ctl("restart")
 

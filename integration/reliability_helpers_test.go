@@ -607,6 +607,17 @@ func (e *env) flatWorld(provider string, opts scimtest.Options, seed uint64, nUs
 	return d, ft
 }
 
+// waitTargetUsers waits until the target holds at least n users: a sync is writing users.
+func (e *env) waitTargetUsers(ft *flakyTarget, n int, timeout time.Duration) {
+	e.t.Helper()
+	e.waitFor(timeout, func() string {
+		if u, _ := ft.Len(); u < n {
+			return fmt.Sprintf("target has %d users, waiting for %d", u, n)
+		}
+		return ""
+	})
+}
+
 // awaitExactSync waits for the full sync id and checks that it is done and that the
 // target holds exactly the directory, counting each create the front saw.
 func (e *env) awaitExactSync(id string, ft *flakyTarget, d *directory, timeout time.Duration) (workflows.FullSyncProgress, stateReport) {
