@@ -37,6 +37,9 @@ type Fault struct {
 	Rate float64
 	// Times limits how many requests the fault fires for; 0 means no limit.
 	Times int
+	// After lets the first After matching requests through before the fault
+	// starts firing (a 429 in the middle of a sync, say).
+	After int
 
 	// Latency delays the request before it is answered (by the fault or,
 	// when the fault only adds latency, normally).
@@ -48,7 +51,8 @@ type Fault struct {
 
 type faultState struct {
 	Fault
-	fired int
+	fired   int
+	matched int
 }
 
 // AddFault installs f. It is safe to call while serving.
@@ -90,6 +94,9 @@ func (s *Server) pickFault(route string) (Fault, bool) {
 			continue
 		}
 		if f.Times > 0 && f.fired >= f.Times {
+			continue
+		}
+		if f.matched++; f.matched <= f.After {
 			continue
 		}
 		if f.Rate > 0 && f.Rate < 1 && s.rng.Float64() >= f.Rate {

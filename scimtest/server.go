@@ -51,6 +51,9 @@ type Options struct {
 	// Seed seeds the fault-injection randomness; the same seed gives the
 	// same sequence of injected faults.
 	Seed uint64
+	// RateLimit, when set, throttles SCIM requests with a token bucket (see RateLimit and
+	// Server.SetRateLimit).
+	RateLimit *RateLimit
 }
 
 // OAuth configures the token endpoint.
@@ -159,6 +162,8 @@ type Server struct {
 	tokens    map[string]time.Time
 	tokenSeq  int
 	tokenReqs []url.Values
+
+	limiter bucket // has its own lock
 }
 
 // NewServer starts and returns a new Server. The caller should Close it.
@@ -202,6 +207,7 @@ func (s *Server) setup() {
 	}
 	s.basePath = bp
 	s.rng = rand.New(rand.NewPCG(s.opts.Seed, 0x5c1a5c1a))
+	s.SetRateLimit(s.opts.RateLimit)
 }
 
 // Start starts serving plain HTTP. It panics if already started.
@@ -304,6 +310,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(r) {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="scimtest"`)
 		writeError(sw, errorf(http.StatusUnauthorized, "", "authorization required"))
+		return
+	}
+	if s.throttle(sw) {
 		return
 	}
 	s.serveSCIM(sw, r, rel, body)
@@ -829,7 +838,8 @@ func (s *Server) ResetLog() {
 }
 
 // Reset clears resources, the request log, counters, faults, issued
-// tokens and token-request records. Options are kept.
+// tokens and token-request records, and refills the rate limit's bucket.
+// Options are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.users, s.groups = newCollection("Users"), newCollection("Groups")
@@ -842,4 +852,10 @@ func (s *Server) Reset() {
 	s.tokens = map[string]time.Time{}
 	s.tokenReqs = nil
 	s.statMu.Unlock()
+	s.limiter.mu.Lock()
+	s.limiter.throttled = 0
+	if l := s.limiter.limit; l != nil {
+		s.limiter.tokens, s.limiter.at = l.burst(), time.Now()
+	}
+	s.limiter.mu.Unlock()
 }
