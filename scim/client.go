@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -88,6 +90,11 @@ type Options struct {
 	// Now returns the current time, used for Retry-After dates; nil means
 	// time.Now.
 	Now func() time.Time
+	// Pacer, when set, admits every request sent to the target (discovery, reads,
+	// writes; not the OAuth2 token endpoint, nor the writes dry run holds back) and
+	// learns from the answers; a throttled request is then sent again once the Pacer
+	// lets it (see Pacer). nil: requests go at once and a 429 is returned to the caller.
+	Pacer Pacer
 }
 
 // RequestInfo describes one finished request for Options.OnRequest.
@@ -244,10 +251,10 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		c.hook(RequestInfo{Op: req.op, Method: req.method, Path: req.path, DryRun: true})
 		return &response{dryRun: true}, nil
 	}
-	resp, err := c.send(ctx, req, body, false)
+	resp, err := c.paced(ctx, req, body)
 	if err != nil && c.tokens != nil && StatusOf(err) == http.StatusUnauthorized && c.tokens.invalidate() {
 		// A cached OAuth2 token may have been revoked: fetch a new one once.
-		resp, err = c.send(ctx, req, body, true)
+		resp, err = c.paced(ctx, req, body)
 	}
 	if err != nil {
 		return nil, err
@@ -296,15 +303,38 @@ func (c *Client) maxBody() int64 {
 	return DefaultMaxResponseBytes
 }
 
-// send performs one HTTP round trip and reports it to the hook.
-func (c *Client) send(ctx context.Context, req request, body []byte, retry bool) (resp *response, err error) {
+// paced sends req through the Pacer, when there is one: it waits for a permit, sends,
+// reports the outcome, and sends again as long as the target throttles the request.
+func (c *Client) paced(ctx context.Context, req request, body []byte) (*response, error) {
+	if c.opts.Pacer == nil {
+		resp, _, err := c.send(ctx, req, body)
+		return resp, err
+	}
+	for {
+		permit, err := c.opts.Pacer.Wait(ctx)
+		if err != nil {
+			return nil, &Error{Op: req.op, Method: req.method, Path: req.path, Unsent: true, Err: classifyTransport(ctx, err)}
+		}
+		resp, out, err := c.send(ctx, req, body)
+		permit.Done(out)
+		if !out.Throttled || ctx.Err() != nil {
+			return resp, err
+		}
+	}
+}
+
+// send performs one HTTP round trip, reports it to the hook and says what became of it.
+func (c *Client) send(ctx context.Context, req request, body []byte) (resp *response, out Outcome, err error) {
 	start := time.Now()
 	status := 0
 	defer func() {
 		c.hook(RequestInfo{Op: req.op, Method: req.method, Path: req.path, Status: status, Duration: time.Since(start), Err: err})
 	}()
+	// The request counts as sent once it is written whole: before that the target cannot
+	// have acted on it, so a failure then is a refusal, not an uncertain outcome.
+	var wrote atomic.Bool
 	fail := func(status int, cause error) error {
-		return &Error{Op: req.op, Method: req.method, Path: req.path, Status: status, Err: cause}
+		return &Error{Op: req.op, Method: req.method, Path: req.path, Status: status, Unsent: !wrote.Load(), Err: cause}
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -319,9 +349,14 @@ func (c *Client) send(ctx context.Context, req request, body []byte, retry bool)
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, req.method, target, rd)
+	trace := &httptrace.ClientTrace{WroteRequest: func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			wrote.Store(true)
+		}
+	}}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), req.method, target, rd)
 	if err != nil {
-		return nil, fail(0, ErrBadURL)
+		return nil, out, fail(0, ErrBadURL)
 	}
 	hreq.Header.Set("Accept", MediaType+", application/json;q=0.9")
 	if body != nil {
@@ -335,20 +370,26 @@ func (c *Client) send(ctx context.Context, req request, body []byte, retry bool)
 	if c.tokens != nil {
 		tok, err := c.tokens.token(ctx)
 		if err != nil {
-			return nil, err
+			if e, ok := asError(err); ok {
+				e.Unsent = true
+			}
+			return nil, out, err
 		}
 		hreq.Header.Set("Authorization", "Bearer "+tok)
 	}
 	hresp, err := c.hc.Do(hreq)
 	if err != nil {
-		return nil, fail(0, classifyTransport(ctx, err))
+		out.Sent = wrote.Load()
+		return nil, out, fail(0, classifyTransport(ctx, err))
 	}
 	defer hresp.Body.Close()
 	status = hresp.StatusCode
+	out.Status, out.Sent = status, true
+	out.Quota = ParseQuota(hresp.Header, c.now())
 	limit := c.maxBody()
 	data, err := io.ReadAll(io.LimitReader(hresp.Body, limit+1))
 	if err != nil {
-		return nil, fail(status, classifyTransport(ctx, err))
+		return nil, out, fail(status, classifyTransport(ctx, err))
 	}
 	tooLarge := int64(len(data)) > limit
 	if tooLarge {
@@ -356,19 +397,21 @@ func (c *Client) send(ctx context.Context, req request, body []byte, retry bool)
 	}
 	switch {
 	case status >= 300 && status < 400:
-		return nil, fail(status, ErrRedirect)
+		return nil, out, fail(status, ErrRedirect)
 	case status >= 400 || status < 200:
 		e := &Error{Op: req.op, Method: req.method, Path: req.path, Status: status}
 		e.ScimType, e.Detail = ParseErrorBody(data)
 		e.RetryAfter = ParseRetryAfter(hresp.Header.Get("Retry-After"), c.now())
-		return nil, e
+		out.RetryAfter = e.RetryAfter
+		out.Throttled = IsRateLimited(e)
+		return nil, out, e
 	case tooLarge:
-		return nil, fail(status, ErrBodyTooLarge)
+		return nil, out, fail(status, ErrBodyTooLarge)
 	}
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] != '{' && t[0] != '[' {
-		return nil, fail(status, ErrNotJSON)
+		return nil, out, fail(status, ErrNotJSON)
 	}
-	return &response{status: status, body: data}, nil
+	return &response{status: status, body: data}, out, nil
 }
 
 // errInvalidArgument reports a caller mistake (empty id, unknown kind).

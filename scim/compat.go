@@ -49,6 +49,10 @@ type Compat struct {
 	NoBulk bool
 	// MemberType, when set, is written as "type" in every member reference.
 	MemberType string
+	// RequestsPerMinute and Burst are the vendor's published rate limit, which paces the
+	// provider when the operator configures none; 0 means none published.
+	RequestsPerMinute float64
+	Burst             int
 }
 
 // compatTable is the single place where vendor differences are declared.
@@ -62,7 +66,8 @@ var compatTable = map[Mode]Compat{
 		EqOnlyFilter:         true,
 		NoBulk:               true,
 	},
-	ModeSlack:      {Mode: ModeSlack, ForceFilter: true},
+	// Slack: user writes 180 a minute with bursts of 20, shared by the organisation.
+	ModeSlack:      {Mode: ModeSlack, ForceFilter: true, RequestsPerMinute: 180, Burst: 20},
 	ModeSalesforce: {Mode: ModeSalesforce, DiscoveryPath: "/ServiceProviderConfigs"},
 	ModeWebex:      {Mode: ModeWebex, MemberType: "user"},
 }

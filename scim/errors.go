@@ -78,6 +78,10 @@ type Error struct {
 	// RetryAfter is the server's Retry-After (seconds or HTTP date)
 	// converted to a duration; 0 when absent.
 	RetryAfter time.Duration
+	// Unsent is true when the request never reached the target: the connection failed
+	// before the request was written whole, or no token could be had for it. The target
+	// cannot have acted on it (see IsRefused).
+	Unsent bool
 	// Err is the underlying cause (ErrNetwork, ErrTimeout, ...), or nil
 	// for a plain SCIM error answer.
 	Err error
@@ -174,6 +178,22 @@ func IsRateLimited(err error) bool {
 		(e.Status == http.StatusServiceUnavailable && e.RetryAfter > 0)
 }
 
+// IsRefused reports whether the target certainly did not act on the request that failed
+// with err: it answered with a 4xx status (429 included), or the request never reached it
+// (Error.Unsent). Anything else (a timeout or a broken connection after the request was
+// written, a 5xx, which a gateway may send after the application acted) leaves the
+// outcome uncertain: a create that failed so may have been executed.
+func IsRefused(err error) bool {
+	e, ok := asError(err)
+	if !ok {
+		return false
+	}
+	if e.Unsent {
+		return true
+	}
+	return e.Err == nil && e.Status >= 400 && e.Status < 500
+}
+
 // IsNotFound reports whether err is a 404 answer.
 func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound && !isTransport(err) }
 
@@ -257,15 +277,20 @@ func ParseErrorBody(body []byte) (scimType, detail string) {
 	return strings.TrimSpace(eb.ScimType), detail
 }
 
+// MaxRetryAfter caps the Retry-After of a target: a longer one (a misconfigured target, an
+// HTTP date far off) is read as this. An hour is longer than any published SaaS limit
+// window and short enough for an operator to notice a paused provider before it matters.
+const MaxRetryAfter = time.Hour
+
 // ParseRetryAfter converts a Retry-After header value, delay-seconds or an
-// HTTP date, into a duration relative to now, at most one year. Invalid,
-// negative or past values give 0.
+// HTTP date, into a duration relative to now, at most MaxRetryAfter.
+// Invalid, negative or past values give 0.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	const maxDelay = 365 * 24 * time.Hour
+	const maxDelay = MaxRetryAfter
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if n <= 0 {
 			return 0

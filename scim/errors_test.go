@@ -247,7 +247,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(45 * time.Second).Format(http.TimeFormat), 45 * time.Second},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
 		{now.Add(time.Hour).Format(time.RFC850), time.Hour},
-		{"99999999999", 365 * 24 * time.Hour},
+		{"7200", time.Hour},
+		{"99999999999", time.Hour},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), time.Hour},
 	}
 	for _, tt := range tests {
 		if got := scim.ParseRetryAfter(tt.in, now); got != tt.want {
