@@ -31,8 +31,12 @@ type Link struct {
 	SyncedAt    *time.Time `db:"synced_at"`
 	// DeprovisionedAt is set while the remote object is deactivated.
 	DeprovisionedAt *time.Time `db:"deprovisioned_at"`
-	CreatedAt       time.Time  `db:"created_at"`
-	UpdatedAt       time.Time  `db:"updated_at"`
+	// CreateUncertain, on a link without remote id, says that a create may have reached
+	// the target without its answer being known: it must be looked up before it is posted
+	// again. A create the target refused (MarkCreateRefused) is simply posted again.
+	CreateUncertain bool      `db:"create_uncertain"`
+	CreatedAt       time.Time `db:"created_at"`
+	UpdatedAt       time.Time `db:"updated_at"`
 }
 
 // Remote returns the remote id, or "" while none is known.
@@ -44,7 +48,7 @@ func (l Link) Remote() string {
 }
 
 const linkColumns = `provider_id, kind, object_id, remote_id, payload_hash, payload, members, last_error,
-	synced_at, deprovisioned_at, created_at, updated_at`
+	synced_at, deprovisioned_at, create_uncertain, created_at, updated_at`
 
 // Links returns the provider's links for the given objects of one kind, keyed by object id.
 // Objects without a link are absent from the map.
@@ -118,10 +122,11 @@ func (s *Store) LinkedRemoteIDs(ctx context.Context, providerID, kind string, re
 func (s *Store) MarkCreating(ctx context.Context, providerID, kind, objectID string, payload []byte) (Link, error) {
 	var l Link
 	err := s.db.GetContext(ctx, &l, `
-		INSERT INTO sync_links (provider_id, kind, object_id, payload) VALUES ($1, $2, $3, $4)
+		INSERT INTO sync_links (provider_id, kind, object_id, payload, create_uncertain) VALUES ($1, $2, $3, $4, true)
 		ON CONFLICT (provider_id, kind, object_id) DO UPDATE
 			SET payload = CASE WHEN sync_links.remote_id IS NULL THEN COALESCE(EXCLUDED.payload, sync_links.payload)
-			                   ELSE sync_links.payload END
+			                   ELSE sync_links.payload END,
+			    create_uncertain = sync_links.remote_id IS NULL
 		RETURNING `+linkColumns, providerID, kind, objectID, nullJSON(payload))
 	if err != nil {
 		return Link{}, fmt.Errorf("store: mark creating: %w", translate(err))
@@ -164,16 +169,32 @@ func (s *Store) MarkCreatingMany(ctx context.Context, providerID, kind string, p
 		bodies = append(bodies, sql.NullString{String: string(p), Valid: len(p) > 0})
 	}
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO sync_links (provider_id, kind, object_id, payload)
-		SELECT $1::uuid, $2::text, t.id, t.payload::jsonb FROM unnest($3::uuid[], $4::text[]) AS t(id, payload)
+		INSERT INTO sync_links (provider_id, kind, object_id, payload, create_uncertain)
+		SELECT $1::uuid, $2::text, t.id, t.payload::jsonb, true FROM unnest($3::uuid[], $4::text[]) AS t(id, payload)
 		ON CONFLICT (provider_id, kind, object_id) DO UPDATE
 			SET payload = CASE WHEN sync_links.remote_id IS NULL THEN COALESCE(EXCLUDED.payload, sync_links.payload)
-			                   ELSE sync_links.payload END`,
+			                   ELSE sync_links.payload END,
+			    create_uncertain = sync_links.remote_id IS NULL`,
 		providerID, kind, pq.Array(ids), pq.Array(bodies))
 	if err != nil {
 		return fmt.Errorf("store: mark %d %ss creating: %w", len(ids), kind, translate(err))
 	}
 	s.linksWritten(len(ids))
+	return nil
+}
+
+// MarkCreatesRefused records that the target refused the creates of objects whose links
+// have no remote id (it answered 4xx or 429, or the requests never reached it): the next
+// attempt posts again without looking the objects up first.
+func (s *Store) MarkCreatesRefused(ctx context.Context, providerID, kind string, objectIDs []string) error {
+	if len(objectIDs) == 0 {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE sync_links SET create_uncertain = false, updated_at = $4
+		WHERE provider_id = $1 AND kind = $2 AND object_id = ANY($3::uuid[]) AND remote_id IS NULL`,
+		providerID, kind, pq.Array(objectIDs), s.now()); err != nil {
+		return fmt.Errorf("store: mark %d creates refused: %w", len(objectIDs), translate(err))
+	}
 	return nil
 }
 
@@ -235,7 +256,8 @@ func (s *Store) SaveMembers(ctx context.Context, providerID, groupID string, mem
 // missing. msg must not contain secrets or personal data.
 func (s *Store) SetLinkError(ctx context.Context, providerID, kind, objectID, msg string) error {
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO sync_links (provider_id, kind, object_id, last_error, updated_at) VALUES ($1, $2, $3, $4, $5)
+		INSERT INTO sync_links (provider_id, kind, object_id, last_error, updated_at, create_uncertain)
+		VALUES ($1, $2, $3, $4, $5, false)
 		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET last_error = EXCLUDED.last_error,
 			updated_at = EXCLUDED.updated_at`,
 		providerID, kind, objectID, msg, s.now())

@@ -90,16 +90,16 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first migrate: %v", err)
 	}
-	if len(applied) != 1 || applied[0] != 1 {
-		t.Fatalf("first migrate applied %v, want [1]", applied)
+	if len(applied) != 2 || applied[0] != 1 || applied[1] != 2 {
+		t.Fatalf("first migrate applied %v, want [1 2]", applied)
 	}
 	var tables []string
 	if err := s.DB().SelectContext(ctx, &tables, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"application_bindings", "applications", "goose_db_version", "group_members", "groups",
-		"property_mappings", "provider_group_filters", "provider_mappings", "provider_service_configs",
-		"providers", "sync_changes", "sync_links", "users"}
+		"property_mappings", "provider_group_filters", "provider_mappings", "provider_pacing",
+		"provider_pacing_slots", "provider_service_configs", "providers", "sync_changes", "sync_links", "users"}
 	if !equal(tables, want) {
 		t.Fatalf("tables = %v\nwant %v", tables, want)
 	}
@@ -115,8 +115,8 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err := s.DB().GetContext(ctx, &versions, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 1 {
-		t.Fatalf("goose_db_version has %d applied rows, want 1", versions)
+	if versions != 2 {
+		t.Fatalf("goose_db_version has %d applied rows, want 2", versions)
 	}
 }
 
