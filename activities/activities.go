@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -48,9 +49,24 @@ type Activities struct {
 	// OnObjects, when set, counts objects by outcome: created, updated, unchanged, skipped,
 	// failed, deprovisioned.
 	OnObjects func(provider, kind, action string, n int)
+	// Pacing paces every SCIM request to each provider, with every other worker of the
+	// installation. nil: a registry of its own on Store, which learns of other workers'
+	// pauses at its exchanges with the shared state rather than by notification.
+	Pacing *pacing.Registry
 
-	targets  sync.Map // provider id → *target
-	programs sync.Map // mapping id + updated_at → *mapping.Program
+	targets    sync.Map // provider id → *target
+	programs   sync.Map // mapping id + updated_at → *mapping.Program
+	pacingOnce sync.Once
+}
+
+// pacers returns the pacing registry, creating one on Store when none was given.
+func (a *Activities) pacers() *pacing.Registry {
+	a.pacingOnce.Do(func() {
+		if a.Pacing == nil {
+			a.Pacing = pacing.NewRegistry(a.Store, nil)
+		}
+	})
+	return a.Pacing
 }
 
 func (a *Activities) ttl() time.Duration {

@@ -22,13 +22,13 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 		if r := link.Remote(); r != "" {
 			remotes[o.ID] = r
 			olds[o.ID] = decodePayload(link.Payload)
-		} else if w.caps.Filter && (linked || w.t.provider.LinkExisting) {
+		} else if w.caps.Filter && (w.t.provider.LinkExisting || (linked && link.CreateUncertain)) {
 			resolve = append(resolve, o)
 		}
 	}
 	var mu sync.Mutex
 	if err := w.each(ctx, resolve, func(ctx context.Context, o MappedObject) error {
-		found, err := w.lookup(ctx, o)
+		found, err := w.findBeforeCreate(ctx, o)
 		if err != nil {
 			return w.fail(ctx, o, err)
 		}
@@ -81,6 +81,18 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	}
 
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	var refused []string // creates the target certainly did not execute
+	for i, r := range results {
+		if plans[i].method != "POST" || r.Err == nil {
+			continue
+		}
+		if cause := r.Err; scim.IsRefused(cause) || (isNotAttempted(cause) && scim.IsRefused(bulkErr)) {
+			refused = append(refused, plans[i].obj.ID)
+		}
+	}
+	if err := w.markRefused(ctx, refused...); err != nil {
+		return err
+	}
 	var firstErr error
 	for i, r := range results {
 		p := plans[i]

@@ -47,9 +47,11 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 }
 
 func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
-	remote := w.links[o.ID].Remote()
-	if remote == "" && o.Payload != nil && w.caps.Filter {
-		found, err := w.lookup(ctx, o)
+	link := w.links[o.ID]
+	remote := link.Remote()
+	if remote == "" && link.CreateUncertain && o.Payload != nil && w.caps.Filter {
+		// Its create may have gone through: find what it made. A refused create made nothing.
+		found, err := w.lookupCreated(ctx, o)
 		if err != nil {
 			return w.fail(ctx, o, err)
 		}

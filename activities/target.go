@@ -55,6 +55,7 @@ func (a *Activities) newTarget(ctx context.Context, p store.Provider) (*target, 
 		DryRun:             p.DryRun,
 		InsecureSkipVerify: !p.VerifyTLS,
 		Timeout:            a.RequestTimeout,
+		Pacer:              a.pacers().For(p),
 	}
 	if p.VerifyTLS && a.HTTPClient != nil {
 		opts.HTTPClient = a.HTTPClient

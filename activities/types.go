@@ -1,5 +1,7 @@
 package activities
 
+import "time"
+
 // Inputs and results of the activities. They carry ids, names and payloads, never
 // credentials: a provider's secrets are resolved inside the activity that uses them.
 
@@ -139,4 +141,28 @@ const (
 type StaleCount struct {
 	Users  int `json:"users"`
 	Groups int `json:"groups"`
+}
+
+// PacingInfo is a provider's pacing, shared by every worker, as a full sync reports it in
+// its progress. Rates are per minute, as operators configure them.
+type PacingInfo struct {
+	// LimitPerMinute is the configured limit (or the compatibility mode's published one);
+	// 0: none. LimitSource says which.
+	LimitPerMinute float64 `json:"limitPerMinute,omitempty"`
+	LimitSource    string  `json:"limitSource,omitempty"`
+	// AllowedPerMinute is the rate requests are paced at now; 0: no limit. Learned is set
+	// when it was learned from the target's throttles.
+	AllowedPerMinute float64 `json:"allowedPerMinute,omitempty"`
+	Learned          bool    `json:"learned,omitempty"`
+	// SentPerMinute and AcceptedPerMinute are what every worker together sent and the
+	// target accepted over the last few seconds: the rate the sync runs at.
+	SentPerMinute     float64 `json:"sentPerMinute"`
+	AcceptedPerMinute float64 `json:"acceptedPerMinute"`
+	// Throttles counts the target's 429s (and 503s with Retry-After).
+	Throttles int64 `json:"throttles"`
+	// PausedUntil is set while the provider is paused by the target, with the cause.
+	PausedUntil *time.Time `json:"pausedUntil,omitempty"`
+	PauseCause  string     `json:"pauseCause,omitempty"`
+	// At is when this was read.
+	At time.Time `json:"at"`
 }

@@ -299,15 +299,14 @@ func (w *writer) reloadLinks(ctx context.Context, objs []MappedObject) error {
 
 // writeOne creates or updates one object with single requests.
 func (w *writer) writeOne(ctx context.Context, o MappedObject) error {
-	link, linked := w.links[o.ID]
+	link := w.links[o.ID]
 	remote := link.Remote()
 	var old map[string]any
 	if remote != "" {
 		old = decodePayload(link.Payload)
 	}
-	if remote == "" && w.caps.Filter && (linked || w.t.provider.LinkExisting) {
-		// A create may have reached the target before, or the object exists there already.
-		found, err := w.lookup(ctx, o)
+	if remote == "" {
+		found, err := w.findBeforeCreate(ctx, o)
 		if err != nil {
 			return w.fail(ctx, o, err)
 		}
@@ -320,6 +319,25 @@ func (w *writer) writeOne(ctx context.Context, o MappedObject) error {
 		return w.create(ctx, o)
 	}
 	return w.update(ctx, o, remote, old, remote != link.Remote())
+}
+
+// findBeforeCreate looks an object without remote id up at the target when it may be there
+// already: with link_existing, by every key (it may predate scimsync); when an earlier
+// create's outcome is unknown (sent, never answered for sure), by the externalId that
+// create carried, in one request. A create the target refused (a 4xx, a 429, a request
+// that never left) is not looked for: it is simply sent again. Without filter support
+// nothing can be looked up.
+func (w *writer) findBeforeCreate(ctx context.Context, o MappedObject) (*scim.Resource, error) {
+	link, linked := w.links[o.ID]
+	switch {
+	case !w.caps.Filter:
+		return nil, nil
+	case w.t.provider.LinkExisting:
+		return w.lookup(ctx, o)
+	case linked && link.CreateUncertain:
+		return w.lookupCreated(ctx, o)
+	}
+	return nil, nil
 }
 
 // markCreating records, in one statement, that the objects without a remote id may be
@@ -360,6 +378,11 @@ func (w *writer) create(ctx context.Context, o MappedObject) error {
 		return w.createConflict(ctx, o, err)
 	}
 	if err != nil {
+		if scim.IsRefused(err) {
+			if merr := w.markRefused(ctx, o.ID); merr != nil {
+				return merr
+			}
+		}
 		return w.fail(ctx, o, err)
 	}
 	return w.saved(ctx, o, created.ID, w.membersWritten(o.ID, !w.caps.MemberPatch), true, true)
@@ -560,6 +583,51 @@ func (w *writer) failObject(ctx context.Context, o MappedObject, msg string) err
 	w.res.Failed = append(w.res.Failed, ObjectFailure{ID: o.ID, Error: msg})
 	w.done++
 	return nil
+}
+
+// markRefused records that the target certainly did not act on the creates of ids, so
+// that their next attempt posts again without looking them up.
+func (w *writer) markRefused(ctx context.Context, ids ...string) error {
+	if w.dry || len(ids) == 0 {
+		return nil
+	}
+	return w.a.Store.MarkCreatesRefused(ctx, w.t.provider.ID, w.kind, ids)
+}
+
+// lookupCreated finds an object whose create may have reached the target: by the
+// externalId every create carries, in one request; by userName (displayName for groups)
+// when the payload has no externalId or the target refuses to filter on it.
+func (w *writer) lookupCreated(ctx context.Context, o MappedObject) (*scim.Resource, error) {
+	key := "userName"
+	if w.kind == store.KindGroup {
+		key = "displayName"
+	}
+	var filters []scim.Filter
+	if ext, ok := o.Payload["externalId"].(string); ok && ext != "" {
+		filters = append(filters, scim.Eq("externalId", ext))
+	}
+	if v, ok := o.Payload[key].(string); ok && v != "" {
+		filters = append(filters, scim.Eq(key, v))
+	}
+	for _, f := range filters {
+		found, err := w.t.client.Search(ctx, w.skind, f)
+		if err != nil {
+			if scim.IsObjectError(err) && !scim.IsNotFound(err) {
+				continue // the target refuses this filter; try the next
+			}
+			return nil, err
+		}
+		switch len(found) {
+		case 0:
+			return nil, nil // the filter worked: the create did not go through
+		case 1:
+			return &found[0], nil
+		default:
+			return nil, &scim.Error{Op: "search", Status: 409, ScimType: "uniqueness",
+				Detail: fmt.Sprintf("%d remote %s match", len(found), w.skind)}
+		}
+	}
+	return nil, nil
 }
 
 // lookup finds the object at the target by externalId, then by userName (users) or

@@ -17,6 +17,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/starter"
 	"github.com/scimsync/scimsync/store"
@@ -380,10 +381,13 @@ func FuzzTargetAnswers(f *testing.F) {
 		if err := s.ClearServiceConfig(ctx, providerID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.DB().ExecContext(ctx, `DELETE FROM sync_links`); err != nil {
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM sync_links; DELETE FROM provider_pacing`); err != nil {
 			t.Fatal(err)
 		}
-		a := &activities.Activities{Store: s, Mapper: &mapping.Engine{Secret: installationSecret}, RequestTimeout: 5 * time.Second}
+		pacers := pacing.NewRegistry(s, nil)
+		defer pacers.Close()
+		a := &activities.Activities{Store: s, Mapper: &mapping.Engine{Secret: installationSecret}, RequestTimeout: 5 * time.Second,
+			Pacing: pacers}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		check := func(what string, err error) {
@@ -396,6 +400,23 @@ func FuzzTargetAnswers(f *testing.F) {
 			if len(body) >= 8 && strings.Contains(err.Error(), body) {
 				t.Errorf("%s: error %q contains the body", what, err)
 			}
+		}
+		if status == http.StatusTooManyRequests {
+			// A target that throttles everything is waited for, not failed: the request is
+			// sent again after each pause (1s, 2s, 4s... without Retry-After) until the
+			// activity's time is up, and Temporal retries it.
+			short, cancel := context.WithTimeout(ctx, 3500*time.Millisecond)
+			defer cancel()
+			_, err := a.Discover(short, activities.ProviderInput{Provider: "fuzz"})
+			if err == nil {
+				t.Fatal("discovery of a target that answers 429 to everything succeeded")
+			}
+			check("discover", err)
+			// At most one after each pause: at 0s, after the 1s pause, after the 2s one.
+			if n := srv.Count("GET /ServiceProviderConfig"); n < 1 || n > 3 {
+				t.Errorf("%d discovery requests in 3.5s, want 1 to 3", n)
+			}
+			return
 		}
 		_, err := a.Discover(ctx, activities.ProviderInput{Provider: "fuzz"})
 		check("discover", err)

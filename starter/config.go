@@ -27,7 +27,8 @@ import (
 //	mappings:     [{name, kind, expression}]
 //	providers:    [{name, base_url, auth: {mode, token, token_url, client_id, client_secret,
 //	                params}, compatibility_mode, exclude_service_accounts, application, dry_run,
-//	                verify_tls, page_size, deprovision: {action, threshold}, flatten_groups,
+//	                verify_tls, page_size, deprovision: {action, threshold},
+//	                rate_limit: {requests_per_minute, burst, max_in_flight}, flatten_groups,
 //	                link_existing, full_sync_interval, enabled, group_filters, mappings}]
 //	bindings:     [{application, group | user, negate, enabled}]
 //
@@ -375,6 +376,15 @@ func (d *decoder) integer(n *yaml.Node, path string) (int, bool) {
 }
 
 // names decodes a list of names, refusing repeats.
+func (d *decoder) number(n *yaml.Node, path string) (float64, bool) {
+	var f float64
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&f) != nil {
+		d.errorf(n, path, "expected a number, got %s", kindName(n))
+		return 0, false
+	}
+	return f, true
+}
+
 func (d *decoder) names(n *yaml.Node, path string) []ref {
 	var out []ref
 	seen := map[string]bool{}
@@ -612,6 +622,37 @@ func (d *decoder) provider(n *yaml.Node, path string) providerSpec {
 				},
 			})
 		},
+		"rate_limit": func(v *yaml.Node, rp string) {
+			set("rate_limit", v)
+			d.fields(v, rp, map[string]func(*yaml.Node, string){
+				"requests_per_minute": func(v *yaml.Node, fp string) {
+					set("rate_limit.requests_per_minute", v)
+					if f, ok := d.number(v, fp); ok {
+						if f <= 0 || f > 1_000_000 {
+							d.errorf(v, fp, "must be more than 0 and at most 1000000 (requests a minute, every worker together), got %v", f)
+						}
+						p.RateLimitPerMinute = f
+					}
+				},
+				"burst": func(v *yaml.Node, fp string) {
+					set("rate_limit.burst", v)
+					if i, ok := d.integer(v, fp); ok {
+						if i < 1 || i > 100_000 {
+							d.errorf(v, fp, "must be between 1 and 100000 (requests sent at once after a quiet spell), got %d", i)
+						}
+						p.RateLimitBurst = i
+					}
+				},
+				"max_in_flight": func(v *yaml.Node, fp string) {
+					if i, ok := d.integer(v, fp); ok {
+						if i < 1 || i > 10_000 {
+							d.errorf(v, fp, "must be between 1 and 10000 (requests in flight, every worker together), got %d", i)
+						}
+						p.MaxInFlight = i
+					}
+				},
+			})
+		},
 		"flatten_groups": boolean(&p.FlattenGroups, "flatten_groups"),
 		"link_existing":  boolean(&p.LinkExisting, "link_existing"),
 		"full_sync_interval": func(v *yaml.Node, fp string) {
@@ -681,6 +722,9 @@ func (d *decoder) checkProvider(ps *providerSpec) {
 		if ps.nodes["auth.token"] != nil {
 			d.errorf(ps.nodes["auth.token"], join(path, "auth.token"), "only used with auth mode token")
 		}
+	}
+	if n := ps.nodes["rate_limit.burst"]; n != nil && ps.nodes["rate_limit.requests_per_minute"] == nil {
+		d.errorf(n, join(path, "rate_limit.burst"), "only used with rate_limit.requests_per_minute: a burst of what rate?")
 	}
 	d.checkSecret(ps.nodes["auth.token"], join(path, "auth.token"), p.Token, true)
 	d.checkSecret(ps.nodes["auth.client_secret"], join(path, "auth.client_secret"), p.OAuthClientSecret, true)

@@ -218,3 +218,54 @@ func TestStarterHelpAndUsageExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestStarterParseConfigRateLimit(t *testing.T) {
+	src := `providers:
+  - name: slack
+    base_url: https://api.slack.com/scim/v2
+    auth: {token: env:SLACK}
+    rate_limit: {requests_per_minute: 180, burst: 20, max_in_flight: 8}
+  - name: slow
+    base_url: https://slow.example.com/scim
+    auth: {token: env:SLOW}
+    rate_limit: {requests_per_minute: 0.5}
+`
+	cfg, errs, _ := parseConfig("c.yaml", []byte(src))
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", diagStrings(errs))
+	}
+	if p := cfg.Providers[0].p; p.RateLimitPerMinute != 180 || p.RateLimitBurst != 20 || p.MaxInFlight != 8 {
+		t.Errorf("slack: %v/min, burst %d, in flight %d", p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight)
+	}
+	if p := cfg.Providers[1].p; p.RateLimitPerMinute != 0.5 || p.RateLimitBurst != 0 || p.MaxInFlight != 0 {
+		t.Errorf("slow: %v/min, burst %d, in flight %d", p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight)
+	}
+
+	bad := `providers:
+  - name: a
+    base_url: https://a.example.com/scim
+    auth: {token: env:A}
+    rate_limit: {requests_per_minute: fast, burst: 0, max_in_flight: 2.5, per_second: 3}
+  - name: b
+    base_url: https://b.example.com/scim
+    auth: {token: env:B}
+    rate_limit: {requests_per_minute: -1, max_in_flight: 0}
+  - name: c
+    base_url: https://c.example.com/scim
+    auth: {token: env:C}
+    rate_limit: {burst: 5}
+`
+	_, errs, _ = parseConfig("bad.yaml", []byte(bad))
+	want := []string{
+		`bad.yaml:5:39: providers[0].rate_limit.requests_per_minute: expected a number, got the string "fast"`,
+		`bad.yaml:5:52: providers[0].rate_limit.burst: must be between 1 and 100000 (requests sent at once after a quiet spell), got 0`,
+		`bad.yaml:5:70: providers[0].rate_limit.max_in_flight: expected a whole number, got a number`,
+		`bad.yaml:5:75: providers[0].rate_limit.per_second: unknown field (known fields: burst, max_in_flight, requests_per_minute)`,
+		`bad.yaml:9:39: providers[1].rate_limit.requests_per_minute: must be more than 0 and at most 1000000 (requests a minute, every worker together), got -1`,
+		`bad.yaml:9:58: providers[1].rate_limit.max_in_flight: must be between 1 and 10000 (requests in flight, every worker together), got 0`,
+		`bad.yaml:13:25: providers[2].rate_limit.burst: only used with rate_limit.requests_per_minute: a burst of what rate?`,
+	}
+	if got := diagStrings(errs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 
+	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scim"
 )
 
@@ -24,6 +25,11 @@ import (
 //	scimsync_scim_request_seconds{provider,method}            their latency
 //	scimsync_objects_total{provider,kind,action}              objects by outcome
 //	scimsync_outbox_changes / scimsync_outbox_oldest_seconds  change-feed lag
+//	scimsync_pacing_allowed_requests_per_second{provider}     the rate a provider is paced at (0: no limit)
+//	scimsync_pacing_paused_seconds{provider}                  how long its pause still lasts (0: none)
+//	scimsync_pacing_wait_seconds_total{provider}              time requests waited for the pacer
+//	scimsync_pacing_throttles_total{provider}                 429s (and 503s with Retry-After) answered
+//	scimsync_pacing_in_flight{provider}                       requests in flight
 //
 // Labels carry provider names, HTTP methods and statuses only: never ids or personal data.
 type Metrics struct {
@@ -97,6 +103,49 @@ func (m *Metrics) WatchOutbox(lag func(ctx context.Context) (int, time.Duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scimsync_outbox_oldest_seconds", Help: "Age of the oldest waiting change (-1: unknown)."},
 			func() float64 { _, s := read(); return s }),
 	)
+}
+
+// WatchPacing exports the pacing of every provider this worker has sent requests to, as
+// its limiters know it, read at scrape time.
+func (m *Metrics) WatchPacing(r *pacing.Registry) {
+	m.Registry.MustRegister(pacingCollector{r})
+}
+
+var (
+	pacingAllowed = prometheus.NewDesc("scimsync_pacing_allowed_requests_per_second",
+		"The rate requests to the provider are paced at, by every worker together (0: no limit).", []string{"provider"}, nil)
+	pacingPaused = prometheus.NewDesc("scimsync_pacing_paused_seconds",
+		"How long the provider's pause (a Retry-After of the target) still lasts; 0 when not paused.", []string{"provider"}, nil)
+	pacingWait = prometheus.NewDesc("scimsync_pacing_wait_seconds_total",
+		"Time this worker's requests waited for the provider's pacer.", []string{"provider"}, nil)
+	pacingThrottles = prometheus.NewDesc("scimsync_pacing_throttles_total",
+		"429s (and 503s with Retry-After) the provider answered this worker.", []string{"provider"}, nil)
+	pacingInFlight = prometheus.NewDesc("scimsync_pacing_in_flight",
+		"This worker's requests in flight to the provider.", []string{"provider"}, nil)
+)
+
+// pacingCollector reads the registry's figures at scrape time.
+type pacingCollector struct{ r *pacing.Registry }
+
+func (c pacingCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{pacingAllowed, pacingPaused, pacingWait, pacingThrottles, pacingInFlight} {
+		ch <- d
+	}
+}
+
+func (c pacingCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, s := range c.r.Stats() {
+		paused := 0.0
+		if s.PausedUntil.After(now) {
+			paused = s.PausedUntil.Sub(now).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(pacingAllowed, prometheus.GaugeValue, s.Rate, s.Provider)
+		ch <- prometheus.MustNewConstMetric(pacingPaused, prometheus.GaugeValue, paused, s.Provider)
+		ch <- prometheus.MustNewConstMetric(pacingWait, prometheus.CounterValue, s.Waited.Seconds(), s.Provider)
+		ch <- prometheus.MustNewConstMetric(pacingThrottles, prometheus.CounterValue, float64(s.Throttles), s.Provider)
+		ch <- prometheus.MustNewConstMetric(pacingInFlight, prometheus.GaugeValue, float64(s.InFlight), s.Provider)
+	}
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -22,6 +22,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/changefeed"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -81,6 +82,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		return err
 	}
 
+	// One pacing registry for the process: every activity's requests to a provider share
+	// its limiter, and LISTEN brings other workers' pauses here at once.
+	pacers := pacing.NewRegistry(s, logger.With("component", "pacing"))
+	defer pacers.Close()
 	acts := &activities.Activities{
 		Store:            s,
 		Mapper:           &mapping.Engine{Secret: secret},
@@ -89,8 +94,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		RequestTimeout:   cfg.RequestTimeout,
 		OnRequest:        metrics.ObserveRequest,
 		OnObjects:        metrics.ObserveObjects,
+		Pacing:           pacers,
 	}
 	metrics.WatchOutbox(s.OutboxLag)
+	metrics.WatchPacing(pacers)
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		WorkerStopTimeout:                  30 * time.Second,
@@ -104,6 +111,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(ctx)
 	defer func() { stop(); wg.Wait() }()
+	wg.Add(1)
+	go func() { defer wg.Done(); pacers.Listen(runCtx, cfg.DatabaseURL) }()
 	if !cfg.NoChangeFeed {
 		relay := &changefeed.Relay{Store: s, Temporal: c, DatabaseURL: cfg.DatabaseURL, TaskQueue: cfg.TaskQueue,
 			Logger: logger.With("component", "changefeed")}

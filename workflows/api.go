@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 	"time"
+
+	"github.com/scimsync/scimsync/activities"
 )
 
 // The Temporal surface of scimsync: task queue, workflow IDs, signal and query names, and
@@ -120,6 +122,9 @@ type FullSyncProgress struct {
 	Groups       Counts `json:"groups"`
 	// PendingDeletions is set while the sync waits for approval to deprovision.
 	PendingDeletions int `json:"pendingDeletions,omitempty"`
+	// Pacing is the provider's pacing as last read while batches ran (every 30 s): the
+	// rate the target is written at by every worker together, and any pause it asked for.
+	Pacing *activities.PacingInfo `json:"pacing,omitempty"`
 	// Runs counts the continue-as-new generations of this full sync.
 	Runs int `json:"runs"`
 }

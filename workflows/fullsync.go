@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -122,6 +123,9 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 		selector := workflow.NewSelector(ctx)
 		running := 0
 		var firstErr error
+		// While batches run, the provider's pacing is read every pacingEvery for the
+		// progress: the rate the target is written at, and any pause it asked for.
+		stopPacing := watchPacing(ctx, in.Provider, selector, st)
 		startNext := func() {
 			b := queue[0]
 			queue = queue[1:]
@@ -153,9 +157,11 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 			}
 			selector.Select(ctx)
 			if firstErr != nil && running == 0 {
+				stopPacing()
 				return false, firstErr
 			}
 		}
+		stopPacing()
 		st.Cursor = page.Next
 		if st.Cursor == "" {
 			st.Cursor = page.IDs[len(page.IDs)-1]
@@ -222,4 +228,53 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 		}
 	}
 	return nil
+}
+
+// pacingEvery is how often a full sync reads its provider's pacing while batches run.
+const pacingEvery = 30 * time.Second
+
+// pacingProgressVersion marks executions that read the pacing for their progress;
+// executions recorded before it have no such timers and replay without them.
+const pacingProgressVersion = "pacing-progress"
+
+// watchPacing reads the provider's pacing into st.Pacing every pacingEvery, through
+// selector (whose Select the caller loops on), until stop is called. The reading is a
+// local activity: no round trip through the server, one marker in the history. Nothing
+// waits for it: a reading that fails is simply tried again at the next tick.
+func watchPacing(ctx workflow.Context, provider string, selector workflow.Selector, st *FullSyncProgress) (stop func()) {
+	if workflow.GetVersion(ctx, pacingProgressVersion, workflow.DefaultVersion, 1) < 1 {
+		return func() {}
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	lctx := workflow.WithLocalActivityOptions(tctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	stopped := false
+	var arm func()
+	arm = func() {
+		selector.AddFuture(workflow.NewTimer(tctx, pacingEvery), func(f workflow.Future) {
+			if stopped || f.Get(tctx, nil) != nil {
+				return
+			}
+			read := workflow.ExecuteLocalActivity(lctx, a.PacingState, activities.ProviderInput{Provider: provider})
+			selector.AddFuture(read, func(f workflow.Future) {
+				if stopped {
+					return
+				}
+				var info activities.PacingInfo
+				if f.Get(tctx, &info) == nil {
+					st.Pacing = &info
+				}
+				arm()
+			})
+		})
+	}
+	arm()
+	return func() {
+		if !stopped {
+			stopped = true
+			cancel()
+		}
+	}
 }

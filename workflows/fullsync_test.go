@@ -154,6 +154,7 @@ var fanOutResult = workflows.FullSyncProgress{
 	Phase: workflows.PhaseDone, BatchesDone: 7, BatchesTotal: 7,
 	Users:  workflows.Counts{Created: 5, Unchanged: 5, Deprovisioned: 2, Failed: 1},
 	Groups: workflows.Counts{Updated: 2, Unchanged: 1, Deprovisioned: 1},
+	Pacing: &fakePacing, // read every 30s while the batches ran
 }
 
 // TestFullSyncFansOut checks the batches of a full sync with page size 2 and parallelism 2:
@@ -206,6 +207,11 @@ func TestFullSyncFansOut(t *testing.T) {
 	if got := env.Now().Sub(start); got != 5*time.Minute {
 		t.Errorf("took %s of workflow time, want 5m", got)
 	}
+	// Pages of batches ran from 0 to 3m, 3m to 4m and 4m to 5m: a reading every 30s of
+	// each (6 + 2 + 2, the timer of a page's end firing with its last batch), none after.
+	if n := f.PacingReads(); n != 10 {
+		t.Errorf("pacing read %d times, want 10", n)
+	}
 }
 
 // TestFullSyncProgressQuery queries the progress of the fan-out of TestFullSyncFansOut
@@ -239,10 +245,10 @@ func TestFullSyncProgressQuery(t *testing.T) {
 	equal(t, "progress", answers, map[time.Duration]workflows.FullSyncProgress{
 		// Batch 2 is done, 1 and 3 run.
 		90 * time.Second: {Phase: workflows.PhaseUsers, BatchesDone: 1, BatchesTotal: 3,
-			Users: workflows.Counts{Created: 1, Unchanged: 1}},
+			Users: workflows.Counts{Created: 1, Unchanged: 1}, Pacing: &fakePacing},
 		// Every user batch is done, the two group batches run.
 		4*time.Minute + 30*time.Second: {Phase: workflows.PhaseGroups, BatchesDone: 5, BatchesTotal: 7,
-			Users: workflows.Counts{Created: 5, Unchanged: 5}},
+			Users: workflows.Counts{Created: 5, Unchanged: 5}, Pacing: &fakePacing},
 	})
 }
 
@@ -278,7 +284,7 @@ func TestFullSyncContinuesAsNew(t *testing.T) {
 	}
 	equal(t, "continue-as-new input", next, workflows.FullSyncInput{Provider: provider, Parallelism: 2,
 		State: &workflows.FullSyncProgress{Phase: workflows.PhaseUsers, Cursor: "u08", BatchesDone: 4, BatchesTotal: 4,
-			Users: workflows.Counts{Created: 4, Unchanged: 4}, Runs: 1}})
+			Users: workflows.Counts{Created: 4, Unchanged: 4}, Runs: 1, Pacing: &fakePacing}})
 	equal(t, "first run's activity calls", f.Calls(), []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},

@@ -74,6 +74,19 @@ type fake struct {
 
 	mu    sync.Mutex
 	calls []call
+	// pacingReads counts PacingState calls, which come on a timer and are kept out of calls.
+	pacingReads int
+}
+
+// fakePacing is what the fake's PacingState answers.
+var fakePacing = activities.PacingInfo{LimitPerMinute: 1200, LimitSource: "config", AllowedPerMinute: 1140,
+	SentPerMinute: 1100, AcceptedPerMinute: 1100, At: start}
+
+// PacingReads returns how many times the pacing was read.
+func (f *fake) PacingReads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pacingReads
 }
 
 func (f *fake) record(name string, in any) {
@@ -123,6 +136,13 @@ func changed(ids ...string) []activities.MappedObject {
 // install mocks every activity with the fake. Each mock may go uncalled: the tests assert
 // the calls themselves.
 func (f *fake) install(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(acts.PacingState, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.ProviderInput) (activities.PacingInfo, error) {
+			f.mu.Lock()
+			f.pacingReads++
+			f.mu.Unlock()
+			return fakePacing, nil
+		})
 	env.OnActivity(acts.LoadProvider, mock.Anything, mock.Anything).Maybe().Return(
 		func(_ context.Context, in activities.ProviderInput) (activities.ProviderInfo, error) {
 			f.record("LoadProvider", in)

@@ -66,6 +66,37 @@ var histories = []struct {
 	// Its groups batch: written, then members synced.
 	file:  "syncbatch-groups.json",
 	story: []string{"activity MapObjects", "activity WriteObjects", "activity SyncMembers", "complete"},
+}, {
+	// The same four, recorded by the code of December 2026: LoadProvider and MapObjects as
+	// local activities (version local-reads), and the full sync watching its provider's
+	// pacing while batches run (version pacing-progress: a timer per page of batches,
+	// cancelled when the page is done; these pages end before it fires).
+	file: "objectsync-two-rounds.2026-12.json",
+	story: []string{
+		"signal object-changed",
+		"marker Version", "marker LocalActivity", "marker LocalActivity", "activity WriteObjects",
+		"signal object-changed", "activity SignalGroupsOfUsers",
+		"marker LocalActivity", "marker LocalActivity",
+		"complete",
+	},
+}, {
+	file: "fullsync-batches-cleanup.2026-12.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover",
+		"activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer",
+		"activity ListInScope",
+		"activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope",
+		"activity CountStale", "timer", "signal approve-deletions",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"complete",
+	},
+}, {
+	file:  "syncbatch-users.2026-12.json",
+	story: []string{"marker Version", "marker LocalActivity", "activity WriteObjects", "complete"},
+}, {
+	file:  "syncbatch-groups.2026-12.json",
+	story: []string{"marker Version", "marker LocalActivity", "activity WriteObjects", "activity SyncMembers", "complete"},
 }}
 
 // newReplayer returns a replayer with the workflows registered under their names, as the
@@ -174,6 +205,8 @@ func story(h *historypb.History) []string {
 			out = append(out, "cancel timer")
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 			out = append(out, "signal "+e.GetWorkflowExecutionSignaledEventAttributes().GetSignalName())
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			out = append(out, "marker "+e.GetMarkerRecordedEventAttributes().GetMarkerName())
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 			out = append(out, "complete")
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
@@ -277,10 +310,21 @@ func TestRecordHistories(t *testing.T) {
 	writeHistory(ctx, t, c, fullID+"/group-batch-3", "syncbatch-groups.json")
 }
 
+// corpusTag names the histories TestRecordHistories records now: they are written as
+// <name>.<corpusTag>.json beside those of earlier versions, which are never overwritten, so
+// that the replay test keeps proving that executions of every version still replay. After
+// a deliberate, versioned change of the workflows' commands, set a new tag, record, add
+// the new files to histories with their stories, and review them.
+const corpusTag = "2026-12"
+
 // writeHistory exports a closed workflow's history as the JSON that `temporal workflow
-// show --output json` writes and the replayer reads.
+// show --output json` writes and the replayer reads, as <name>.<corpusTag>.json.
 func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, file string) {
 	t.Helper()
+	file = strings.TrimSuffix(file, ".json") + "." + corpusTag + ".json"
+	if _, err := os.Stat(filepath.Join("testdata", file)); err == nil {
+		t.Fatalf("testdata/%s exists: histories of every version are kept; set a new corpusTag to record again", file)
+	}
 	var h historypb.History
 	it := c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -301,7 +345,7 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("recorded %s (%d events)", path, len(h.Events))
+	t.Logf("recorded %s (%d events): %q", path, len(h.Events), story(&h))
 }
 
 // Providers of the stub activities: one for the ObjectSync recording, one for the FullSync.
@@ -387,4 +431,8 @@ func (s *stubActivities) SyncMembers(context.Context, activities.ObjectsInput) (
 
 func (s *stubActivities) SignalGroupsOfUsers(context.Context, activities.SignalInput) error {
 	return nil
+}
+
+func (s *stubActivities) PacingState(context.Context, activities.ProviderInput) (activities.PacingInfo, error) {
+	return activities.PacingInfo{AllowedPerMinute: 1140, SentPerMinute: 1100, AcceptedPerMinute: 1100}, nil
 }
