@@ -97,11 +97,12 @@ func TestUpdateOfAUserDeletedRemotelyRecreatesIt(t *testing.T) {
 }
 
 func TestRateLimitedTargetIsWaitedFor(t *testing.T) {
-	e := newEnv(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}})
+	e := newEnvWithoutWorker(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}})
+	e.acts.WriteConcurrency = 1 // one request at a time: none is in flight when a 429 comes
+	e.startWorker()
 	users := smallDirectory(e, 4)
 	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 429, RetryAfter: "1", Times: 2})
 	e.provider("limited", nil)
-	start := time.Now()
 	if _, _, err := e.fullSync("limited", workflows.FullSyncInput{}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +110,15 @@ func TestRateLimitedTargetIsWaitedFor(t *testing.T) {
 	if e.target.FaultsFired() != 2 {
 		t.Errorf("faults fired = %d, want 2", e.target.FaultsFired())
 	}
-	if elapsed := time.Since(start); elapsed < time.Second {
-		t.Errorf("the sync took %s: it did not wait for Retry-After", elapsed)
+	// Every request after a 429 came at least its Retry-After later: the provider paused.
+	var throttledAt time.Time
+	for _, r := range e.target.Requests() {
+		if !throttledAt.IsZero() && r.Time.Sub(throttledAt) < time.Second {
+			t.Errorf("%s %s %s after a 429 with Retry-After 1", r.Method, r.Path, r.Time.Sub(throttledAt))
+		}
+		if r.Status == 429 {
+			throttledAt = r.Time
+		}
 	}
 }
 

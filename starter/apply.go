@@ -584,6 +584,8 @@ func providerDiff(cur store.Provider, sel store.ProviderSelection, appNames map[
 	diff("flatten_groups", cur.FlattenGroups != want.FlattenGroups)
 	diff("link_existing", cur.LinkExisting != want.LinkExisting)
 	diff("full_sync_interval", cur.FullSyncInterval != want.FullSyncInterval)
+	diff("rate_limit", cur.RateLimitPerMinute != want.RateLimitPerMinute || cur.RateLimitBurst != want.RateLimitBurst ||
+		cur.MaxInFlight != want.MaxInFlight)
 	diff("enabled", cur.Enabled != want.Enabled)
 	diff("group_filters", !slices.Equal(sortedNames(ps.groupFilters), sel.GroupFilters))
 	diff("mappings", !slices.Equal(sortedNames(ps.mappings), sel.Mappings))

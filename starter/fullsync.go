@@ -252,6 +252,15 @@ func progressLine(p workflows.FullSyncProgress) string {
 	if p.PendingDeletions > 0 {
 		s += fmt.Sprintf("; waiting for approval to deprovision %d objects (starter full-sync --allow-deletions)", p.PendingDeletions)
 	}
+	if pc := p.Pacing; pc != nil {
+		s += fmt.Sprintf("; target written at %s", perMinute(pc.SentPerMinute))
+		if pc.AllowedPerMinute > 0 {
+			s += " (paced at " + perMinute(pc.AllowedPerMinute) + ")"
+		}
+		if pc.PausedUntil != nil && pc.PausedUntil.After(pc.At) {
+			s += fmt.Sprintf("; PAUSED by the target until %s (%s)", pc.PausedUntil.UTC().Format(time.RFC3339), pc.PauseCause)
+		}
+	}
 	return s
 }
 

@@ -67,8 +67,16 @@ type providerView struct {
 	FlattenGroups          bool              `json:"flattenGroups"`
 	LinkExisting           bool              `json:"linkExisting"`
 	FullSyncInterval       string            `json:"fullSyncInterval"`
+	RateLimit              *rateLimitView    `json:"rateLimit,omitempty"`
 	GroupFilters           []string          `json:"groupFilters"`
 	Mappings               []string          `json:"mappings"`
+}
+
+// rateLimitView is a provider's rate_limit as configured.
+type rateLimitView struct {
+	RequestsPerMinute float64 `json:"requestsPerMinute,omitempty"`
+	Burst             int     `json:"burst,omitempty"`
+	MaxInFlight       int     `json:"maxInFlight,omitempty"`
 }
 
 // secretView shows a secret reference as it is, a sealed literal as "<sealed>", and a
@@ -110,6 +118,9 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 			VerifyTLS: p.VerifyTLS, PageSize: p.PageSize, DeprovisionAction: p.DeprovisionAction,
 			DeprovisionThreshold: p.DeprovisionThreshold, FlattenGroups: p.FlattenGroups, LinkExisting: p.LinkExisting,
 			FullSyncInterval: p.FullSyncInterval.String(), GroupFilters: []string{}, Mappings: []string{},
+		}
+		if p.RateLimitPerMinute > 0 || p.MaxInFlight > 0 {
+			v.RateLimit = &rateLimitView{RequestsPerMinute: p.RateLimitPerMinute, Burst: p.RateLimitBurst, MaxInFlight: p.MaxInFlight}
 		}
 		if len(p.OAuthParams) > 0 {
 			v.OAuthParams = map[string]string{}

@@ -19,8 +19,10 @@ import (
 
 const statusHelp = `
 Shows, per provider: whether it is enabled, its target, its full-sync schedule (interval,
-last run with its result, next run), the full syncs running now with their progress, how
-many users and groups are linked, and the objects whose last sync failed with the reason.
+last run with its result, next run), the full syncs running now with their progress, its
+pacing (the configured or learned rate every worker shares, the rate it is written at, and
+a pause the target asked for, until when), how many users and groups are linked, and the
+objects whose last sync failed with the reason.
 Then the change outbox: how many directory changes wait for the relay, and the oldest's age.
 
 The database parts are shown even when Temporal cannot be reached (exit code 1 then).
@@ -39,6 +41,7 @@ type providerStatus struct {
 	LinkedGroups  int             `json:"linkedGroups"`
 	ErrorCount    int             `json:"errorCount"`
 	Errors        []objectError   `json:"errors"`
+	Pacing        pacingStatus    `json:"pacing"`
 }
 
 type scheduleStatus struct {
@@ -144,6 +147,9 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 		return ps, err
 	}
 	ps.LinkedUsers, ps.LinkedGroups, ps.ErrorCount = counts.Users, counts.Groups, counts.UserErrors+counts.GroupErrors
+	if ps.Pacing, err = providerPacing(ctx, st, p); err != nil {
+		return ps, err
+	}
 	links, err := st.LinkErrors(ctx, p.ID, maxErrors)
 	if err != nil {
 		return ps, err
@@ -316,6 +322,7 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			}
 			fmt.Fprintf(w, "  %-10s %s\n", "running", line)
 		}
+		fmt.Fprintf(w, "  %-10s %s\n", "pacing", pacingLine(p.Pacing, now))
 		fmt.Fprintf(w, "  %-10s %d users, %d groups\n", "linked", p.LinkedUsers, p.LinkedGroups)
 		switch p.ErrorCount {
 		case 0:
