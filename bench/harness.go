@@ -28,14 +28,21 @@ const (
 	SmallGroups = 100
 )
 
-// AllScenarios lists the scenarios in the order they run.
-var AllScenarios = []string{"S1", "S2", "S3", "S4", "S5", "S6"}
+// AllScenarios lists the scenarios in the order they run. S7 and its variants are the
+// pacing scenarios (see pacing.go): "S7" on the command line selects S7 and S7w2, "S7b"
+// S7b and S7bw2.
+var AllScenarios = []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S7w2", "S7b", "S7bw2", "S7L"}
 
 // Config says what to run. DefaultConfig returns the sizes.
 type Config struct {
 	Users, Groups      int // directory of S1-S5
 	MembershipsPerUser int
 	S6Users, S6Groups  int // directory of S6; S6Groups 0 means S6Users/10
+	S7Users, S7Groups  int // directory of the pacing scenarios
+	// S7Rate and S7Burst are the rate limit of the pacing scenarios' target (requests a
+	// second, bucket size), which their provider is configured with (S7L: not configured).
+	S7Rate  float64
+	S7Burst int
 	Changes            int // single-user changes in S4
 	// ChangeGap is the pause between a change arriving and the next one being written.
 	ChangeGap         time.Duration
@@ -67,15 +74,23 @@ type Config struct {
 // order.
 func ParseScenarios(s string) ([]string, error) {
 	want := map[string]bool{}
+	aliases := map[string][]string{"S7": {"S7", "S7w2"}, "S7B": {"S7b", "S7bw2"}}
 	for _, f := range strings.Split(s, ",") {
-		f = strings.ToUpper(strings.TrimSpace(f))
+		f = strings.TrimSpace(f)
 		if f == "" {
 			continue
 		}
-		if !slices.Contains(AllScenarios, f) {
+		if names, ok := aliases[strings.ToUpper(f)]; ok {
+			for _, n := range names {
+				want[n] = true
+			}
+			continue
+		}
+		i := slices.IndexFunc(AllScenarios, func(s string) bool { return strings.EqualFold(s, f) })
+		if i < 0 {
 			return nil, fmt.Errorf("unknown scenario %q (use %s)", f, strings.Join(AllScenarios, ","))
 		}
-		want[f] = true
+		want[AllScenarios[i]] = true
 	}
 	var out []string
 	for _, s := range AllScenarios {
@@ -226,6 +241,11 @@ type worldOptions struct {
 	users, groups int
 	target        scimtest.Options
 	latency       time.Duration
+	// workers is the number of worker processes (0 means 1); the figures of workers and
+	// activities are the first one's.
+	workers int
+	// provider, when set, edits the provider before it is saved.
+	provider func(*store.Provider)
 }
 
 // world is one directory database, one SCIM target, one provider and one worker process
@@ -244,6 +264,8 @@ type world struct {
 	worker      *process
 	workerURL   string
 	pprofURL    string
+	// others are the worker processes besides the first.
+	others []*process
 }
 
 func (h *harness) newWorld(ctx context.Context, name string, opts worldOptions) (*world, error) {
@@ -290,6 +312,9 @@ func (h *harness) newWorld(ctx context.Context, name string, opts worldOptions) 
 		p.Token = "env:" + targetTokenEnv
 		p.PageSize = 100
 		p.LinkExisting = false
+		if opts.provider != nil {
+			opts.provider(&p)
+		}
 		_, err := tx.UpsertProvider(ctx, p)
 		return err
 	}); err != nil {
@@ -309,14 +334,32 @@ func (h *harness) newWorld(ctx context.Context, name string, opts worldOptions) 
 	if err := w.startWorker(ctx); err != nil {
 		return nil, err
 	}
+	for i := 1; i < opts.workers; i++ {
+		p, _, err := w.launchWorker(ctx, fmt.Sprintf("%s-%d", name, i+1), false)
+		if err != nil {
+			return nil, err
+		}
+		w.others = append(w.others, p)
+	}
 	ok = true
 	return w, nil
 }
 
 func (w *world) startWorker(ctx context.Context) error {
-	httpAddr, err := freeAddr()
+	p, url, err := w.launchWorker(ctx, w.name, true)
 	if err != nil {
 		return err
+	}
+	w.worker, w.workerURL = p, url
+	return nil
+}
+
+// launchWorker starts a worker process of the world; the first one (profiled when the
+// bench profiles) is the one the figures are taken from.
+func (w *world) launchWorker(ctx context.Context, logName string, first bool) (*process, string, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
 	}
 	settings := map[string]string{
 		"DATABASE_URL":                 withParams(w.dsn, w.h.cfg.WorkerDSNParams),
@@ -328,20 +371,21 @@ func (w *world) startWorker(ctx context.Context) error {
 		"SCIMSYNC_MAX_ACTIVITIES":      strconv.Itoa(w.h.cfg.MaxActivities),
 		targetTokenEnv:                 targetToken,
 	}
-	if w.h.cfg.PprofDir != "" {
+	if w.h.cfg.PprofDir != "" && first {
 		pprofAddr, err := freeAddr()
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		settings[pprofAddrEnv] = pprofAddr
 		w.pprofURL = "http://" + pprofAddr
 	}
-	logPath := filepath.Join(w.h.dir, "worker-"+w.name+".log")
-	if w.worker, err = startProcess("worker", logPath, workerEnv(settings), w.h.bin); err != nil {
-		return err
+	logPath := filepath.Join(w.h.dir, "worker-"+logName+".log")
+	p, err := startProcess("worker", logPath, workerEnv(settings), w.h.bin)
+	if err != nil {
+		return nil, "", err
 	}
-	w.workerURL = "http://" + httpAddr
-	return waitHealthy(ctx, w.worker, w.workerURL)
+	url := "http://" + httpAddr
+	return p, url, waitHealthy(ctx, p, url)
 }
 
 // withParams appends query parameters to a postgres:// URL.
@@ -358,6 +402,9 @@ func withParams(dsn, params string) string {
 func (w *world) close() {
 	if w.worker != nil {
 		w.worker.stop(workerStopGrace)
+	}
+	for _, p := range w.others {
+		p.stop(workerStopGrace)
 	}
 	if w.target != nil {
 		w.target.Close()

@@ -73,7 +73,7 @@ func parseFlags(args []string, out io.Writer) (Config, string, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	scenarios := fs.String("scenarios", "S1,S2,S3,S4,S5", "scenarios to run, comma-separated (S1..S6)")
+	scenarios := fs.String("scenarios", "S1,S2,S3,S4,S5", "scenarios to run, comma-separated (S1..S6; S7 = S7,S7w2; S7b = S7b,S7bw2; S7L)")
 	small := fs.Bool("small", false, "the CI size: 1,000 users, 100 groups, S1-S4 unless --scenarios says otherwise")
 	jsonPath := fs.String("json", "", "write the figures as JSON to this file")
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "users in the directory of S1-S5")
@@ -81,6 +81,10 @@ func parseFlags(args []string, out io.Writer) (Config, string, error) {
 	fs.IntVar(&cfg.MembershipsPerUser, "memberships-per-user", cfg.MembershipsPerUser, "groups each user is a member of")
 	fs.IntVar(&cfg.S6Users, "s6-users", cfg.S6Users, "users of S6")
 	fs.IntVar(&cfg.S6Groups, "s6-groups", cfg.S6Groups, "groups of S6 (0: a tenth of --s6-users)")
+	fs.IntVar(&cfg.S7Users, "s7-users", cfg.S7Users, "users of the pacing scenarios (S7...)")
+	fs.IntVar(&cfg.S7Groups, "s7-groups", cfg.S7Groups, "groups of the pacing scenarios")
+	fs.Float64Var(&cfg.S7Rate, "s7-rate", cfg.S7Rate, "the pacing scenarios' target limit, requests a second")
+	fs.IntVar(&cfg.S7Burst, "s7-burst", cfg.S7Burst, "the pacing scenarios' target burst")
 	fs.IntVar(&cfg.Changes, "changes", cfg.Changes, "single-user changes written in S4")
 	fs.DurationVar(&cfg.ChangeGap, "change-gap", cfg.ChangeGap, "pause between one change arriving and the next being written (S4)")
 	fs.DurationVar(&cfg.Latency, "latency", cfg.Latency, "target latency per request in S5")
@@ -142,6 +146,10 @@ func DefaultConfig() Config {
 		Groups:             1_000,
 		MembershipsPerUser: 5,
 		S6Users:            100_000,
+		S7Users:            2_000,
+		S7Groups:           200,
+		S7Rate:             20,
+		S7Burst:            40,
 		Changes:            100,
 		ChangeGap:          100 * time.Millisecond,
 		Latency:            20 * time.Millisecond,

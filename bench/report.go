@@ -61,6 +61,8 @@ type Result struct {
 	BreakdownSeconds map[string]float64 `json:"breakdownSeconds,omitempty"`
 	Latency          *LatencyStats      `json:"latency,omitempty"`
 	Remote           RemoteState        `json:"remote"`
+	// Pacing holds the figures of the pacing scenarios (S7...).
+	Pacing *PacingResult `json:"pacing,omitempty"`
 	Limit            *LimitResult       `json:"limit,omitempty"`
 	// Ratio is ObjectsPerSecond / Limit.ObjectsPerSecond.
 	Ratio float64 `json:"pipelineToLimit,omitempty"`
@@ -143,6 +145,11 @@ type Summary struct {
 	P95Ms            *Spread `json:"p95Ms,omitempty"`
 	MaxMs            *Spread `json:"maxMs,omitempty"`
 	MaxMutations     int     `json:"maxMutations"`
+	// The pacing scenarios' figures (see PacingResult).
+	AchievedToAllowed   *Spread `json:"achievedToAllowed,omitempty"`
+	ThrottledShare      *Spread `json:"throttledShare,omitempty"`
+	UserRequestsPerUser *Spread `json:"userRequestsPerUser,omitempty"`
+	WallToIdeal         *Spread `json:"wallToIdeal,omitempty"`
 	MaxHistoryEvents int     `json:"maxHistoryEventsPerRun,omitempty"`
 	FailedChecks     int     `json:"failedChecks"`
 }
@@ -252,6 +259,13 @@ func (r *Report) finish() {
 			mx := pick(func(x *Result) float64 { return x.Latency.MaxMs })
 			s.P50Ms, s.P95Ms, s.MaxMs = &p50, &p95, &mx
 		}
+		if runs[0].Pacing != nil {
+			a := pick(func(x *Result) float64 { return x.Pacing.AchievedToAllowed })
+			t := pick(func(x *Result) float64 { return x.Pacing.ThrottledShare })
+			u := pick(func(x *Result) float64 { return x.Pacing.UserRequestsPerUser })
+			w := pick(func(x *Result) float64 { return x.Pacing.WallToIdeal })
+			s.AchievedToAllowed, s.ThrottledShare, s.UserRequestsPerUser, s.WallToIdeal = &a, &t, &u, &w
+		}
 		for _, res := range runs {
 			s.MaxMutations = max(s.MaxMutations, res.Mutations)
 			s.FailedChecks += len(res.Checks)
@@ -300,6 +314,19 @@ func (r *Report) targets() []Target {
 		out = append(out,
 			Target{"S4", "change-to-remote p50 ≤ 300 ms", fmt.Sprintf("%.0f ms", s4.P50Ms.Median), s4.P50Ms.Median <= 300},
 			Target{"S4", "change-to-remote p95 ≤ 1 s", fmt.Sprintf("%.0f ms", s4.P95Ms.Median), s4.P95Ms.Median <= 1000})
+	}
+	for _, id := range []string{"S7", "S7w2"} {
+		if s := r.summary(id); s != nil && s.AchievedToAllowed != nil {
+			out = append(out,
+				Target{id, "achieved / allowed ≥ 0.9", fmt.Sprintf("%.3f", s.AchievedToAllowed.Median), s.AchievedToAllowed.Median >= 0.9},
+				Target{id, "429s ≤ 2% of requests", fmt.Sprintf("%.2f%%", 100*s.ThrottledShare.Median), s.ThrottledShare.Median <= 0.02},
+				Target{id, "≤ 1.05 requests per user created", fmt.Sprintf("%.3f", s.UserRequestsPerUser.Median), s.UserRequestsPerUser.Median <= 1.05})
+		}
+	}
+	for _, id := range []string{"S7b", "S7bw2"} {
+		if s := r.summary(id); s != nil && s.WallToIdeal != nil {
+			out = append(out, Target{id, "wall time ≤ 2× the ideal", fmt.Sprintf("%.2f×", s.WallToIdeal.Median), s.WallToIdeal.Median <= 2})
+		}
 	}
 	if s6 != nil {
 		out = append(out, Target{"S6", "completes with worker peak RSS ≤ 300 MB",
@@ -377,6 +404,25 @@ func (r *Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "%s where the time goes (seconds, summed over the batches of the first run): %s\n", s.Scenario, fmtParts(b, "%.1f"))
 		}
 	}
+	var paced []*Summary
+	for _, s := range r.Summary {
+		if s.AchievedToAllowed != nil {
+			paced = append(paced, s)
+		}
+	}
+	if len(paced) > 0 {
+		fmt.Fprintln(w, "\npacing (the target's request log; medians, min–max in brackets):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\tworkers\tlimit/s\tconfigured\trequests\t429s\t429 share %\tachieved/s\tachieved/allowed\trequests per user\tideal s\twall/ideal\t")
+		for _, s := range paced {
+			p := r.byScen[s.Scenario][0].Pacing
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%d\t%d\t%s\t%.2f\t%s\t%s\t%.1f\t%s\t\n", s.Scenario, p.Workers, p.AllowedPerSecond,
+				yesNo(p.Configured), p.Requests, p.Throttled, fmtSpread(scaled(*s.ThrottledShare, 100), "%.2f"), p.AchievedPerSecond,
+				fmtSpread(*s.AchievedToAllowed, "%.3f"), fmtSpread(*s.UserRequestsPerUser, "%.3f"), p.IdealSeconds,
+				fmtSpread(*s.WallToIdeal, "%.2f"))
+		}
+		tw.Flush()
+	}
 	for _, s := range r.Summary {
 		if s.MaxHistoryEvents > 0 && s.Scenario == "S6" {
 			fmt.Fprintf(w, "\nS6 history: FullSync ran as %d runs (continue-as-new), at most %d events in one run\n",
@@ -445,4 +491,13 @@ func fmtParts(m map[string]float64, f string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+func scaled(s Spread, k float64) Spread { return Spread{Median: s.Median * k, Min: s.Min * k, Max: s.Max * k} }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

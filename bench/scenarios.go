@@ -137,7 +137,7 @@ func (h *harness) runRound(ctx context.Context, rep *Report, round int) error {
 			return err
 		}
 	}
-	return nil
+	return h.runPacing(ctx, rep, round)
 }
 
 func (h *harness) inWorld(ctx context.Context, name string, opts worldOptions, fn func(w *world) error) error {
@@ -486,6 +486,20 @@ func describe(id string, cfg Config) string {
 		return fmt.Sprintf("S1 with %s of target latency per request", cfg.Latency)
 	case "S6":
 		return "initial full sync at scale, target without Bulk"
+	}
+	for _, sc := range pacingScenarios {
+		if sc.name != id {
+			continue
+		}
+		bulk, limit := "without Bulk", fmt.Sprintf("the provider configured with it (%.0f/min, burst %d)", cfg.S7Rate*60, cfg.S7Burst)
+		if sc.bulk {
+			bulk = fmt.Sprintf("with Bulk (maxOperations %d)", cfg.BulkMaxOperations)
+		}
+		if sc.learn {
+			limit = "nothing configured: learned from the 429s"
+		}
+		return fmt.Sprintf("initial full sync, %d worker(s), target %s limited to %.0f requests/s (burst %d, 429 with Retry-After 1), %s",
+			sc.workers, bulk, cfg.S7Rate, cfg.S7Burst, limit)
 	}
 	return ""
 }

@@ -16,29 +16,22 @@ import (
 	"github.com/scimsync/scimsync/workflows"
 )
 
-// pacedWorkers starts two worker processes with one activity slot each: a full sync runs
-// several batches at once and a paced batch lasts seconds, so both workers write.
-func (e *env) pacedWorkers() (*workerProc, *workerProc) {
+// twoWorkers starts two worker processes with one activity slot each. With ft, each
+// presents a token of its own (workerToken), by which the flaky front tells them apart:
+// with ft.HoldCreatesForWorkers(2) both are then sure to write.
+func (e *env) twoWorkers(ft *flakyTarget) (*workerProc, *workerProc) {
 	e.t.Helper()
 	bin := buildWorker(e.t)
-	one := workerOptions{Env: []string{"SCIMSYNC_MAX_ACTIVITIES=1"}}
-	w1, w2 := e.newWorkerProc(bin, one), e.newWorkerProc(bin, one)
-	w1.Start()
-	w2.Start()
-	return w1, w2
-}
-
-// writers returns the identities of the workers that ran the WriteObjects of the full
-// sync's batches.
-func (e *env) writers(t *testing.T, id string) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	for _, child := range childWorkflows(t, e, id, "") {
-		for _, who := range activityWorkers(t, e, id+"/"+child, "WriteObjects") {
-			out[who]++
+	var ws [2]*workerProc
+	for i := range ws {
+		env := []string{"SCIMSYNC_MAX_ACTIVITIES=1"}
+		if ft != nil {
+			env = append(env, "IT_TARGET_TOKEN="+workerToken(i+1))
 		}
+		ws[i] = e.newWorkerProc(bin, workerOptions{Env: env})
+		ws[i].Start()
 	}
-	return out
+	return ws[0], ws[1]
 }
 
 func throttledAndTotal(reqs []scimtest.Request) (throttled, total int) {
@@ -63,7 +56,8 @@ func TestTwoWorkersStayUnderOneTargetsLimit(t *testing.T) {
 		MaxLogEntries: 4 * (nUsers + nGroups)}, 12, nUsers, nGroups, func(p *store.Provider) {
 		p.RateLimitPerMinute, p.RateLimitBurst, p.PageSize = 1200, 20, 50
 	})
-	e.pacedWorkers()
+	ft.HoldCreatesForWorkers(2)
+	e.twoWorkers(ft)
 	start := time.Now()
 	id := e.scheduledFullSync(e.temporal, "limited", time.Minute)
 	_, r := e.awaitExactSync(id, ft, d, 15*time.Minute)
@@ -74,9 +68,8 @@ func TestTwoWorkersStayUnderOneTargetsLimit(t *testing.T) {
 	if total == 0 || float64(throttled) > 0.02*float64(total) {
 		t.Errorf("%d of %d requests answered 429, want at most 2%%", throttled, total)
 	}
-	writers := e.writers(t, id)
-	if len(writers) < 2 {
-		t.Errorf("writes ran on %d worker(s) (%v), want both: the test shows nothing of two workers sharing a limit", len(writers), writers)
+	if n := ft.WorkersSeen(); n != 2 {
+		t.Errorf("%d worker(s) wrote to the target, want both", n)
 	}
 	span := reqs[len(reqs)-1].Time.Sub(reqs[0].Time).Seconds()
 	figures(t, "%d users, %d groups, 2 workers, target 20/s burst 20: %d requests, %d answered 429 (%.2f%%), %.1f requests/s at the target, wall %s; duplicates %d, missing %d",
@@ -97,7 +90,8 @@ func TestOneRetryAfterPausesBothWorkers(t *testing.T) {
 		p.RateLimitPerMinute, p.RateLimitBurst, p.PageSize = 1200, 20, 50
 	})
 	ft.Server.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 429, RetryAfter: "5", After: nUsers / 3, Times: 1})
-	e.pacedWorkers()
+	ft.HoldCreatesForWorkers(2)
+	e.twoWorkers(ft)
 	id := e.scheduledFullSync(e.temporal, "pause", time.Minute)
 	e.awaitExactSync(id, ft, d, 15*time.Minute)
 
@@ -128,9 +122,8 @@ func TestOneRetryAfterPausesBothWorkers(t *testing.T) {
 	if len(early) > 2*8+2*5 {
 		t.Errorf("%d requests in the second after the 429, more than were in flight or leased: %s", len(early), strings.Join(early, ", "))
 	}
-	writers := e.writers(t, id)
-	if len(writers) < 2 {
-		t.Errorf("writes ran on %d worker(s) (%v), want both", len(writers), writers)
+	if n := ft.WorkersSeen(); n != 2 {
+		t.Errorf("%d worker(s) wrote to the target, want both", n)
 	}
 	var resumed time.Duration
 	for _, r := range reqs {
@@ -152,7 +145,7 @@ func TestTargetThatThrottlesForeverIsAskedOncePerRetryAfter(t *testing.T) {
 	e.clearOutbox() // the full sync alone writes
 	e.target.AddFault(scimtest.Fault{Status: 429, RetryAfter: "2"})
 	e.provider("forever", func(p *store.Provider) { p.RateLimitPerMinute = 6000 })
-	w1, w2 := e.pacedWorkers()
+	w1, w2 := e.twoWorkers(nil)
 	id := e.scheduledFullSync(e.temporal, "forever", time.Minute)
 	// A worker stopping gracefully waits for its activities, here waiting for the target:
 	// these are killed.
@@ -206,7 +199,7 @@ func TestALongPauseShowsInProgressAndMetrics(t *testing.T) {
 	e.clearOutbox() // the full sync alone writes
 	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 429, RetryAfter: "90", After: 5, Times: 1})
 	e.provider("long", nil)
-	w1, w2 := e.pacedWorkers()
+	w1, w2 := e.twoWorkers(nil)
 	id := e.scheduledFullSync(e.temporal, "long", time.Minute)
 	defer func() { w1.Kill(); w2.Kill(); e.temporal.TerminateWorkflow(e.ctx, id, "", "test over") }()
 

@@ -299,6 +299,68 @@ type flakyTarget struct {
 	creates  map[string]int // "Users/<externalId>" → successful creates
 	renamed  int
 	closed   chan struct{}
+
+	// Workers that present a token of their own (workerToken) are told apart: creates are
+	// held until every one of them has sent a request (HoldCreatesForWorkers).
+	workersSeen map[string]bool
+	holdFor     int
+	released    chan struct{}
+}
+
+// workerToken is the bearer token worker i of a test presents (IT_TARGET_TOKEN of its
+// process): the flaky front tells the workers apart by it and passes the target's own on.
+func workerToken(i int) string { return fmt.Sprintf("%s-worker%d", targetToken, i) }
+
+// HoldCreatesForWorkers holds every create (single or Bulk) until requests from n workers
+// presenting workerToken(1..n) have arrived, or a minute has passed. A worker holding a
+// create in its only activity slot cannot take another batch: with several batches at once
+// the next goes to another worker, so that every worker writes, whatever the scheduler.
+func (ft *flakyTarget) HoldCreatesForWorkers(n int) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.holdFor, ft.released = n, make(chan struct{})
+}
+
+// seeWorker records which worker sent r and rewrites its token to the target's.
+func (ft *flakyTarget) seeWorker(r *http.Request) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "+targetToken+"-worker")
+	if !ok {
+		return
+	}
+	r.Header.Set("Authorization", "Bearer "+targetToken)
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if ft.workersSeen == nil {
+		ft.workersSeen = map[string]bool{}
+	}
+	ft.workersSeen[tok] = true
+	if ft.released != nil && ft.holdFor > 0 && len(ft.workersSeen) >= ft.holdFor {
+		close(ft.released)
+		ft.holdFor = 0
+	}
+}
+
+// waitForWorkers holds a create while HoldCreatesForWorkers says so.
+func (ft *flakyTarget) waitForWorkers(r *http.Request) {
+	ft.mu.Lock()
+	released, holding := ft.released, ft.holdFor > 0
+	ft.mu.Unlock()
+	if !holding {
+		return
+	}
+	select {
+	case <-released:
+	case <-time.After(time.Minute):
+	case <-r.Context().Done():
+	case <-ft.closed:
+	}
+}
+
+// WorkersSeen returns how many workers presenting workerToken sent requests.
+func (ft *flakyTarget) WorkersSeen() int {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return len(ft.workersSeen)
 }
 
 // newFlakyTarget starts a scimtest server with opts and a flaky front without faults (see
@@ -385,6 +447,10 @@ func (ft *flakyTarget) draw() string {
 
 func (ft *flakyTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	ft.seeWorker(r)
+	if createKind(r) != "" {
+		ft.waitForWorkers(r)
+	}
 	ft.mu.Lock()
 	latency := ft.latency
 	ft.mu.Unlock()

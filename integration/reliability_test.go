@@ -64,11 +64,10 @@ func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
 	e.extend(30 * time.Minute)
 	d, ft := e.flatWorld("pair", scimtest.Options{Config: scimtest.Config{NoBulk: true}}, 1, nUsers, nGroups, nil)
 
-	bin := buildWorker(t)
-	w1 := e.newWorkerProc(bin, workerOptions{})
-	w2 := e.newWorkerProc(bin, workerOptions{})
-	w1.Start()
-	w2.Start()
+	// One activity slot each, and creates held until both have sent one: both write,
+	// however the server hands out the batches.
+	ft.HoldCreatesForWorkers(2)
+	e.twoWorkers(ft)
 	id := e.scheduledFullSync(e.temporal, "pair", time.Minute)
 
 	// The burst: every fifth user and every group changes (and is signalled directly)
@@ -121,8 +120,8 @@ func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
 			perWorker[who]++
 		}
 	}
-	if len(perWorker) < 2 {
-		t.Errorf("batches ran on %d worker(s) (%v), want both", len(perWorker), perWorker)
+	if n := ft.WorkersSeen(); n != 2 {
+		t.Errorf("%d worker(s) wrote to the target, want both", n)
 	}
 	var spread []string
 	for who, n := range perWorker {

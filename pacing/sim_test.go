@@ -207,7 +207,7 @@ func TestSimulatedLearningFindsAnUnknownLimit(t *testing.T) {
 		res := simulate(Limits{}, target, workers, 32, 2000, 10*time.Minute, 2)
 		accepted := float64(res.ok) / res.wall.Seconds() / 20
 		share := float64(res.throttled) / float64(res.sent)
-		t.Logf("%d workers, nothing configured: accepted/allowed %.3f, 429s %.2f%%, learned %.1f/s", workers, accepted, 100*share, res.finalRate)
+		t.Logf("%d workers, nothing configured: %d requests, accepted/allowed %.3f, 429s %.2f%%, learned %.1f/s", workers, res.sent, accepted, 100*share, res.finalRate)
 		// Without a configured limit the pauses do the pacing: every throttle is waited for,
 		// a few percent of the requests are throttled.
 		if accepted < 0.9 || share > 0.06 {

@@ -55,8 +55,10 @@ const (
 	// so that workers share the bucket; leaseTTL is how long a worker may use them.
 	leaseShare = 250 * time.Millisecond
 	leaseTTL   = 500 * time.Millisecond
-	// slotTTL is how long a claim on requests in flight lasts without renewal.
-	slotTTL = 30 * time.Second
+	// slotTTL is how long a claim on requests in flight lasts without renewal; slotRetry
+	// is when a worker that got fewer slots than it wants asks again.
+	slotTTL   = 30 * time.Second
+	slotRetry = 100 * time.Millisecond
 )
 
 // Limits are a provider's configured limits (the operator's, or its compatibility mode's
@@ -207,6 +209,10 @@ func apply(now time.Time, lim Limits, p *store.Pacing, slots []store.PacingSlot,
 	}
 	if lim.MaxInFlight > 0 {
 		a.slots, up.Slot = claim(now, lim.MaxInFlight, slots, ex)
+		if a.slots < ex.wantSlots && a.retryIn == 0 {
+			// The others hold the slots: they give some back at their next exchanges.
+			a.retryIn = slotRetry
+		}
 	}
 	return a, up
 }
