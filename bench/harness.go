@@ -43,7 +43,7 @@ type Config struct {
 	// second, bucket size), which their provider is configured with (S7L: not configured).
 	S7Rate  float64
 	S7Burst int
-	Changes            int // single-user changes in S4
+	Changes int // single-user changes in S4
 	// ChangeGap is the pause between a change arriving and the next one being written.
 	ChangeGap         time.Duration
 	Latency           time.Duration // target latency per request in S5

@@ -63,7 +63,7 @@ type Result struct {
 	Remote           RemoteState        `json:"remote"`
 	// Pacing holds the figures of the pacing scenarios (S7...).
 	Pacing *PacingResult `json:"pacing,omitempty"`
-	Limit            *LimitResult       `json:"limit,omitempty"`
+	Limit  *LimitResult  `json:"limit,omitempty"`
 	// Ratio is ObjectsPerSecond / Limit.ObjectsPerSecond.
 	Ratio float64 `json:"pipelineToLimit,omitempty"`
 	// Checks lists the structural checks that failed (none is success).
@@ -150,8 +150,8 @@ type Summary struct {
 	ThrottledShare      *Spread `json:"throttledShare,omitempty"`
 	UserRequestsPerUser *Spread `json:"userRequestsPerUser,omitempty"`
 	WallToIdeal         *Spread `json:"wallToIdeal,omitempty"`
-	MaxHistoryEvents int     `json:"maxHistoryEventsPerRun,omitempty"`
-	FailedChecks     int     `json:"failedChecks"`
+	MaxHistoryEvents    int     `json:"maxHistoryEventsPerRun,omitempty"`
+	FailedChecks        int     `json:"failedChecks"`
 }
 
 // Target is one figure the issue asks for, and whether the run reached it.
@@ -493,7 +493,9 @@ func firstLine(s string) string {
 	return line
 }
 
-func scaled(s Spread, k float64) Spread { return Spread{Median: s.Median * k, Min: s.Min * k, Max: s.Max * k} }
+func scaled(s Spread, k float64) Spread {
+	return Spread{Median: s.Median * k, Min: s.Min * k, Max: s.Max * k}
+}
 
 func yesNo(b bool) string {
 	if b {
