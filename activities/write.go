@@ -598,42 +598,19 @@ func (w *writer) markRefused(ctx context.Context, ids ...string) error {
 // externalId every create carries, in one request; by userName (displayName for groups)
 // when the payload has no externalId or the target refuses to filter on it.
 func (w *writer) lookupCreated(ctx context.Context, o MappedObject) (*scim.Resource, error) {
-	key := "userName"
-	if w.kind == store.KindGroup {
-		key = "displayName"
-	}
-	var filters []scim.Filter
-	if ext, ok := o.Payload["externalId"].(string); ok && ext != "" {
-		filters = append(filters, scim.Eq("externalId", ext))
-	}
-	if v, ok := o.Payload[key].(string); ok && v != "" {
-		filters = append(filters, scim.Eq(key, v))
-	}
-	for _, f := range filters {
-		found, err := w.t.client.Search(ctx, w.skind, f)
-		if err != nil {
-			if scim.IsObjectError(err) && !scim.IsNotFound(err) {
-				continue // the target refuses this filter; try the next
-			}
-			return nil, err
-		}
-		switch len(found) {
-		case 0:
-			return nil, nil // the filter worked: the create did not go through
-		case 1:
-			return &found[0], nil
-		default:
-			return nil, &scim.Error{Op: "search", Status: 409, ScimType: "uniqueness",
-				Detail: fmt.Sprintf("%d remote %s match", len(found), w.skind)}
-		}
-	}
-	return nil, nil
+	return w.findBy(ctx, w.lookupFilters(o, false), true)
 }
 
 // lookup finds the object at the target by externalId, then by userName (users) or
-// displayName (groups). Exactly one match is returned; none gives nil; several are an
-// object error, since linking either could be wrong.
+// displayName (groups), then by primary email. Exactly one match is returned; none gives
+// nil; several are an object error, since linking either could be wrong.
 func (w *writer) lookup(ctx context.Context, o MappedObject) (*scim.Resource, error) {
+	return w.findBy(ctx, w.lookupFilters(o, true), false)
+}
+
+// lookupFilters returns the filters that find o, in order: externalId, userName (or
+// displayName), and with email the primary email, where the target can filter on it.
+func (w *writer) lookupFilters(o MappedObject, email bool) []scim.Filter {
 	var filters []scim.Filter
 	if ext, ok := o.Payload["externalId"].(string); ok && ext != "" {
 		filters = append(filters, scim.Eq("externalId", ext))
@@ -645,10 +622,17 @@ func (w *writer) lookup(ctx context.Context, o MappedObject) (*scim.Resource, er
 	if v, ok := o.Payload[key].(string); ok && v != "" {
 		filters = append(filters, scim.Eq(key, v))
 	}
-	if email := primaryEmail(o.Payload); email != "" && w.kind == store.KindUser && !w.caps.FilterEqOnly {
+	if e := primaryEmail(o.Payload); email && e != "" && w.kind == store.KindUser && !w.caps.FilterEqOnly {
 		// Targets with eq-only filters (aws) cannot filter on emails.
-		filters = append(filters, scim.Eq("emails.value", email))
+		filters = append(filters, scim.Eq("emails.value", e))
 	}
+	return filters
+}
+
+// findBy searches with each filter in turn, skipping those the target refuses. With
+// firstAnswer the first filter the target answers decides (no match: nil); else one without
+// match passes on to the next.
+func (w *writer) findBy(ctx context.Context, filters []scim.Filter, firstAnswer bool) (*scim.Resource, error) {
 	for _, f := range filters {
 		found, err := w.t.client.Search(ctx, w.skind, f)
 		if err != nil {
@@ -659,7 +643,9 @@ func (w *writer) lookup(ctx context.Context, o MappedObject) (*scim.Resource, er
 		}
 		switch len(found) {
 		case 0:
-			continue
+			if firstAnswer {
+				return nil, nil
+			}
 		case 1:
 			return &found[0], nil
 		default:

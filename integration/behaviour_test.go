@@ -97,9 +97,7 @@ func TestUpdateOfAUserDeletedRemotelyRecreatesIt(t *testing.T) {
 }
 
 func TestRateLimitedTargetIsWaitedFor(t *testing.T) {
-	e := newEnvWithoutWorker(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}})
-	e.acts.WriteConcurrency = 1 // one request at a time: none is in flight when a 429 comes
-	e.startWorker()
+	e := newSequentialEnv(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}})
 	users := smallDirectory(e, 4)
 	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 429, RetryAfter: "1", Times: 2})
 	e.provider("limited", nil)

@@ -54,6 +54,16 @@ func newEnv(t *testing.T, opts scimtest.Options) *env {
 	return e
 }
 
+// newSequentialEnv is newEnv with a worker whose activities send one request at a time,
+// for tests that read the order of requests: none is in flight when another is answered.
+func newSequentialEnv(t *testing.T, opts scimtest.Options) *env {
+	t.Helper()
+	e := newEnvWithoutWorker(t, opts)
+	e.acts.WriteConcurrency = 1
+	e.startWorker()
+	return e
+}
+
 // newEnvWithoutWorker is newEnv for tests that run their own workers.
 func newEnvWithoutWorker(t *testing.T, opts scimtest.Options) *env {
 	t.Helper()

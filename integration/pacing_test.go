@@ -243,9 +243,7 @@ func TestALongPauseShowsInProgressAndMetrics(t *testing.T) {
 // with no GET before them; a create answered 500 (it may have gone through) is looked up
 // with one request, by externalId, before it is posted again.
 func TestARefusedCreateIsPostedAgainWithoutALookup(t *testing.T) {
-	e := newEnvWithoutWorker(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}})
-	e.acts.WriteConcurrency = 1 // one request at a time: none is in flight when a 429 comes
-	e.startWorker()
+	e := newSequentialEnv(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}})
 	users := smallDirectory(e, 6)
 	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 429, RetryAfter: "1", Times: 3})
 	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 500, After: 3, Times: 1})
