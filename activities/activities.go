@@ -53,6 +53,9 @@ type Activities struct {
 	// installation. nil: a registry of its own on Store, which learns of other workers'
 	// pauses at its exchanges with the shared state rather than by notification.
 	Pacing *pacing.Registry
+	// DryRun runs every provider in dry run: GETs are sent, writes are recorded with what
+	// they would change, nothing is stored of them (starter plan).
+	DryRun bool
 
 	targets    sync.Map // provider id → *target
 	programs   sync.Map // mapping id + updated_at → *mapping.Program
@@ -90,9 +93,14 @@ func (a *Activities) LoadProvider(ctx context.Context, in ProviderInput) (Provid
 	if err != nil {
 		return ProviderInfo{}, err
 	}
+	due, err := a.readBackDue(ctx, p)
+	if err != nil {
+		return ProviderInfo{}, err
+	}
 	return ProviderInfo{
 		Name: p.Name, Enabled: p.Enabled, PageSize: p.PageSize, DryRun: p.DryRun,
 		DeprovisionAction: p.DeprovisionAction, DeprovisionThreshold: p.DeprovisionThreshold,
+		ReadBackDue: due, Orphans: p.Orphans,
 	}, nil
 }
 
@@ -104,6 +112,7 @@ func (a *Activities) provider(ctx context.Context, name string) (store.Provider,
 	if err != nil {
 		return store.Provider{}, err
 	}
+	p.DryRun = p.DryRun || a.DryRun
 	return p, nil
 }
 

@@ -19,10 +19,10 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	var resolve []MappedObject
 	for _, o := range objs {
 		link, linked := w.links[o.ID]
-		if r := link.Remote(); r != "" {
+		if r := w.remoteOf(o); r != "" {
 			remotes[o.ID] = r
-			olds[o.ID] = decodePayload(link.Payload)
-		} else if w.caps.Filter && (w.t.provider.LinkExisting || (linked && link.CreateUncertain)) {
+			olds[o.ID] = w.oldPayload(o, r)
+		} else if !o.Gone && w.caps.Filter && (w.t.provider.LinkExisting || (linked && link.CreateUncertain)) {
 			resolve = append(resolve, o)
 		}
 	}
@@ -55,7 +55,7 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	creating := map[string][]byte{}
 	for _, o := range objs {
 		remote, known := remotes[o.ID]
-		matched := known && w.links[o.ID].Remote() == ""
+		matched := known && w.links[o.ID].Remote() != remote
 		if !known {
 			creating[o.ID] = encodePayload(o.Payload)
 			ops = append(ops, scim.BulkOperation{Method: "POST", Kind: w.skind, BulkID: o.ID, Data: w.body(o, true)})
@@ -185,11 +185,7 @@ func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, s := range objs {
-		if s.created {
-			w.res.Created++
-		} else {
-			w.res.Updated++
-		}
+		w.res.count(s.obj, s.created)
 		if s.created || s.linked || s.obj.New {
 			w.res.Linked = append(w.res.Linked, s.obj.ID)
 		}

@@ -53,6 +53,13 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 	for _, id := range res.Skipped {
 		skipped[id] = true
 	}
+	var view *readBackView
+	if in.ReadBack != "" {
+		adopt := p.Orphans == store.OrphansAdopt || p.LinkExisting
+		if view, err = a.viewReadBack(ctx, p, in.Kind, in.ReadBack, links, payloads, adopt); err != nil {
+			return res, err
+		}
+	}
 	for _, id := range in.IDs {
 		payload, present := payloads[id]
 		link, linked := links[id]
@@ -67,12 +74,21 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 			if err != nil {
 				return res, nonRetryable(ErrTypeMapping, fmt.Errorf("%s %s: payload cannot be encoded: %w", in.Kind, id, err))
 			}
-			if linked && link.Remote() != "" && link.PayloadHash == hash && link.DeprovisionedAt == nil {
+			live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
+			unchanged := live && link.PayloadHash == hash
+			o := MappedObject{ID: id, Payload: payload, Hash: hash, New: !live}
+			if view != nil {
+				o.Repair, o.Remote, o.Gone = view.drift(in.Kind, link, linked, payload)
+				if o.Repair == RepairAttributes && !unchanged {
+					o.Repair = "" // an ordinary update, computed from what the target holds
+				}
+				o.New = o.New || o.Gone || o.Remote != ""
+			}
+			if unchanged && o.Repair == "" {
 				res.Unchanged = append(res.Unchanged, id)
 				continue
 			}
-			live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
-			res.Changed = append(res.Changed, MappedObject{ID: id, Payload: payload, Hash: hash, New: !live})
+			res.Changed = append(res.Changed, o)
 		}
 	}
 	a.observe(p.Name, in.Kind, map[string]int{"unchanged": len(res.Unchanged), "skipped": len(res.Skipped)})

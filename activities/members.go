@@ -72,6 +72,9 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	if err != nil {
 		return res, err
 	}
+	if err := w.observe(ctx, in.ReadBack, groups); err != nil {
+		return res, err
+	}
 	if w.caps.Bulk && w.caps.MemberPatch {
 		groups, err = w.syncMembersBulk(ctx, groups, present)
 	}
@@ -82,16 +85,32 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	res.Updated, res.Failed, res.DryRun = w.res.Updated, w.res.Failed, w.dryRunLog()
+	res.Updated, res.Repaired, res.Failed, res.DryRun = w.res.Updated, w.res.Repaired, w.res.Failed, w.dryRunLog()
 	return res, err
 }
 
 // memberChange is what SyncMembers must do for one group: its members at the target now
-// (those last written that are still linked), and the ids to add and to remove.
+// (those a read-back found there, else those last written that are still linked), and
+// the ids to add and to remove.
 func (w *writer) memberChange(id string, present map[string]bool) (current, add, remove []string) {
 	current = stillPresent(w.links[id].Members, present)
+	if t, ok := w.observedMembers(id); ok {
+		current = slices.Clone([]string(t.Members))
+	}
 	add, remove = scim.DiffMembers(current, w.members[id])
 	return current, add, remove
+}
+
+// membersDrifted reports whether a read-back found the group's members otherwise than
+// last written: then bringing them up to date is a repair.
+func (w *writer) membersDrifted(id string, present map[string]bool) bool {
+	t, ok := w.observedMembers(id)
+	if !ok {
+		return false
+	}
+	written := slices.Clone(stillPresent(w.links[id].Members, present))
+	slices.Sort(written)
+	return !slices.Equal(written, []string(t.Members))
 }
 
 func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present map[string]bool) error {
@@ -114,7 +133,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		if _, err := w.t.client.Replace(ctx, scim.Groups, remote, body); err != nil {
 			return w.memberFailure(ctx, g, err)
 		}
-		return w.membersSaved(ctx, g.ID, desired)
+		return w.membersSaved(ctx, g.ID, desired, w.membersDrifted(g.ID, present))
 	}
 
 	// Removals first: a target with a member cap then never holds more than it should.
@@ -141,7 +160,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		}
 	}
 	// Every chunk recorded the members it left (there was at least one): only count it.
-	w.membersCounted()
+	w.membersCounted(w.membersDrifted(g.ID, present))
 	return nil
 }
 
@@ -176,7 +195,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 		var err error
 		switch {
 		case r.Err == nil:
-			err = w.membersSaved(ctx, g.ID, w.members[g.ID])
+			err = w.membersSaved(ctx, g.ID, w.members[g.ID], w.membersDrifted(g.ID, present))
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the request failed as a whole: bulkErr decides
 		case scim.IsNotFound(r.Err):
@@ -243,19 +262,24 @@ func (w *writer) membersProgress(ctx context.Context, groupID string, current []
 	return w.a.Store.SaveMembers(ctx, w.t.provider.ID, groupID, current)
 }
 
-func (w *writer) membersSaved(ctx context.Context, groupID string, members []string) error {
+func (w *writer) membersSaved(ctx context.Context, groupID string, members []string, repaired bool) error {
 	if err := w.membersProgress(ctx, groupID, members); err != nil {
 		return err
 	}
-	w.membersCounted()
+	w.membersCounted(repaired)
 	return nil
 }
 
-// membersCounted counts a group whose membership was brought up to date.
-func (w *writer) membersCounted() {
+// membersCounted counts a group whose membership was brought up to date: repaired when a
+// read-back found it changed at the target.
+func (w *writer) membersCounted(repaired bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.res.Updated++
+	if repaired {
+		w.res.Repaired++
+	} else {
+		w.res.Updated++
+	}
 	w.done++
 }
 
@@ -278,4 +302,15 @@ func without(ids, drop []string) []string {
 		}
 	}
 	return out
+}
+
+// observedMembers returns what the read-back found of the group, when it shows members and
+// nothing wrote the group since it was read.
+func (w *writer) observedMembers(id string) (store.TargetObject, bool) {
+	l := w.links[id]
+	t, ok := w.observed[l.Remote()]
+	if !ok || t.Members == nil || !t.Fresh(l) {
+		return store.TargetObject{}, false
+	}
+	return t, true
 }

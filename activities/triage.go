@@ -57,7 +57,7 @@ scan:
 		if err != nil {
 			return IDList{}, err
 		}
-		need, skipped, err := a.triage(ctx, p, in.Kind, ids)
+		need, skipped, err := a.triage(ctx, p, in.Kind, ids, in.ReadBack)
 		if err != nil {
 			return IDList{}, err
 		}
@@ -89,8 +89,10 @@ scan:
 }
 
 // triage tells which of ids (in the provider's scope) need a SyncBatch and which a mapping
-// skips; the others are unchanged. It writes nothing and sends nothing.
-func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, ids []string) (need, skipped map[string]bool, err error) {
+// skips; the others are unchanged. With readBack, an object the read-back found otherwise
+// than it would be written (attributes, gone, another id, members) needs one too. It
+// writes nothing and sends nothing.
+func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, ids []string, readBack string) (need, skipped map[string]bool, err error) {
 	need, skipped = map[string]bool{}, map[string]bool{}
 	if len(ids) == 0 {
 		return need, skipped, nil
@@ -131,6 +133,12 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 	for _, id := range skips {
 		skipped[id] = true
 	}
+	var view *readBackView
+	if readBack != "" {
+		if view, err = a.viewReadBack(ctx, p, kind, readBack, links, payloads, false); err != nil {
+			return nil, nil, err
+		}
+	}
 
 	var desired map[string][]string
 	var present map[string]bool
@@ -162,6 +170,16 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 		}
 		if kind == store.KindGroup && !membersInSync(links[id].Members, desired[id], present) {
 			need[id] = true
+		}
+		if view == nil {
+			continue
+		}
+		if repair, _, _ := view.drift(kind, links[id], true, payload); repair != "" {
+			need[id] = true
+		}
+		if t, ok := view.byRemote[links[id].Remote()]; ok && kind == store.KindGroup && t.Members != nil &&
+			t.Fresh(links[id]) && !slices.Equal([]string(t.Members), desired[id]) {
+			need[id] = true // members added or removed at the target
 		}
 	}
 	return need, skipped, nil

@@ -1,6 +1,10 @@
 package activities
 
-import "time"
+import (
+	"time"
+
+	"github.com/scimsync/scimsync/store"
+)
 
 // Inputs and results of the activities. They carry ids, names and payloads, never
 // credentials: a provider's secrets are resolved inside the activity that uses them.
@@ -18,6 +22,17 @@ type ProviderInfo struct {
 	DryRun               bool   `json:"dryRun"`
 	DeprovisionAction    string `json:"deprovisionAction"`
 	DeprovisionThreshold int    `json:"deprovisionThreshold"`
+	// ReadBackDue is set when the provider's last read-back of its target is older than
+	// its reconcile_interval (or there was none, and the interval is not 0).
+	ReadBackDue bool `json:"readBackDue,omitempty"`
+	// Orphans is the provider's orphan policy: report, adopt or delete.
+	Orphans string `json:"orphans,omitempty"`
+}
+
+// DeletesOrphans reports whether the provider's read-backs deprovision orphans: orphans
+// delete, with a deprovision action that does something.
+func (p ProviderInfo) DeletesOrphans() bool {
+	return p.Orphans == store.OrphansDelete && p.DeprovisionAction != store.DeprovisionNone
 }
 
 // DiscoverResult is the effective capabilities of the target, after the compatibility mode.
@@ -38,6 +53,9 @@ type ListInput struct {
 	Kind     string `json:"kind"`
 	After    string `json:"after,omitempty"`
 	Limit    int    `json:"limit"`
+	// ReadBack, when set, names the read-back of the target to compare with: objects the
+	// target holds otherwise than written are listed too.
+	ReadBack string `json:"readBack,omitempty"`
 }
 
 // IDList is a page of object ids in id order.
@@ -58,6 +76,8 @@ type ObjectsInput struct {
 	Provider string   `json:"provider"`
 	Kind     string   `json:"kind"`
 	IDs      []string `json:"ids"`
+	// ReadBack, when set, names the read-back of the target to compare and repair with.
+	ReadBack string `json:"readBack,omitempty"`
 }
 
 // MappedObject is an object's validated SCIM payload and its hash.
@@ -69,7 +89,25 @@ type MappedObject struct {
 	// written, its create unconfirmed, or deactivated there): once written, it must be
 	// added to its groups.
 	New bool `json:"new,omitempty"`
+	// Repair says why an object the directory did not change is written: the read-back
+	// found it otherwise at the target (RepairAttributes, RepairGone, RepairRelinked,
+	// RepairAdopted). "" for an ordinary write.
+	Repair string `json:"repair,omitempty"`
+	// Remote is the remote id the read-back found the object under, when its link does
+	// not hold it (relinked, adopted).
+	Remote string `json:"remote,omitempty"`
+	// Gone is set when the read-back found no remote copy of a linked object: it is
+	// created again, without a lookup.
+	Gone bool `json:"gone,omitempty"`
 }
+
+// Repairs: why a read-back makes an unchanged object be written.
+const (
+	RepairAttributes = "attributes" // its attributes were changed at the target
+	RepairGone       = "gone"       // it was deleted at the target
+	RepairRelinked   = "relinked"   // it is at the target under another id than its link's
+	RepairAdopted    = "adopted"    // an account the target had, matched by name (orphans: adopt)
+)
 
 // MapResult sorts the objects of a MapObjects call by what must happen to them.
 type MapResult struct {
@@ -88,6 +126,9 @@ type WriteInput struct {
 	Provider string         `json:"provider"`
 	Kind     string         `json:"kind"`
 	Objects  []MappedObject `json:"objects"`
+	// ReadBack, when set, names the read-back whose view of the target the changes are
+	// computed from (rather than from what was last written).
+	ReadBack string `json:"readBack,omitempty"`
 }
 
 // ObjectFailure is one object whose write failed with an error that concerns it alone.
@@ -98,11 +139,14 @@ type ObjectFailure struct {
 
 // WriteResult tallies a write, membership or deprovisioning activity.
 type WriteResult struct {
-	Created       int             `json:"created"`
-	Updated       int             `json:"updated"`
-	Unchanged     int             `json:"unchanged"`
-	Deprovisioned int             `json:"deprovisioned"`
-	Failed        []ObjectFailure `json:"failed,omitempty"`
+	Created       int `json:"created"`
+	Updated       int `json:"updated"`
+	Unchanged     int `json:"unchanged"`
+	Deprovisioned int `json:"deprovisioned"`
+	// Repaired counts the objects written because the target held them otherwise than
+	// written (attributes, deleted, another id, members), apart from Created and Updated.
+	Repaired int             `json:"repaired,omitempty"`
+	Failed   []ObjectFailure `json:"failed,omitempty"`
 	// Linked lists objects that are live at the target after this call and may be missing
 	// from their groups there: created, matched, reactivated, or written as New by an
 	// earlier attempt of this call (or another writer) whose result was lost. Their groups
@@ -165,4 +209,117 @@ type PacingInfo struct {
 	PauseCause  string     `json:"pauseCause,omitempty"`
 	// At is when this was read.
 	At time.Time `json:"at"`
+}
+
+// PageToken is where a read-back of the target goes on: a startIndex, or a cursor where
+// the target pages by cursor. First is the id the page before began with, to stop on a
+// target that ignores startIndex.
+type PageToken struct {
+	StartIndex int    `json:"startIndex,omitempty"`
+	Cursor     string `json:"cursor,omitempty"`
+	First      string `json:"first,omitempty"`
+}
+
+// ReadPageInput asks for one page of the target's users or groups to be read back.
+type ReadPageInput struct {
+	Provider string    `json:"provider"`
+	Kind     string    `json:"kind"`
+	ReadBack string    `json:"readBack"`
+	Page     PageToken `json:"page"`
+}
+
+// ReadPageResult is what one page of a read-back found.
+type ReadPageResult struct {
+	Read int `json:"read"`
+	// Next is the next page; nil when the kind is read whole.
+	Next *PageToken `json:"next,omitempty"`
+	// NotListable is set when the target cannot list this kind: the read-back then reads
+	// the linked objects one by one (ReadLinked), and cannot see orphans.
+	NotListable bool `json:"notListable,omitempty"`
+	// MembersHidden is set when the target shows no group members (aws): membership drift
+	// is not observable.
+	MembersHidden bool `json:"membersHidden,omitempty"`
+}
+
+// ReadLinkedInput asks for the linked objects after After to be read back one by one.
+type ReadLinkedInput struct {
+	Provider string `json:"provider"`
+	Kind     string `json:"kind"`
+	ReadBack string `json:"readBack"`
+	After    string `json:"after,omitempty"`
+	Limit    int    `json:"limit"`
+}
+
+// ReadLinkedResult is what ReadLinked found; Next is "" when every link was read.
+type ReadLinkedResult struct {
+	Read    int    `json:"read"`
+	Missing int    `json:"missing"`
+	Next    string `json:"next,omitempty"`
+}
+
+// OrphansInput asks for a page of a read-back's orphans (remote objects no link holds),
+// after the remote id After, to be counted, or with Delete deprovisioned where the policy
+// allows.
+type OrphansInput struct {
+	Provider string `json:"provider"`
+	Kind     string `json:"kind"`
+	ReadBack string `json:"readBack"`
+	After    string `json:"after,omitempty"`
+	Limit    int    `json:"limit"`
+	Delete   bool   `json:"delete,omitempty"`
+}
+
+// OrphanCounts sorts a read-back's orphans.
+type OrphanCounts struct {
+	// Ours carry an externalId this installation gives (a user's hashed id, a group's id)
+	// of an object that is deleted or out of scope: left behind.
+	Ours int `json:"ours"`
+	// Known match a directory object in scope by userName or displayName but are not
+	// linked to it (link_existing or orphans: adopt would link them).
+	Known int `json:"known"`
+	// Strangers match nothing in the directory.
+	Strangers int `json:"strangers"`
+	// Deleted were deprovisioned (orphans: delete); the others are reported.
+	Deleted int `json:"deleted"`
+}
+
+// Add adds o to c.
+func (c *OrphanCounts) Add(o OrphanCounts) {
+	c.Ours += o.Ours
+	c.Known += o.Known
+	c.Strangers += o.Strangers
+	c.Deleted += o.Deleted
+}
+
+// Total is the number of orphans.
+func (c OrphanCounts) Total() int { return c.Ours + c.Known + c.Strangers }
+
+// OrphansResult is one page of orphans; Next is "" after the last.
+type OrphansResult struct {
+	Counts OrphanCounts    `json:"counts"`
+	Failed []ObjectFailure `json:"failed,omitempty"`
+	Next   string          `json:"next,omitempty"`
+	DryRun []DryRunRequest `json:"dryRun,omitempty"`
+}
+
+// ReadBackFigures is what a read-back of a provider found and did, as its full sync
+// reports it and status shows it. Counts only: no names, no ids.
+type ReadBackFigures struct {
+	ID         string    `json:"id"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt,omitempty"`
+	UsersRead  int       `json:"usersRead"`
+	GroupsRead int       `json:"groupsRead"`
+	// RepairedUsers and RepairedGroups were written again because the target held them
+	// otherwise (attributes, deleted, another id; groups: members too).
+	RepairedUsers  int `json:"repairedUsers"`
+	RepairedGroups int `json:"repairedGroups"`
+	// MembersNotObservable is set when the target shows no group members: membership
+	// drift could not be seen.
+	MembersNotObservable bool `json:"membersNotObservable,omitempty"`
+	// NotListable lists the kinds the target could not list: read one by one, their
+	// orphans unseen.
+	NotListable  []string     `json:"notListable,omitempty"`
+	UserOrphans  OrphanCounts `json:"userOrphans"`
+	GroupOrphans OrphanCounts `json:"groupOrphans"`
 }

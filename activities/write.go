@@ -43,7 +43,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	var todo []MappedObject
 	for _, o := range in.Objects {
 		l, ok := w.links[o.ID]
-		if ok && l.Remote() != "" && l.PayloadHash == o.Hash && l.DeprovisionedAt == nil {
+		if ok && l.Remote() != "" && l.PayloadHash == o.Hash && l.DeprovisionedAt == nil && o.Repair == "" {
 			// Written by an earlier attempt of this call, or by another writer since it was
 			// mapped. Either may have linked it without anyone syncing its groups: a
 			// worker killed before the attempt reported back, or a full-sync batch (whose
@@ -61,6 +61,9 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 			return res, err
 		}
 	}
+	if err := w.observe(ctx, in.ReadBack, todo); err != nil {
+		return res, err
+	}
 	if w.caps.Bulk && len(todo) > 1 {
 		err = w.writeBulk(ctx, todo)
 	} else {
@@ -73,12 +76,14 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	defer w.mu.Unlock()
 	res.Created += w.res.Created
 	res.Updated += w.res.Updated
+	res.Repaired += w.res.Repaired
 	res.Unchanged += w.res.Unchanged
 	res.Failed = w.res.Failed
 	res.Linked = append(res.Linked, w.res.Linked...)
 	res.DryRun = w.dryRunLog()
 	if !w.dry {
-		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated, "failed": len(res.Failed)})
+		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated,
+			"repaired": res.Repaired, "failed": len(res.Failed)})
 	}
 	return res, err
 }
@@ -103,6 +108,9 @@ type writer struct {
 	marked map[string]bool
 	// saver records the links of successful writes, several per statement.
 	saver *store.LinkSaver
+	// observed holds, by remote id, what a read-back found at the target of the objects
+	// written: the old side of their changes.
+	observed map[string]store.TargetObject
 
 	mu   sync.Mutex
 	res  WriteResult
@@ -297,14 +305,54 @@ func (w *writer) reloadLinks(ctx context.Context, objs []MappedObject) error {
 	return nil
 }
 
+// observe loads what the read-back found of objs at the target (nothing without one).
+func (w *writer) observe(ctx context.Context, readBack string, objs []MappedObject) error {
+	if readBack == "" || len(objs) == 0 {
+		return nil
+	}
+	var remotes []string
+	for _, o := range objs {
+		remotes = append(remotes, w.remoteOf(o))
+	}
+	var err error
+	w.observed, err = w.a.Store.TargetObjects(ctx, readBack, w.t.provider.ID, w.kind, remotes)
+	return err
+}
+
+// remoteOf is the remote id o is written to: the one a read-back found it under, else its
+// link's; "" for a create.
+func (w *writer) remoteOf(o MappedObject) string {
+	switch {
+	case o.Gone:
+		return ""
+	case o.Remote != "":
+		return o.Remote
+	}
+	return w.links[o.ID].Remote()
+}
+
+// oldPayload is the old side of o's change at remote: what a read-back found there, else
+// the payload last written (when remote is the link's), else nothing (a PUT of it whole).
+func (w *writer) oldPayload(o MappedObject, remote string) map[string]any {
+	link := w.links[o.ID]
+	written := decodePayload(link.Payload)
+	if t, ok := w.observed[remote]; ok && remote != "" && (remote != link.Remote() || t.Fresh(link)) {
+		return observedView(decodePayload(t.Body), o.Payload, written)
+	}
+	if remote != "" && remote == link.Remote() {
+		return written
+	}
+	return nil
+}
+
 // writeOne creates or updates one object with single requests.
 func (w *writer) writeOne(ctx context.Context, o MappedObject) error {
-	link := w.links[o.ID]
-	remote := link.Remote()
-	var old map[string]any
-	if remote != "" {
-		old = decodePayload(link.Payload)
+	if o.Gone {
+		return w.recreateGone(ctx, o)
 	}
+	link := w.links[o.ID]
+	remote := w.remoteOf(o)
+	old := w.oldPayload(o, remote)
 	if remote == "" {
 		found, err := w.findBeforeCreate(ctx, o)
 		if err != nil {
@@ -407,6 +455,18 @@ func (w *writer) update(ctx context.Context, o MappedObject, remote string, old 
 		return w.fail(ctx, o, err)
 	}
 	return w.saved(ctx, o, remote, w.membersWritten(o.ID, method == "PUT"), false, linkedNow)
+}
+
+// recreateGone creates again an object the read-back found gone from the target: no
+// lookup (the read-back looked), its link forgotten first; the create is recorded before
+// its POST like every other, so a lost answer is looked up next time.
+func (w *writer) recreateGone(ctx context.Context, o MappedObject) error {
+	if !w.dry {
+		if err := w.a.Store.DeleteLink(ctx, w.t.provider.ID, w.kind, o.ID); err != nil {
+			return err
+		}
+	}
+	return w.create(ctx, o)
 }
 
 // recreate handles an update answered 404: the remote object is gone, or its id changed.
@@ -549,16 +609,25 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if created {
-		w.res.Created++
-	} else {
-		w.res.Updated++
-	}
+	w.res.count(o, created)
 	if created || linked || o.New {
 		w.res.Linked = append(w.res.Linked, o.ID)
 	}
 	w.done++
 	return nil
+}
+
+// count counts one object written: repaired when a read-back asked for it, else created
+// or updated.
+func (r *WriteResult) count(o MappedObject, created bool) {
+	switch {
+	case o.Repair != "":
+		r.Repaired++
+	case created:
+		r.Created++
+	default:
+		r.Updated++
+	}
 }
 
 // fail records an object error on the object's link and goes on; any other error is

@@ -139,6 +139,15 @@ func (e *env) tx(fn func(tx *store.Tx) error) {
 // fullSync runs a FullSync of the provider on the env's queue and waits for its result.
 func (e *env) fullSync(provider string, in workflows.FullSyncInput) (workflows.FullSyncProgress, client.WorkflowRun, error) {
 	e.t.Helper()
+	run := e.startFullSync(provider, in)
+	var progress workflows.FullSyncProgress
+	err := run.Get(e.ctx, &progress)
+	return progress, run, err
+}
+
+// startFullSync starts a FullSync of the provider on the env's queue.
+func (e *env) startFullSync(provider string, in workflows.FullSyncInput) client.WorkflowRun {
+	e.t.Helper()
 	in.Provider = provider
 	run, err := e.temporal.ExecuteWorkflow(e.ctx, client.StartWorkflowOptions{
 		ID:        fmt.Sprintf("%s/%s/%d", workflows.FullSyncWorkflowID(provider), e.queue, time.Now().UnixNano()),
@@ -147,9 +156,7 @@ func (e *env) fullSync(provider string, in workflows.FullSyncInput) (workflows.F
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var progress workflows.FullSyncProgress
-	err = run.Get(e.ctx, &progress)
-	return progress, run, err
+	return run
 }
 
 // signal starts or signals the object's ObjectSync, as the change feed does.

@@ -53,6 +53,13 @@ type Compat struct {
 	// provider when the operator configures none; 0 means none published.
 	RequestsPerMinute float64
 	Burst             int
+	// CursorPaging lists resources by cursor (RFC 9865) rather than startIndex;
+	// MaxPageSize caps the count asked per page (0: no vendor cap).
+	CursorPaging bool
+	MaxPageSize  int
+	// GroupMembersHidden: the target answers groups without their members, so what
+	// their members are at the target cannot be read back.
+	GroupMembersHidden bool
 }
 
 // compatTable is the single place where vendor differences are declared.
@@ -65,6 +72,9 @@ var compatTable = map[Mode]Compat{
 		MaxMembersPerRequest: 100,
 		EqOnlyFilter:         true,
 		NoBulk:               true,
+		CursorPaging:         true,
+		MaxPageSize:          100,
+		GroupMembersHidden:   true,
 	},
 	// Slack: user writes 180 a minute with bursts of 20, shared by the organisation.
 	ModeSlack:      {Mode: ModeSlack, ForceFilter: true, RequestsPerMinute: 180, Burst: 20},

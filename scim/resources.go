@@ -261,6 +261,10 @@ type Query struct {
 	// Attributes and ExcludedAttributes, when set, are sent as such.
 	Attributes         []string
 	ExcludedAttributes []string
+	// UseCursor pages by cursor (RFC 9865) instead of startIndex: Cursor is the
+	// nextCursor of the page before, "" for the first page.
+	UseCursor bool
+	Cursor    string
 }
 
 // ListResponse is one page of results.
@@ -268,13 +272,16 @@ type ListResponse struct {
 	TotalResults int
 	StartIndex   int
 	ItemsPerPage int
-	Resources    []Resource
+	// NextCursor is the cursor of the next page with cursor paging; "" on the last.
+	NextCursor string
+	Resources  []Resource
 }
 
 type listResponseJSON struct {
 	TotalResults flexInt          `json:"totalResults"`
 	StartIndex   flexInt          `json:"startIndex"`
 	ItemsPerPage flexInt          `json:"itemsPerPage"`
+	NextCursor   string           `json:"nextCursor"`
 	Resources    []map[string]any `json:"Resources"`
 }
 
@@ -294,7 +301,14 @@ func (c *Client) SearchPage(ctx context.Context, kind Kind, q Query) (ListRespon
 	if q.Count <= 0 {
 		q.Count = c.pageSize()
 	}
-	v.Set("startIndex", strconv.Itoa(q.StartIndex))
+	if m := c.compat.MaxPageSize; m > 0 && q.Count > m {
+		q.Count = m
+	}
+	if q.UseCursor {
+		v.Set("cursor", q.Cursor)
+	} else {
+		v.Set("startIndex", strconv.Itoa(q.StartIndex))
+	}
 	v.Set("count", strconv.Itoa(q.Count))
 	if len(q.Attributes) > 0 {
 		v.Set("attributes", strings.Join(q.Attributes, ","))
@@ -310,6 +324,7 @@ func (c *Client) SearchPage(ctx context.Context, kind Kind, q Query) (ListRespon
 		TotalResults: int(out.TotalResults),
 		StartIndex:   int(out.StartIndex),
 		ItemsPerPage: int(out.ItemsPerPage),
+		NextCursor:   out.NextCursor,
 		Resources:    make([]Resource, 0, len(out.Resources)),
 	}
 	for _, r := range out.Resources {
@@ -331,19 +346,30 @@ const maxSearchResults = 1_000_000
 // Search returns every resource of kind matching filter ("" for all),
 // following ListResponse paging by startIndex until totalResults are
 // read, a page comes back empty or short with no totalResults, or the
-// server repeats a page (it ignored startIndex).
+// server repeats a page (it ignored startIndex); by cursor until a page
+// has no nextCursor where the compatibility mode pages by cursor.
 func (c *Client) Search(ctx context.Context, kind Kind, filter Filter) ([]Resource, error) {
 	var all []Resource
 	start := 1
 	prevFirst := ""
+	q := Query{Filter: filter, UseCursor: c.compat.CursorPaging}
 	for {
-		page, err := c.SearchPage(ctx, kind, Query{Filter: filter, StartIndex: start})
+		q.StartIndex = start
+		page, err := c.SearchPage(ctx, kind, q)
 		if err != nil {
 			return nil, err
 		}
 		n := len(page.Resources)
 		if n == 0 {
 			break
+		}
+		if q.UseCursor {
+			all = append(all, page.Resources...)
+			if page.NextCursor == "" || len(all) >= maxSearchResults {
+				break
+			}
+			q.Cursor = page.NextCursor
+			continue
 		}
 		if first := page.Resources[0].ID; first != "" && first == prevFirst {
 			break

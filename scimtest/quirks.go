@@ -33,6 +33,10 @@ type Quirks struct {
 	// RequireMemberTypeUser: member references without "type": "user"
 	// are refused with 400 (webex).
 	RequireMemberTypeUser bool
+	// CursorPaging: lists page by cursor (RFC 9865: cursor and nextCursor) whether
+	// or not the request asks for it (aws); MaxPageSize caps a page (aws: 100).
+	CursorPaging bool
+	MaxPageSize  int
 }
 
 var profiles = map[string]Quirks{
@@ -43,6 +47,8 @@ var profiles = map[string]Quirks{
 		MaxMembershipChanges: 100,
 		EqOnlyFilter:         true,
 		NoBulk:               true,
+		CursorPaging:         true,
+		MaxPageSize:          100,
 	},
 	"slack":      {Name: "slack", HideFilterSupport: true, DeleteUserDeactivates: true},
 	"salesforce": {Name: "salesforce", DiscoveryPluralOnly: true},

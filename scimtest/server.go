@@ -96,6 +96,9 @@ type Config struct {
 	Raw json.RawMessage
 	// DiscoveryNotFound: the discovery endpoints answer 404.
 	DiscoveryNotFound bool
+	// NoListing: GET /Users and /Groups without a filter answer 400 tooMany, as
+	// targets that cannot list do; single resources and filtered searches work.
+	NoListing bool
 }
 
 func (c Config) bulkMaxOperations() int {
@@ -525,15 +528,26 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, kind, id 
 			writeError(w, e)
 			return
 		}
-		s.serveList(w, kind, req.Filter, req.Filter != "", req.StartIndex, req.Count)
+		s.serveList(w, kind, req.Filter, req.Filter != "", listPage{start: req.StartIndex, count: req.Count})
 	case id == "" && r.Method == http.MethodGet:
 		q := r.URL.Query()
-		start, _ := strconv.Atoi(q.Get("startIndex"))
-		var count *int
-		if c, err := strconv.Atoi(q.Get("count")); err == nil {
-			count = &c
+		page := listPage{cursor: q.Has("cursor") || s.quirks.CursorPaging}
+		if page.cursor {
+			if page.start = decodeCursor(q.Get("cursor")); page.start < 0 {
+				writeError(w, errorf(http.StatusBadRequest, "invalidCursor", "cursor %q is not one this server gave", q.Get("cursor")))
+				return
+			}
+		} else {
+			page.start, _ = strconv.Atoi(q.Get("startIndex"))
 		}
-		s.serveList(w, kind, q.Get("filter"), q.Has("filter"), start, count)
+		if c, err := strconv.Atoi(q.Get("count")); err == nil {
+			page.count = &c
+		}
+		if s.opts.Config.NoListing && !q.Has("filter") {
+			writeError(w, errorf(http.StatusBadRequest, "tooMany", "listing without a filter is not supported"))
+			return
+		}
+		s.serveList(w, kind, q.Get("filter"), q.Has("filter"), page)
 	case id == "" && r.Method == http.MethodPost:
 		var in map[string]any
 		if e := decodeBody(body, &in); e != nil {
@@ -608,7 +622,29 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, kind, id 
 	}
 }
 
-func (s *Server) serveList(w http.ResponseWriter, kind, filter string, hasFilter bool, start int, count *int) {
+// listPage is the page a list request asks for: by startIndex, or by cursor (RFC 9865),
+// whose cursors here encode the startIndex of the page they lead to.
+type listPage struct {
+	start  int
+	count  *int
+	cursor bool
+}
+
+func encodeCursor(start int) string { return "c" + strconv.Itoa(start*7+3) }
+
+func decodeCursor(c string) int {
+	if c == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(c, "c"))
+	if err != nil || !strings.HasPrefix(c, "c") || n < 3 || (n-3)%7 != 0 {
+		return -1
+	}
+	return (n - 3) / 7
+}
+
+func (s *Server) serveList(w http.ResponseWriter, kind, filter string, hasFilter bool, page listPage) {
+	start, count := page.start, page.count
 	var f *Filter
 	if hasFilter {
 		if s.opts.Config.NoFilter {
@@ -628,6 +664,9 @@ func (s *Server) serveList(w http.ResponseWriter, kind, filter string, hasFilter
 	maxPage := s.opts.MaxPageSize
 	if maxPage <= 0 {
 		maxPage = 100
+	}
+	if m := s.quirks.MaxPageSize; m > 0 {
+		maxPage = min(maxPage, m)
 	}
 	maxPage = min(maxPage, s.opts.Config.filterMaxResults())
 	n := maxPage
@@ -671,13 +710,20 @@ func (s *Server) serveList(w http.ResponseWriter, kind, filter string, hasFilter
 	for i := range bodies {
 		bodies[i] = s.render(kind, bodies[i].(map[string]any))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"schemas":      []any{schemaListResponse},
 		"totalResults": total,
-		"startIndex":   start,
 		"itemsPerPage": len(bodies),
 		"Resources":    bodies,
-	})
+	}
+	if page.cursor {
+		if next := start + len(bodies); len(bodies) > 0 && next <= total {
+			out["nextCursor"] = encodeCursor(next)
+		}
+	} else {
+		out["startIndex"] = start
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // --- inspection and seeding -------------------------------------------

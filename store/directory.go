@@ -343,3 +343,36 @@ func execOne(ctx context.Context, q sqlx.ExecerContext, what, query string, args
 	}
 	return nil
 }
+
+// UserIDs returns the id of every user, in id order.
+func (s *Store) UserIDs(ctx context.Context) ([]string, error) {
+	ids := []string{}
+	if err := s.db.SelectContext(ctx, &ids, `SELECT id FROM users ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("store: user ids: %w", translate(err))
+	}
+	return ids, nil
+}
+
+// IDsByName returns the ids of the users (kind "user", by username) or groups (by name)
+// with the given names, compared case-insensitively, keyed by the lower-cased name.
+func (s *Store) IDsByName(ctx context.Context, kind string, names []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	q := `SELECT id, lower(username) AS name FROM users WHERE lower(username) = ANY($1::text[])`
+	if kind == KindGroup {
+		q = `SELECT id, lower(name) AS name FROM groups WHERE lower(name) = ANY($1::text[])`
+	}
+	var rows []struct {
+		ID   string `db:"id"`
+		Name string `db:"name"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, q, pq.Array(lowerAll(names))); err != nil {
+		return nil, fmt.Errorf("store: ids by name: %w", translate(err))
+	}
+	for _, r := range rows {
+		out[r.Name] = r.ID
+	}
+	return out, nil
+}

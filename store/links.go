@@ -70,6 +70,20 @@ func (s *Store) Links(ctx context.Context, providerID, kind string, objectIDs []
 	return out, nil
 }
 
+// LiveLinks pages, in object id order after the given id, through the provider's links of
+// one kind that hold a remote id and are not deactivated.
+func (s *Store) LiveLinks(ctx context.Context, providerID, kind, after string, limit int) ([]Link, error) {
+	links := []Link{}
+	err := s.db.SelectContext(ctx, &links, `SELECT `+linkColumns+` FROM sync_links
+		WHERE provider_id = $1 AND kind = $2 AND remote_id IS NOT NULL AND deprovisioned_at IS NULL
+		  AND object_id > COALESCE(NULLIF($3, '')::uuid, '00000000-0000-0000-0000-000000000000')
+		ORDER BY object_id LIMIT $4`, providerID, kind, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: live links: %w", translate(err))
+	}
+	return links, nil
+}
+
 // RemoteIDs returns the remote ids of the given objects of one kind at the provider, keyed
 // by object id, for those linked and not deactivated there. It reads only the ids, not the
 // payloads: membership syncs look up thousands of members at once.

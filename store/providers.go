@@ -47,14 +47,27 @@ type Provider struct {
 	// target, shared by every worker (0: none configured; the compatibility mode's
 	// published limit applies, if it has one). MaxInFlight caps the requests in flight
 	// across workers (0: no cap). See package pacing.
-	RateLimitPerMinute float64   `db:"rate_limit_per_minute"`
-	RateLimitBurst     int       `db:"rate_limit_burst"`
-	MaxInFlight        int       `db:"max_in_flight"`
-	CreatedAt          time.Time `db:"created_at"`
-	UpdatedAt          time.Time `db:"updated_at"`
+	RateLimitPerMinute float64 `db:"rate_limit_per_minute"`
+	RateLimitBurst     int     `db:"rate_limit_burst"`
+	MaxInFlight        int     `db:"max_in_flight"`
+	// ReconcileInterval is how often a full sync reads the target back (0: only when
+	// asked); Orphans what it does with remote objects no live link accounts for.
+	ReconcileInterval time.Duration `db:"-"`
+	Orphans           string        `db:"orphans"`
+	CreatedAt         time.Time     `db:"created_at"`
+	UpdatedAt         time.Time     `db:"updated_at"`
 
-	IntervalSeconds float64 `db:"interval_seconds"` // scan target for FullSyncInterval
+	IntervalSeconds  float64 `db:"interval_seconds"`  // scan target for FullSyncInterval
+	ReconcileSeconds float64 `db:"reconcile_seconds"` // scan target for ReconcileInterval
 }
+
+// Orphan policies: what a read-back does with remote objects that no live link accounts
+// for.
+const (
+	OrphansReport = "report"
+	OrphansAdopt  = "adopt"
+	OrphansDelete = "delete"
+)
 
 // ProviderDefaults returns a provider with the defaults of a new row.
 func ProviderDefaults() Provider {
@@ -62,6 +75,7 @@ func ProviderDefaults() Provider {
 		AuthMode: "token", CompatibilityMode: "default", ExcludeServiceAccounts: true,
 		VerifyTLS: true, PageSize: 100, DeprovisionAction: DeprovisionDelete,
 		FullSyncInterval: time.Hour, Enabled: true,
+		ReconcileInterval: 24 * time.Hour, Orphans: OrphansReport,
 	}
 }
 
@@ -69,10 +83,12 @@ const providerColumns = `id, name, base_url, auth_mode, token, oauth_token_url, 
 	oauth_client_secret, oauth_params, compatibility_mode, exclude_service_accounts, application_id,
 	dry_run, verify_tls, page_size, deprovision_action, deprovision_threshold, flatten_groups,
 	link_existing, extract(epoch FROM full_sync_interval)::float8 AS interval_seconds, enabled,
-	rate_limit_per_minute, rate_limit_burst, max_in_flight, created_at, updated_at`
+	rate_limit_per_minute, rate_limit_burst, max_in_flight,
+	extract(epoch FROM reconcile_interval)::float8 AS reconcile_seconds, orphans, created_at, updated_at`
 
 func (p *Provider) afterScan() {
 	p.FullSyncInterval = time.Duration(p.IntervalSeconds * float64(time.Second))
+	p.ReconcileInterval = time.Duration(p.ReconcileSeconds * float64(time.Second))
 }
 
 // UpsertProvider creates the provider p.Name or overwrites all its settings, and returns
@@ -81,15 +97,18 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 	if p.FullSyncInterval == 0 {
 		p.FullSyncInterval = time.Hour
 	}
+	if p.Orphans == "" {
+		p.Orphans = OrphansReport
+	}
 	var out Provider
 	err := tx.tx.QueryRowxContext(ctx, `
 		INSERT INTO providers (name, base_url, auth_mode, token, oauth_token_url, oauth_client_id,
 			oauth_client_secret, oauth_params, compatibility_mode, exclude_service_accounts,
 			application_id, dry_run, verify_tls, page_size, deprovision_action,
 			deprovision_threshold, flatten_groups, link_existing, full_sync_interval, enabled,
-			rate_limit_per_minute, rate_limit_burst, max_in_flight)
+			rate_limit_per_minute, rate_limit_burst, max_in_flight, reconcile_interval, orphans)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-			make_interval(secs => $19), $20, $21, $22, $23)
+			make_interval(secs => $19), $20, $21, $22, $23, make_interval(secs => $24), $25)
 		ON CONFLICT (name) DO UPDATE SET base_url = EXCLUDED.base_url, auth_mode = EXCLUDED.auth_mode,
 			token = EXCLUDED.token, oauth_token_url = EXCLUDED.oauth_token_url,
 			oauth_client_id = EXCLUDED.oauth_client_id, oauth_client_secret = EXCLUDED.oauth_client_secret,
@@ -103,27 +122,30 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 			full_sync_interval = EXCLUDED.full_sync_interval, enabled = EXCLUDED.enabled,
 			rate_limit_per_minute = EXCLUDED.rate_limit_per_minute,
 			rate_limit_burst = EXCLUDED.rate_limit_burst, max_in_flight = EXCLUDED.max_in_flight,
+			reconcile_interval = EXCLUDED.reconcile_interval, orphans = EXCLUDED.orphans,
 			updated_at = CASE WHEN (providers.base_url, providers.auth_mode, providers.token,
 				providers.oauth_token_url, providers.oauth_client_id, providers.oauth_client_secret,
 				providers.oauth_params, providers.compatibility_mode, providers.exclude_service_accounts,
 				providers.application_id, providers.dry_run, providers.verify_tls, providers.page_size,
 				providers.deprovision_action, providers.deprovision_threshold, providers.flatten_groups,
 				providers.link_existing, providers.full_sync_interval, providers.enabled,
-				providers.rate_limit_per_minute, providers.rate_limit_burst, providers.max_in_flight)
+				providers.rate_limit_per_minute, providers.rate_limit_burst, providers.max_in_flight,
+				providers.reconcile_interval, providers.orphans)
 				IS DISTINCT FROM (EXCLUDED.base_url, EXCLUDED.auth_mode, EXCLUDED.token,
 				EXCLUDED.oauth_token_url, EXCLUDED.oauth_client_id, EXCLUDED.oauth_client_secret,
 				EXCLUDED.oauth_params, EXCLUDED.compatibility_mode, EXCLUDED.exclude_service_accounts,
 				EXCLUDED.application_id, EXCLUDED.dry_run, EXCLUDED.verify_tls, EXCLUDED.page_size,
 				EXCLUDED.deprovision_action, EXCLUDED.deprovision_threshold, EXCLUDED.flatten_groups,
 				EXCLUDED.link_existing, EXCLUDED.full_sync_interval, EXCLUDED.enabled,
-				EXCLUDED.rate_limit_per_minute, EXCLUDED.rate_limit_burst, EXCLUDED.max_in_flight)
+				EXCLUDED.rate_limit_per_minute, EXCLUDED.rate_limit_burst, EXCLUDED.max_in_flight,
+				EXCLUDED.reconcile_interval, EXCLUDED.orphans)
 				THEN now() ELSE providers.updated_at END
 		RETURNING `+providerColumns,
 		p.Name, p.BaseURL, p.AuthMode, p.Token, p.OAuthTokenURL, p.OAuthClientID, p.OAuthClientSecret,
 		p.OAuthParams, p.CompatibilityMode, p.ExcludeServiceAccounts, p.ApplicationID, p.DryRun,
 		p.VerifyTLS, p.PageSize, p.DeprovisionAction, p.DeprovisionThreshold, p.FlattenGroups,
 		p.LinkExisting, p.FullSyncInterval.Seconds(), p.Enabled,
-		p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight).StructScan(&out)
+		p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight, p.ReconcileInterval.Seconds(), p.Orphans).StructScan(&out)
 	if err != nil {
 		return Provider{}, fmt.Errorf("store: save provider %s: %w", p.Name, translate(err))
 	}

@@ -83,6 +83,9 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Clock returns the store's time, the one it stamps links with.
+func (s *Store) Clock() time.Time { return s.now() }
+
 func (s *Store) now() time.Time {
 	if s.Now != nil {
 		return s.Now()

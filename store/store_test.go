@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,8 +91,8 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first migrate: %v", err)
 	}
-	if len(applied) != 2 || applied[0] != 1 || applied[1] != 2 {
-		t.Fatalf("first migrate applied %v, want [1 2]", applied)
+	if !slices.Equal(applied, []int64{1, 2, 3}) {
+		t.Fatalf("first migrate applied %v, want [1 2 3]", applied)
 	}
 	var tables []string
 	if err := s.DB().SelectContext(ctx, &tables, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`); err != nil {
@@ -99,7 +100,8 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	}
 	want := []string{"application_bindings", "applications", "goose_db_version", "group_members", "groups",
 		"property_mappings", "provider_group_filters", "provider_mappings", "provider_pacing",
-		"provider_pacing_slots", "provider_service_configs", "providers", "sync_changes", "sync_links", "users"}
+		"provider_pacing_slots", "provider_service_configs", "providers", "read_back_requests", "read_backs", "sync_changes", "sync_links",
+		"target_objects", "users"}
 	if !equal(tables, want) {
 		t.Fatalf("tables = %v\nwant %v", tables, want)
 	}
@@ -115,8 +117,8 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err := s.DB().GetContext(ctx, &versions, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 2 {
-		t.Fatalf("goose_db_version has %d applied rows, want 2", versions)
+	if versions != 3 {
+		t.Fatalf("goose_db_version has %d applied rows, want 3", versions)
 	}
 }
 

@@ -73,6 +73,9 @@ type FullSyncInput struct {
 	AllowDeletions bool `json:"allowDeletions,omitempty"`
 	// Parallelism bounds the SyncBatch children running at once; 0 means DefaultParallelism.
 	Parallelism int `json:"parallelism,omitempty"`
+	// ReadTarget reads the target back (and repairs what differs) whether or not the
+	// provider's reconcile_interval says it is due.
+	ReadTarget bool `json:"readTarget,omitempty"`
 	// State carries progress across continue-as-new.
 	State *FullSyncProgress `json:"state,omitempty"`
 }
@@ -83,6 +86,7 @@ const DefaultParallelism = 4
 // Full sync phases, in order.
 const (
 	PhaseDiscover       = "discover"
+	PhaseReadTarget     = "read-target"
 	PhaseUsers          = "users"
 	PhaseGroups         = "groups"
 	PhaseCleanup        = "cleanup"
@@ -93,8 +97,11 @@ const (
 
 // Counts tallies what happened to objects.
 type Counts struct {
-	Created       int `json:"created"`
-	Updated       int `json:"updated"`
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	// Repaired counts the objects written because a read-back found them otherwise at the
+	// target than written; apart from Created and Updated.
+	Repaired      int `json:"repaired,omitempty"`
 	Unchanged     int `json:"unchanged"`
 	Skipped       int `json:"skipped"`
 	Failed        int `json:"failed"`
@@ -105,6 +112,7 @@ type Counts struct {
 func (c *Counts) Add(o Counts) {
 	c.Created += o.Created
 	c.Updated += o.Updated
+	c.Repaired += o.Repaired
 	c.Unchanged += o.Unchanged
 	c.Skipped += o.Skipped
 	c.Failed += o.Failed
@@ -125,8 +133,24 @@ type FullSyncProgress struct {
 	// Pacing is the provider's pacing as last read while batches ran (every 30 s): the
 	// rate the target is written at by every worker together, and any pause it asked for.
 	Pacing *activities.PacingInfo `json:"pacing,omitempty"`
+	// ReadBack is set when the sync reads the target back: what it read, repaired and
+	// found orphaned, and where the reading goes on.
+	ReadBack *ReadBackProgress `json:"readBack,omitempty"`
 	// Runs counts the continue-as-new generations of this full sync.
 	Runs int `json:"runs"`
+}
+
+// ReadBackProgress is a read-back in a full sync's progress: its figures, and while the
+// target is read, where the reading goes on.
+type ReadBackProgress struct {
+	activities.ReadBackFigures
+	// Reading is the kind being read ("" once both are), Page the next page of it, and
+	// Linked, for a target that cannot list, the last object read one by one.
+	Reading string               `json:"reading,omitempty"`
+	Page    activities.PageToken `json:"page"`
+	Linked  string               `json:"linked,omitempty"`
+	// Started is set once the read-back is recorded.
+	Started bool `json:"started,omitempty"`
 }
 
 // SyncBatchInput starts a SyncBatch child: map, validate and write one batch of objects.
@@ -134,6 +158,8 @@ type SyncBatchInput struct {
 	Provider string   `json:"provider"`
 	Kind     string   `json:"kind"`
 	IDs      []string `json:"ids"`
+	// ReadBack names the full sync's read-back of the target to compare and repair with.
+	ReadBack string `json:"readBack,omitempty"`
 }
 
 // SyncBatchResult tallies a batch.

@@ -51,6 +51,22 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 			return *st, err
 		}
 		st.Phase, st.Cursor = PhaseUsers, ""
+		if decideReadBack(ctx, in, info, st); st.ReadBack != nil {
+			st.Phase = PhaseReadTarget
+		}
+	}
+
+	if st.Phase == PhaseReadTarget {
+		done, err := readTarget(ctx, in, st)
+		if err != nil {
+			return *st, err
+		}
+		if !done {
+			in.State = st
+			st.Runs++
+			return *st, workflow.NewContinueAsNewError(ctx, FullSyncWorkflow, in)
+		}
+		st.Phase = PhaseUsers
 	}
 
 	for _, phase := range []struct{ name, kind, next string }{
@@ -103,7 +119,8 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 
 	for {
 		var page activities.IDList
-		list := activities.ListInput{Provider: in.Provider, Kind: kind, After: st.Cursor, Limit: pageSize * parallelism * 2}
+		list := activities.ListInput{Provider: in.Provider, Kind: kind, After: st.Cursor, Limit: pageSize * parallelism * 2,
+			ReadBack: st.readBackID()}
 		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListInScope, list).Get(ctx, &page); err != nil {
 			return false, err
 		}
@@ -136,7 +153,7 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 					ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)),
 			})
 			f := workflow.ExecuteChildWorkflow(cctx, SyncBatchWorkflow,
-				SyncBatchInput{Provider: in.Provider, Kind: b.kind, IDs: b.ids})
+				SyncBatchInput{Provider: in.Provider, Kind: b.kind, IDs: b.ids, ReadBack: st.readBackID()})
 			running++
 			selector.AddFuture(f, func(f workflow.Future) {
 				running--
@@ -174,7 +191,9 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 }
 
-// cleanup deprovisions linked objects that are deleted or out of scope, users first.
+// cleanup deprovisions linked objects that are deleted or out of scope, users first; after
+// a read-back, it then deals with the orphans by the provider's policy and records what
+// the read-back found. Deprovisioning orphans counts in the threshold.
 func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress, approve workflow.ReceiveChannel) error {
 	if info.DeprovisionThreshold > 0 && !in.AllowDeletions {
 		var stale activities.StaleCount
@@ -182,7 +201,14 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 			activities.ProviderInput{Provider: in.Provider}).Get(ctx, &stale); err != nil {
 			return err
 		}
-		if total := stale.Users + stale.Groups; total > info.DeprovisionThreshold {
+		orphans := 0
+		if st.ReadBack != nil && info.DeletesOrphans() {
+			var err error
+			if orphans, err = countOrphans(ctx, in, st); err != nil {
+				return err
+			}
+		}
+		if total := stale.Users + stale.Groups + orphans; total > info.DeprovisionThreshold {
 			st.Phase, st.PendingDeletions = PhaseAwaitApproval, total
 			workflow.GetLogger(ctx).Warn("full sync waits for approval to deprovision",
 				"provider", in.Provider, "pending", total, "threshold", info.DeprovisionThreshold)
@@ -227,7 +253,21 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 			after = page.IDs[len(page.IDs)-1]
 		}
 	}
-	return nil
+	if st.ReadBack == nil {
+		return nil
+	}
+	if err := handleOrphans(ctx, in, info, st); err != nil {
+		return err
+	}
+	return finishReadBack(ctx, in, st)
+}
+
+// readBackID is the id of the sync's read-back of the target, "" when it reads none.
+func (p *FullSyncProgress) readBackID() string {
+	if p.ReadBack == nil {
+		return ""
+	}
+	return p.ReadBack.ID
 }
 
 // pacingEvery is how often a full sync reads its provider's pacing while batches run.

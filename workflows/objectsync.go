@@ -80,12 +80,13 @@ func syncObjects(ctx workflow.Context, in activities.ObjectsInput, local bool) (
 
 	var written activities.WriteResult
 	if len(mapped.Changed) > 0 {
-		write := activities.WriteInput{Provider: in.Provider, Kind: in.Kind, Objects: mapped.Changed}
+		write := activities.WriteInput{Provider: in.Provider, Kind: in.Kind, Objects: mapped.Changed, ReadBack: in.ReadBack}
 		if err := workflow.ExecuteActivity(withWriteActivity(ctx), a.WriteObjects, write).Get(ctx, &written); err != nil {
 			return counts, err
 		}
 		counts.Created += written.Created
 		counts.Updated += written.Updated
+		counts.Repaired += written.Repaired
 		counts.Unchanged += written.Unchanged
 		counts.Failed += len(written.Failed)
 	}
@@ -95,11 +96,12 @@ func syncObjects(ctx workflow.Context, in activities.ObjectsInput, local bool) (
 		present := presentIDs(in.IDs, mapped)
 		if len(present) > 0 {
 			var res activities.WriteResult
-			members := activities.ObjectsInput{Provider: in.Provider, Kind: in.Kind, IDs: present}
+			members := activities.ObjectsInput{Provider: in.Provider, Kind: in.Kind, IDs: present, ReadBack: in.ReadBack}
 			if err := workflow.ExecuteActivity(withWriteActivity(ctx), a.SyncMembers, members).Get(ctx, &res); err != nil {
 				return counts, err
 			}
 			counts.Failed += len(res.Failed)
+			counts.Repaired += res.Repaired
 		}
 	case KindUser:
 		if len(written.Linked) > 0 && !isFullSyncBatch(ctx) {
