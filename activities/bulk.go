@@ -57,12 +57,18 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 		remote, known := remotes[o.ID]
 		matched := known && w.links[o.ID].Remote() != remote
 		if !known {
+			w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanCreate, Repair: o.Repair,
+				Changes: attributeChanges(nil, o.Payload)})
 			creating[o.ID] = encodePayload(o.Payload)
 			ops = append(ops, scim.BulkOperation{Method: "POST", Kind: w.skind, BulkID: o.ID, Data: w.body(o, true)})
 			plans = append(plans, planned{obj: o, method: "POST"})
 			continue
 		}
 		method, body := w.updateRequest(o, olds[o.ID])
+		if method != "" || o.Repair != "" {
+			w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanUpdate, Repair: o.Repair,
+				Remote: o.Remote, Changes: attributeChanges(olds[o.ID], o.Payload)})
+		}
 		if method == "" {
 			done = append(done, savedObject{obj: o, remote: remote, linked: matched})
 			continue

@@ -33,7 +33,7 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 	err = w.each(ctx, objs, w.deprovisionOne)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	res.Deprovisioned, res.Failed, res.DryRun = w.res.Deprovisioned, w.res.Failed, w.dryRunLog()
+	res.Deprovisioned, res.Failed, res.DryRun, res.Planned = w.res.Deprovisioned, w.res.Failed, w.dryRunLog(), w.res.Planned
 	if w.dry {
 		return res, err
 	}
@@ -63,6 +63,7 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 	if remote == "" || action == store.DeprovisionNone {
 		return w.forget(ctx, o.ID, false)
 	}
+	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanDeprovision})
 	if action == store.DeprovisionDeactivate && w.kind == store.KindUser {
 		return w.deactivate(ctx, o, remote)
 	}

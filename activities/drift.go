@@ -3,7 +3,9 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -265,4 +267,31 @@ func (v *readBackView) single(m map[string][]store.TargetObject, key string) (st
 func stringOf(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// attributeChanges lists what a write of payload changes over old (nil: a create), by
+// top-level attribute, in name order.
+func attributeChanges(old, payload map[string]any) []AttributeChange {
+	keys := map[string]bool{}
+	for k := range payload {
+		keys[k] = true
+	}
+	for k := range old {
+		keys[k] = true
+	}
+	var out []AttributeChange
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if skipCompare(k) {
+			continue
+		}
+		before, after := attr(old, k), payload[k]
+		if _, set := payload[k]; set && before != nil && covers(before, after, strings.EqualFold(k, "externalId")) {
+			continue
+		}
+		if _, set := payload[k]; !set && before == nil {
+			continue
+		}
+		out = append(out, AttributeChange{Attribute: k, Before: before, After: after})
+	}
+	return out
 }

@@ -85,7 +85,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	res.Updated, res.Repaired, res.Failed, res.DryRun = w.res.Updated, w.res.Repaired, w.res.Failed, w.dryRunLog()
+	res.Updated, res.Repaired, res.Failed, res.DryRun, res.Planned = w.res.Updated, w.res.Repaired, w.res.Failed, w.dryRunLog(), w.res.Planned
 	return res, err
 }
 
@@ -117,6 +117,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 	link := w.links[g.ID]
 	remote, desired := link.Remote(), w.members[g.ID]
 	current, add, remove := w.memberChange(g.ID, present)
+	w.planMembers(g.ID, present)
 	if len(add) == 0 && len(remove) == 0 {
 		if !slices.Equal(current, link.Members) && !w.dry {
 			return w.a.Store.SaveMembers(ctx, w.t.provider.ID, g.ID, current)
@@ -188,6 +189,9 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 	}
 	if len(ops) < 2 {
 		return groups, nil
+	}
+	for _, g := range planned {
+		w.planMembers(g.ID, present)
 	}
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
 	for i, r := range results {
@@ -313,4 +317,18 @@ func (w *writer) observedMembers(id string) (store.TargetObject, bool) {
 		return store.TargetObject{}, false
 	}
 	return t, true
+}
+
+// planMembers records, in dry run, the membership change of a group held back.
+func (w *writer) planMembers(id string, present map[string]bool) {
+	_, add, remove := w.memberChange(id, present)
+	if !w.dry || len(add)+len(remove) == 0 {
+		return
+	}
+	repair := ""
+	if w.membersDrifted(id, present) {
+		repair = RepairMembers
+	}
+	w.plan(PlannedChange{ID: id, Name: payloadName(w.kind, decodePayload(w.links[id].Payload)), Action: PlanMembers,
+		Repair: repair, Add: add, Remove: remove})
 }

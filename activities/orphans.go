@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/scimsync/scimsync/mapping"
@@ -45,6 +46,7 @@ func (a *Activities) HandleOrphans(ctx context.Context, in OrphansInput) (Orphan
 	if len(orphans) == limit {
 		res.Next = orphans[len(orphans)-1].RemoteID
 	}
+	orphans = slices.DeleteFunc(orphans, func(o store.TargetObject) bool { return slices.Contains(in.Claimed, o.RemoteID) })
 	classes, err := a.classifyOrphans(ctx, p, in.Kind, orphans)
 	if err != nil {
 		return res, err

@@ -107,6 +107,7 @@ const (
 	RepairGone       = "gone"       // it was deleted at the target
 	RepairRelinked   = "relinked"   // it is at the target under another id than its link's
 	RepairAdopted    = "adopted"    // an account the target had, matched by name (orphans: adopt)
+	RepairMembers    = "members"    // a group's members were added or removed at the target
 )
 
 // MapResult sorts the objects of a MapObjects call by what must happen to them.
@@ -154,7 +155,44 @@ type WriteResult struct {
 	Linked []string `json:"linked,omitempty"`
 	// DryRun lists the mutating requests a dry-run provider would have sent.
 	DryRun []DryRunRequest `json:"dryRun,omitempty"`
+	// Planned lists, in dry run, each write held back with what it would change.
+	Planned []PlannedChange `json:"planned,omitempty"`
 }
+
+// PlannedChange is one write a dry run held back, as starter plan shows it. In dry run
+// only: it holds names and attribute values.
+type PlannedChange struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Name is the userName or displayName.
+	Name string `json:"name,omitempty"`
+	// Action is create, update, deprovision or members.
+	Action string `json:"action"`
+	// Repair says why an object the directory did not change would be written.
+	Repair  string            `json:"repair,omitempty"`
+	Changes []AttributeChange `json:"changes,omitempty"`
+	// Remote is the remote id an object would be relinked or adopted to.
+	Remote string `json:"remote,omitempty"`
+	// Add and Remove are the remote ids of the members a group would gain and lose.
+	Add    []string `json:"add,omitempty"`
+	Remove []string `json:"remove,omitempty"`
+}
+
+// AttributeChange is one attribute a write would change: its value before (nil: none) and
+// after (nil: removed).
+type AttributeChange struct {
+	Attribute string `json:"attribute"`
+	Before    any    `json:"before,omitempty"`
+	After     any    `json:"after,omitempty"`
+}
+
+// Planned actions.
+const (
+	PlanCreate      = "create"
+	PlanUpdate      = "update"
+	PlanDeprovision = "deprovision"
+	PlanMembers     = "members"
+)
 
 // DryRunRequest is a request recorded instead of sent in dry run.
 type DryRunRequest struct {
@@ -267,6 +305,9 @@ type OrphansInput struct {
 	After    string `json:"after,omitempty"`
 	Limit    int    `json:"limit"`
 	Delete   bool   `json:"delete,omitempty"`
+	// Claimed are remote ids that count as linked although no link holds them: a dry run's
+	// relinks and adoptions, which it did not record.
+	Claimed []string `json:"claimed,omitempty"`
 }
 
 // OrphanCounts sorts a read-back's orphans.

@@ -80,7 +80,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	res.Unchanged += w.res.Unchanged
 	res.Failed = w.res.Failed
 	res.Linked = append(res.Linked, w.res.Linked...)
-	res.DryRun = w.dryRunLog()
+	res.DryRun, res.Planned = w.dryRunLog(), w.res.Planned
 	if !w.dry {
 		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated,
 			"repaired": res.Repaired, "failed": len(res.Failed)})
@@ -413,9 +413,22 @@ func (w *writer) markCreating(ctx context.Context, objs []MappedObject) error {
 	return nil
 }
 
+// plan records, in dry run, a write held back.
+func (w *writer) plan(c PlannedChange) {
+	if !w.dry {
+		return
+	}
+	c.Kind = w.kind
+	w.mu.Lock()
+	w.res.Planned = append(w.res.Planned, c)
+	w.mu.Unlock()
+}
+
 // create POSTs the object; a 409 links the single existing match instead.
 func (w *writer) create(ctx context.Context, o MappedObject) error {
 	body := w.body(o, true)
+	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanCreate, Repair: o.Repair,
+		Changes: attributeChanges(nil, o.Payload)})
 	if !w.dry && !w.marked[o.ID] {
 		if _, err := w.a.Store.MarkCreating(ctx, w.t.provider.ID, w.kind, o.ID, encodePayload(o.Payload)); err != nil {
 			return err
@@ -440,6 +453,10 @@ func (w *writer) create(ctx context.Context, o MappedObject) error {
 // remote id was just found (not known from a link), which counts as linking.
 func (w *writer) update(ctx context.Context, o MappedObject, remote string, old map[string]any, linkedNow bool) error {
 	method, body := w.updateRequest(o, old)
+	if method != "" || o.Repair != "" {
+		w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanUpdate, Repair: o.Repair,
+			Remote: o.Remote, Changes: attributeChanges(old, o.Payload)})
+	}
 	var err error
 	switch method {
 	case "":

@@ -16,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/scimtest"
+	"github.com/scimsync/scimsync/starter"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -349,4 +350,66 @@ func TestReadBackOnAWSRepairsUsersAndSaysMembershipIsNotObservable(t *testing.T)
 			t.Errorf("%s %s?%s: a listing without a cursor", r.Method, r.Path, r.Query.Encode())
 		}
 	}
+}
+
+// TestPlanShowsEveryChangeAndSendsOnlyGETs: starter plan lists each drift made at the
+// target with before → after, what the directory changed, and the orphans, exits 3, and
+// the target sees nothing but GETs; after a full sync it exits 0.
+func TestPlanShowsEveryChangeAndSendsOnlyGETs(t *testing.T) {
+	w := newDriftWorld(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, nil)
+	w.drift(t)
+	// And the directory changes too: a rename and a new user.
+	renamed := w.user("user0005")
+	renamed.Name = "Renamed Person"
+	w.e.tx(func(tx *store.Tx) (err error) { renamed, err = tx.UpdateUser(w.e.ctx, renamed); return err })
+	w.e.tx(func(tx *store.Tx) error {
+		_, err := tx.CreateUser(w.e.ctx, store.User{Username: "newbie", Name: "New Person", Email: "newbie@example.test", IsActive: true})
+		return err
+	})
+	w.e.target.ResetLog()
+
+	out := w.e.starter("plan", "--provider", "drift", "--read-target")
+	out.expect(t, starter.ExitChanges,
+		"plan for provider drift (target read back: 7 users, 2 groups)",
+		"update (repair: attributes) user user0000",
+		`displayName: "Edited In The Console" → "Given0 Family0"`,
+		"create (repair: gone) user user0001",
+		"update (repair: relinked) user user0004",
+		"update user user0005",
+		`displayName: "Given5 Family5" → "Renamed Person"`,
+		"create user newbie",
+		`userName = "newbie"`,
+		"members (repair: members) group alpha",
+		"+ member user0002",
+		"members (repair: members) group beta",
+		"(no user of the directory)",
+		"orphan users at the target: 1 of ours (left behind), 0 known to the directory, 1 strangers; reported",
+	)
+	for _, r := range w.e.target.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("plan sent %s %s", r.Method, r.Path)
+		}
+	}
+	var left int
+	w.e.store.DB().GetContext(w.e.ctx, &left, `SELECT count(*) FROM target_objects`)
+	if left != 0 {
+		t.Errorf("the plan left %d rows of its read-back", left)
+	}
+	var plan struct {
+		Changes []activities.PlannedChange `json:"changes"`
+		Counts  map[string]int             `json:"counts"`
+	}
+	js := w.e.starter("plan", "--provider", "drift", "--read-target", "--json")
+	if js.code != starter.ExitChanges || json.Unmarshal([]byte(js.stdout), &plan) != nil {
+		t.Fatalf("plan --json: exit %d, %q", js.code, js.stdout)
+	}
+	want := map[string]int{"user create": 2, "user update": 3, "user repair": 3, "group members": 2, "group repair": 2}
+	if fmt.Sprint(plan.Counts) != fmt.Sprint(want) {
+		t.Errorf("plan counts %v, want %v", plan.Counts, want)
+	}
+
+	if _, _, err := w.e.fullSync("drift", workflows.FullSyncInput{ReadTarget: true}); err != nil {
+		t.Fatal(err)
+	}
+	w.e.starter("plan", "--provider", "drift", "--read-target").expect(t, starter.ExitOK, "no changes")
 }

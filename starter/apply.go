@@ -586,6 +586,8 @@ func providerDiff(cur store.Provider, sel store.ProviderSelection, appNames map[
 	diff("full_sync_interval", cur.FullSyncInterval != want.FullSyncInterval)
 	diff("rate_limit", cur.RateLimitPerMinute != want.RateLimitPerMinute || cur.RateLimitBurst != want.RateLimitBurst ||
 		cur.MaxInFlight != want.MaxInFlight)
+	diff("reconcile_interval", cur.ReconcileInterval != want.ReconcileInterval)
+	diff("orphans", cur.Orphans != want.Orphans)
 	diff("enabled", cur.Enabled != want.Enabled)
 	diff("group_filters", !slices.Equal(sortedNames(ps.groupFilters), sel.GroupFilters))
 	diff("mappings", !slices.Equal(sortedNames(ps.mappings), sel.Mappings))

@@ -28,8 +28,9 @@ import (
 //	providers:    [{name, base_url, auth: {mode, token, token_url, client_id, client_secret,
 //	                params}, compatibility_mode, exclude_service_accounts, application, dry_run,
 //	                verify_tls, page_size, deprovision: {action, threshold},
-//	                rate_limit: {requests_per_minute, burst, max_in_flight}, flatten_groups,
-//	                link_existing, full_sync_interval, enabled, group_filters, mappings}]
+//	                rate_limit: {requests_per_minute, burst, max_in_flight}, reconcile_interval,
+//	                orphans, flatten_groups, link_existing, full_sync_interval, enabled,
+//	                group_filters, mappings}]
 //	bindings:     [{application, group | user, negate, enabled}]
 //
 // A field left out (or null) takes its default, so the file states the whole configuration
@@ -652,6 +653,28 @@ func (d *decoder) provider(n *yaml.Node, path string) providerSpec {
 					}
 				},
 			})
+		},
+		"reconcile_interval": func(v *yaml.Node, fp string) {
+			s, ok := d.str(v, fp)
+			if !ok {
+				return
+			}
+			iv, err := time.ParseDuration(s)
+			switch {
+			case s == "0":
+				p.ReconcileInterval = 0
+			case err != nil:
+				d.errorf(v, fp, "expected a duration such as 24h or 168h, or 0 to read the target back only when asked, got %q", truncate(s, 40))
+			case iv < time.Minute:
+				d.errorf(v, fp, "must be 0 (only when asked) or at least 1m, got %s", iv)
+			default:
+				p.ReconcileInterval = iv
+			}
+		},
+		"orphans": func(v *yaml.Node, fp string) {
+			if s, ok := d.oneOf(v, fp, store.OrphansReport, store.OrphansAdopt, store.OrphansDelete); ok {
+				p.Orphans = s
+			}
 		},
 		"flatten_groups": boolean(&p.FlattenGroups, "flatten_groups"),
 		"link_existing":  boolean(&p.LinkExisting, "link_existing"),

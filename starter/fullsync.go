@@ -24,15 +24,20 @@ one is waited for).
 threshold: the full sync (the one started, or the one running, which may be waiting for
 that approval) is sent the approve-deletions signal.
 
+--read-target makes the full sync read the target back and repair what differs from what
+scimsync wrote, whatever the provider's reconcile_interval says (the next full sync does,
+when one is running already).
+
 --wait waits for the full sync to finish, printing its progress (the workflow's progress
 query) and the final counts; the exit code is then 1 when it failed or objects failed.
 `
 
 // FullSync is `starter full-sync`.
 func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "full-sync", "full-sync --provider P [--wait] [--allow-deletions] [--timeout D] [--json]", fullSyncHelp)
+	cl := newCmdLine(d, "full-sync", "full-sync --provider P [--read-target] [--wait] [--allow-deletions] [--timeout D] [--json]", fullSyncHelp)
 	var provider string
-	var wait, allowDeletions, asJSON bool
+	var wait, allowDeletions, asJSON, readTarget bool
+	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and repair what differs, whatever reconcile_interval says")
 	var timeout time.Duration
 	cl.fs.StringVar(&provider, "provider", "", "the provider (required)")
 	cl.fs.BoolVar(&wait, "wait", false, "wait for the full sync to finish, printing its progress")
@@ -62,6 +67,15 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 	if asJSON {
 		out = io.Discard
 	}
+	if readTarget {
+		st, _, err := sess.provider(ctx, provider)
+		if err == nil {
+			err = st.RequestReadBack(ctx, p.ID)
+		}
+		if err != nil {
+			return exitCode(stderr, "full-sync", err)
+		}
+	}
 	wid, started, err := triggerFullSync(ctx, c, provider)
 	if err != nil {
 		return exitCode(stderr, "full-sync", err)
@@ -70,6 +84,9 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(out, "full sync of %s started: workflow %s\n", provider, wid)
 	} else {
 		fmt.Fprintf(out, "a full sync of %s is already running: workflow %s; not starting another\n", provider, wid)
+		if readTarget {
+			fmt.Fprintf(out, "the read-back asked for happens at the next full sync of %s\n", provider)
+		}
 	}
 	if allowDeletions {
 		if err := c.SignalWorkflow(ctx, wid, "", workflows.SignalApproveDeletions, nil); err != nil {
@@ -252,6 +269,13 @@ func progressLine(p workflows.FullSyncProgress) string {
 	if p.PendingDeletions > 0 {
 		s += fmt.Sprintf("; waiting for approval to deprovision %d objects (starter full-sync --allow-deletions)", p.PendingDeletions)
 	}
+	if rb := p.ReadBack; rb != nil {
+		s += fmt.Sprintf("; read-back: %d users and %d groups read", rb.UsersRead, rb.GroupsRead)
+		if rb.Reading != "" {
+			s += fmt.Sprintf(", reading %ss", rb.Reading)
+		}
+		s += fmt.Sprintf(", %d users and %d groups repaired", p.Users.Repaired, p.Groups.Repaired)
+	}
 	if pc := p.Pacing; pc != nil {
 		s += fmt.Sprintf("; target written at %s", perMinute(pc.SentPerMinute))
 		if pc.AllowedPerMinute > 0 {
@@ -265,8 +289,12 @@ func progressLine(p workflows.FullSyncProgress) string {
 }
 
 func countsLine(c workflows.Counts) string {
-	return fmt.Sprintf("%d created, %d updated, %d unchanged, %d skipped, %d failed, %d deprovisioned",
+	s := fmt.Sprintf("%d created, %d updated, %d unchanged, %d skipped, %d failed, %d deprovisioned",
 		c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, c.Deprovisioned)
+	if c.Repaired > 0 {
+		s += fmt.Sprintf(", %d repaired", c.Repaired)
+	}
+	return s
 }
 
 func printCounts(out io.Writer, p workflows.FullSyncProgress) {

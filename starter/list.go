@@ -68,6 +68,8 @@ type providerView struct {
 	LinkExisting           bool              `json:"linkExisting"`
 	FullSyncInterval       string            `json:"fullSyncInterval"`
 	RateLimit              *rateLimitView    `json:"rateLimit,omitempty"`
+	ReconcileInterval      string            `json:"reconcileInterval"`
+	Orphans                string            `json:"orphans"`
 	GroupFilters           []string          `json:"groupFilters"`
 	Mappings               []string          `json:"mappings"`
 }
@@ -118,6 +120,7 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 			VerifyTLS: p.VerifyTLS, PageSize: p.PageSize, DeprovisionAction: p.DeprovisionAction,
 			DeprovisionThreshold: p.DeprovisionThreshold, FlattenGroups: p.FlattenGroups, LinkExisting: p.LinkExisting,
 			FullSyncInterval: p.FullSyncInterval.String(), GroupFilters: []string{}, Mappings: []string{},
+			ReconcileInterval: p.ReconcileInterval.String(), Orphans: p.Orphans,
 		}
 		if p.RateLimitPerMinute > 0 || p.MaxInFlight > 0 {
 			v.RateLimit = &rateLimitView{RequestsPerMinute: p.RateLimitPerMinute, Burst: p.RateLimitBurst, MaxInFlight: p.MaxInFlight}

@@ -157,6 +157,7 @@ var commands = []command{
 	{"import", "import users, groups and memberships from a JSON or CSV file", Import},
 	{"sync", "sync one user or group now, printing every step and request", Sync},
 	{"full-sync", "start a provider's full sync through its schedule", FullSync},
+	{"plan", "show what the next full sync would change, sending only GETs", Plan},
 	{"status", "show providers, schedules, running syncs, links and errors", Status},
 	{"mapping", "test a provider's property mappings on one object (mapping test)", Mapping},
 	{"providers", "list providers", Providers},
@@ -168,7 +169,8 @@ const mainUsage = `usage: starter [global flags] COMMAND [flags] [args]
 starter is scimsync's operator CLI. It works on the scimsync database and, for syncs and
 status, the Temporal namespace the workers use. Run "starter COMMAND --help" for a command.
 
-Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error; plan: 3 when the next full
+sync would change something.
 `
 
 // Main runs the command line args (without the program name) and returns the exit code.

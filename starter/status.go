@@ -2,6 +2,7 @@ package starter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -42,6 +44,16 @@ type providerStatus struct {
 	ErrorCount    int             `json:"errorCount"`
 	Errors        []objectError   `json:"errors"`
 	Pacing        pacingStatus    `json:"pacing"`
+	ReadBack      readBackStatus  `json:"readBack"`
+}
+
+// readBackStatus is the provider's reading back of its target: the last one, and when the
+// next is due.
+type readBackStatus struct {
+	Interval  string                      `json:"interval"` // reconcile_interval; "0s": only when asked
+	Last      *activities.ReadBackFigures `json:"last,omitempty"`
+	Requested bool                        `json:"requested,omitempty"`
+	NextDue   *time.Time                  `json:"nextDue,omitempty"`
 }
 
 type scheduleStatus struct {
@@ -148,6 +160,9 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 	}
 	ps.LinkedUsers, ps.LinkedGroups, ps.ErrorCount = counts.Users, counts.Groups, counts.UserErrors+counts.GroupErrors
 	if ps.Pacing, err = providerPacing(ctx, st, p); err != nil {
+		return ps, err
+	}
+	if ps.ReadBack, err = providerReadBack(ctx, st, p); err != nil {
 		return ps, err
 	}
 	links, err := st.LinkErrors(ctx, p.ID, maxErrors)
@@ -323,6 +338,7 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			fmt.Fprintf(w, "  %-10s %s\n", "running", line)
 		}
 		fmt.Fprintf(w, "  %-10s %s\n", "pacing", pacingLine(p.Pacing, now))
+		fmt.Fprintf(w, "  %-10s %s\n", "read-back", readBackLine(p.ReadBack, now))
 		fmt.Fprintf(w, "  %-10s %d users, %d groups\n", "linked", p.LinkedUsers, p.LinkedGroups)
 		switch p.ErrorCount {
 		case 0:
@@ -378,4 +394,65 @@ func when(t, now time.Time) string {
 		rel = "in " + (-d).Round(time.Second).String()
 	}
 	return t.UTC().Format(time.RFC3339) + " (" + rel + ")"
+}
+
+// providerReadBack reads the provider's last read-back and when the next is due.
+func providerReadBack(ctx context.Context, st *store.Store, p store.Provider) (readBackStatus, error) {
+	rs := readBackStatus{Interval: p.ReconcileInterval.String()}
+	var err error
+	if rs.Requested, err = st.ReadBackRequested(ctx, p.ID); err != nil {
+		return rs, err
+	}
+	last, ok, err := st.LastReadBack(ctx, p.ID)
+	if err != nil || !ok {
+		return rs, err
+	}
+	var f activities.ReadBackFigures
+	if err := json.Unmarshal(last.Figures, &f); err != nil {
+		return rs, fmt.Errorf("read-back %s: figures: %w", last.ID, err)
+	}
+	f.FinishedAt = *last.FinishedAt
+	rs.Last = &f
+	if p.ReconcileInterval > 0 {
+		due := last.FinishedAt.Add(p.ReconcileInterval)
+		rs.NextDue = &due
+	}
+	return rs, nil
+}
+
+// readBackLine says in one line what the last read-back found and when the next is.
+func readBackLine(rs readBackStatus, now time.Time) string {
+	next := ""
+	switch {
+	case rs.Requested:
+		next = "asked for: the next full sync reads the target back"
+	case rs.Interval == "0s":
+		next = "only when asked (reconcile_interval 0: starter full-sync --read-target)"
+	case rs.NextDue != nil:
+		next = "next with the first full sync after " + when(*rs.NextDue, now)
+	default:
+		next = "none yet: the next full sync reads the target back"
+	}
+	f := rs.Last
+	if f == nil {
+		return next
+	}
+	line := fmt.Sprintf("last %s: %d users and %d groups read, %d users and %d groups repaired",
+		when(f.FinishedAt, now), f.UsersRead, f.GroupsRead, f.RepairedUsers, f.RepairedGroups)
+	for _, o := range []struct {
+		kind string
+		c    activities.OrphanCounts
+	}{{"users", f.UserOrphans}, {"groups", f.GroupOrphans}} {
+		if o.c.Total() > 0 {
+			line += fmt.Sprintf("; orphan %s %d (%d ours, %d known, %d strangers; %d deprovisioned)",
+				o.kind, o.c.Total(), o.c.Ours, o.c.Known, o.c.Strangers, o.c.Deleted)
+		}
+	}
+	if f.MembersNotObservable {
+		line += "; group members not observable"
+	}
+	if len(f.NotListable) > 0 {
+		line += "; not listable: " + strings.Join(f.NotListable, ", ") + " (read one by one, orphans unseen)"
+	}
+	return line + "; " + next
 }

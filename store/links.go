@@ -109,6 +109,28 @@ func (s *Store) RemoteIDs(ctx context.Context, providerID, kind string, objectID
 	return out, nil
 }
 
+// UsernamesByRemoteID returns the usernames of the users linked to the given remote ids at
+// the provider, keyed by remote id.
+func (s *Store) UsernamesByRemoteID(ctx context.Context, providerID string, remoteIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(remoteIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		RemoteID string `db:"remote_id"`
+		Username string `db:"username"`
+	}
+	err := s.db.SelectContext(ctx, &rows, `SELECT l.remote_id, u.username FROM sync_links l JOIN users u ON u.id = l.object_id
+		WHERE l.provider_id = $1 AND l.kind = 'user' AND l.remote_id = ANY($2::text[])`, providerID, pq.Array(remoteIDs))
+	if err != nil {
+		return nil, fmt.Errorf("store: usernames by remote id: %w", translate(err))
+	}
+	for _, r := range rows {
+		out[r.RemoteID] = r.Username
+	}
+	return out, nil
+}
+
 // LinkedRemoteIDs returns which of remoteIDs a link of the provider's kind still holds.
 // Like RemoteIDs it reads only ids, in one query however many are asked.
 func (s *Store) LinkedRemoteIDs(ctx context.Context, providerID, kind string, remoteIDs []string) (map[string]bool, error) {
