@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -412,4 +413,111 @@ func TestPlanShowsEveryChangeAndSendsOnlyGETs(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.e.starter("plan", "--provider", "drift", "--read-target").expect(t, starter.ExitOK, "no changes")
+}
+
+// TestScimmyReadBackRepairsDrift: the same on SCIMMY, a third-party SCIM server: an
+// attribute edited there, a user deleted there, a member removed and a stranger added
+// there, are repaired by the next full sync that reads back, and the stranger, an orphan,
+// is deleted (orphans: delete); then a plan finds nothing to change.
+func TestScimmyReadBackRepairsDrift(t *testing.T) {
+	sc := startScimmy(t)
+	e := newEnv(t, scimtest.Options{})
+	var ada, bob store.User
+	var staff store.Group
+	e.tx(func(tx *store.Tx) (err error) {
+		if staff, err = tx.CreateGroup(e.ctx, store.Group{Name: "staff"}); err != nil {
+			return err
+		}
+		for name, u := range map[string]*store.User{"ada": &ada, "bob": &bob} {
+			if *u, err = tx.CreateUser(e.ctx, store.User{Username: name, Name: "Person " + name, Email: name + "@example.test", IsActive: true}); err != nil {
+				return err
+			}
+			if err := tx.AddMember(e.ctx, staff.ID, u.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	e.scimmyProvider(sc, "scimmy-drift", func(p *store.Provider) { p.Orphans = store.OrphansDelete })
+	if _, _, err := e.fullSync("scimmy-drift", workflows.FullSyncInput{}); err != nil {
+		t.Fatal(err)
+	}
+	want := scimmyWant{
+		Users:  map[string]map[string]any{"ada": scimmyStored(expectedUser(ada)), "bob": scimmyStored(expectedUser(bob))},
+		Groups: map[string]remoteGroup{"staff": {Body: scimmyStored(expectedGroup(staff)), Members: []string{"ada", "bob"}}},
+	}
+	if diff := want.diff(sc.State(t)); diff != "" {
+		t.Fatalf("SCIMMY after the first full sync:\n%s", diff)
+	}
+
+	// Straight at SCIMMY, past the proxy: what its administrators might do.
+	c, err := scim.New(scim.Options{BaseURL: sc.root + "/scim/v2", Token: scimmyToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ids, _ := sc.State(t).usersByName()
+	var staffID string
+	for _, g := range sc.State(t).Groups {
+		staffID, _ = g["id"].(string)
+	}
+	ctx := e.ctx
+	if _, err := c.Patch(ctx, scim.Users, ids["ada"], []scim.PatchOp{{Op: scim.OpReplace, Path: "displayName", Value: "Changed at SCIMMY"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, scim.Users, ids["bob"]); err != nil {
+		t.Fatal(err)
+	}
+	eve := sc.Create(t, "Users", map[string]any{"userName": "eve", "active": true})
+	if err := c.UpdateMembers(ctx, staffID, []string{eve}, []string{ids["ada"]}); err != nil {
+		t.Fatal(err)
+	}
+	sc.ResetLog()
+
+	progress, _, err := e.fullSync("scimmy-drift", workflows.FullSyncInput{ReadTarget: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := want.diff(sc.State(t)); diff != "" {
+		t.Errorf("SCIMMY after the read-back:\n%s", diff)
+	}
+	rb := progress.ReadBack
+	if progress.Users.Repaired != 2 || progress.Groups.Repaired != 1 || rb.UserOrphans.Deleted != 1 || rb.UserOrphans.Strangers != 1 {
+		t.Errorf("repaired %d users and %d groups, orphans %+v; want ada and bob, staff, and eve deleted",
+			progress.Users.Repaired, progress.Groups.Repaired, rb.UserOrphans)
+	}
+	sc.checkNoRejections(t)
+	e.starter("plan", "--provider", "scimmy-drift", "--read-target").expect(t, starter.ExitOK, "no changes")
+}
+
+// TestReadBackOfATargetThatCannotListReadsLinkedObjectsOneByOne: a target that refuses to
+// list (400 tooMany) is read back by GET of each linked object: an edit and a deletion
+// there are repaired, and the figures say its orphans could not be seen.
+func TestReadBackOfATargetThatCannotListReadsLinkedObjectsOneByOne(t *testing.T) {
+	w := newDriftWorld(t, scimtest.Options{Config: scimtest.Config{NoBulk: true, NoListing: true}}, nil)
+	ctx := w.e.ctx
+	if _, err := w.c.Patch(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0002"),
+		[]scim.PatchOp{{Op: scim.OpReplace, Path: "displayName", Value: "Edited"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.c.Delete(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0005")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.c.Create(ctx, scim.Users, map[string]any{"userName": "unseen", "active": true}); err != nil {
+		t.Fatal(err)
+	}
+	w.e.target.ResetLog()
+	progress, _, err := w.e.fullSync("drift", workflows.FullSyncInput{ReadTarget: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.checkExact(t, []string{"unseen"})
+	rb := progress.ReadBack
+	if !slices.Equal(rb.NotListable, []string{workflows.KindUser, workflows.KindGroup}) || rb.UsersRead != 5 ||
+		rb.GroupsRead != 2 || progress.Users.Repaired != 2 || rb.UserOrphans.Total() != 0 {
+		t.Errorf("read-back %+v, users repaired %d; want both kinds read one by one (5 users, 2 groups), 2 repaired, no orphan seen",
+			*rb, progress.Users.Repaired)
+	}
+	if n := w.e.target.Count("GET /Users/{id}"); n != 6 {
+		t.Errorf("%d GET /Users/{id}, want one per linked user (6)", n)
+	}
 }

@@ -3,6 +3,7 @@ package scim_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -152,6 +153,22 @@ func TestParseQuota(t *testing.T) {
 	for _, tt := range tests {
 		if got := scim.ParseQuota(tt.h, now); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: ParseQuota = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAWSSearchPagesByCursor(t *testing.T) {
+	srv, c := newPair(t, scimtest.Options{Quirks: scimtest.Profile("aws")}, scim.Options{Mode: scim.ModeAWS, PageSize: 500})
+	for i := range 230 {
+		srv.AddUser(map[string]any{"userName": fmt.Sprintf("user%03d", i)})
+	}
+	all, err := c.Search(context.Background(), scim.Users, "")
+	if err != nil || len(all) != 230 {
+		t.Fatalf("Search: %d users, %v; want 230", len(all), err)
+	}
+	for _, r := range srv.Requests() {
+		if !r.Query.Has("cursor") || r.Query.Get("count") != "100" {
+			t.Errorf("request %s?%s: want cursor paging, 100 a page", r.Path, r.Query.Encode())
 		}
 	}
 }

@@ -82,3 +82,54 @@ func TestFaultAfterLetsTheFirstRequestsThrough(t *testing.T) {
 		}
 	}
 }
+
+func TestCursorPagingAndNoListing(t *testing.T) {
+	srv := scimtest.NewServer(scimtest.Options{Quirks: scimtest.Profile("aws")})
+	defer srv.Close()
+	for i := range 250 {
+		srv.AddUser(map[string]any{"userName": "u" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + strings.Repeat("0", i/26)})
+	}
+	seen, cursor, pages := map[string]bool{}, "", 0
+	for {
+		path := "/Users?count=500&cursor=" + cursor
+		code, body := call(t, srv, "GET", path, nil)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, code, body)
+		}
+		pages++
+		res, _ := body["Resources"].([]any)
+		if len(res) > 100 {
+			t.Fatalf("a page of %d, want at most aws's 100", len(res))
+		}
+		for _, r := range res {
+			seen[r.(map[string]any)["id"].(string)] = true
+		}
+		next, _ := body["nextCursor"].(string)
+		if _, has := body["startIndex"]; has {
+			t.Error("a cursor page carries startIndex")
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 250 || pages != 3 {
+		t.Errorf("read %d users in %d pages, want 250 in 3", len(seen), pages)
+	}
+	if code, _ := call(t, srv, "GET", "/Users?cursor=bogus", nil); code != http.StatusBadRequest {
+		t.Errorf("a bad cursor: %d, want 400", code)
+	}
+
+	plain := scimtest.NewServer(scimtest.Options{Config: scimtest.Config{NoListing: true}})
+	defer plain.Close()
+	id := plain.AddUser(map[string]any{"userName": "ann"})
+	if code, body := call(t, plain, "GET", "/Users", nil); code != http.StatusBadRequest || body["scimType"] != "tooMany" {
+		t.Errorf("listing with NoListing: %d %v, want 400 tooMany", code, body)
+	}
+	if code, _ := call(t, plain, "GET", "/Users/"+id, nil); code != http.StatusOK {
+		t.Errorf("GET by id with NoListing: %d", code)
+	}
+	if code, _ := call(t, plain, "GET", `/Users?filter=userName%20eq%20%22ann%22`, nil); code != http.StatusOK {
+		t.Errorf("a filtered search with NoListing: %d", code)
+	}
+}

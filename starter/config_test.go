@@ -269,3 +269,51 @@ func TestStarterParseConfigRateLimit(t *testing.T) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestStarterParseConfigReconciliation(t *testing.T) {
+	src := `providers:
+  - name: a
+    base_url: https://a.example.com/scim
+    auth: {token: env:A}
+    reconcile_interval: 168h
+    orphans: delete
+  - name: b
+    base_url: https://b.example.com/scim
+    auth: {token: env:B}
+    reconcile_interval: "0"
+  - name: c
+    base_url: https://c.example.com/scim
+    auth: {token: env:C}
+`
+	cfg, errs, _ := parseConfig("c.yaml", []byte(src))
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", diagStrings(errs))
+	}
+	got := []string{}
+	for _, p := range cfg.Providers {
+		got = append(got, p.p.ReconcileInterval.String()+" "+p.p.Orphans)
+	}
+	if strings.Join(got, ", ") != "168h0m0s delete, 0s report, 24h0m0s report" {
+		t.Errorf("reconcile settings %v", got)
+	}
+	bad := `providers:
+  - name: a
+    base_url: https://a.example.com/scim
+    auth: {token: env:A}
+    reconcile_interval: daily
+    orphans: purge
+  - name: b
+    base_url: https://b.example.com/scim
+    auth: {token: env:B}
+    reconcile_interval: 10s
+`
+	_, errs, _ = parseConfig("bad.yaml", []byte(bad))
+	want := []string{
+		`bad.yaml:5:25: providers[0].reconcile_interval: expected a duration such as 24h or 168h, or 0 to read the target back only when asked, got "daily"`,
+		`bad.yaml:6:14: providers[0].orphans: unknown value "purge": use report, adopt or delete`,
+		`bad.yaml:10:25: providers[1].reconcile_interval: must be 0 (only when asked) or at least 1m, got 10s`,
+	}
+	if got := diagStrings(errs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

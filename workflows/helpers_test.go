@@ -71,6 +71,13 @@ type fake struct {
 	OnList func(activities.ListInput)
 	// MapDelay is how long each MapObjects call takes on the workflow clock.
 	MapDelay time.Duration
+	// ReadPages answers ReadTargetPage, in turn, by kind; ReadLinked answers ReadLinked.
+	ReadPages  map[string][]activities.ReadPageResult
+	ReadLinked map[string][]activities.ReadLinkedResult
+	// Orphans answers HandleOrphans (one page), by kind; deletions are counted when asked.
+	Orphans map[string]activities.OrphanCounts
+	// Finished holds what FinishReadBack was given.
+	Finished []activities.FinishReadBackInput
 
 	mu    sync.Mutex
 	calls []call
@@ -206,6 +213,52 @@ func (f *fake) install(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(acts.SignalGroupsOfUsers, mock.Anything, mock.Anything).Maybe().Return(
 		func(_ context.Context, in activities.SignalInput) error {
 			f.record("SignalGroupsOfUsers", in)
+			return nil
+		})
+	env.OnActivity(acts.StartReadBack, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.ReadPageInput) error {
+			f.record("StartReadBack", in)
+			return nil
+		})
+	env.OnActivity(acts.ReadTargetPage, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.ReadPageInput) (activities.ReadPageResult, error) {
+			f.record("ReadTargetPage", in)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			pages := f.ReadPages[in.Kind]
+			if len(pages) == 0 {
+				return activities.ReadPageResult{}, nil
+			}
+			f.ReadPages[in.Kind] = pages[1:]
+			return pages[0], nil
+		})
+	env.OnActivity(acts.ReadLinked, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.ReadLinkedInput) (activities.ReadLinkedResult, error) {
+			f.record("ReadLinked", in)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			pages := f.ReadLinked[in.Kind]
+			if len(pages) == 0 {
+				return activities.ReadLinkedResult{}, nil
+			}
+			f.ReadLinked[in.Kind] = pages[1:]
+			return pages[0], nil
+		})
+	env.OnActivity(acts.HandleOrphans, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.OrphansInput) (activities.OrphansResult, error) {
+			f.record("HandleOrphans", in)
+			c := f.Orphans[in.Kind]
+			if in.Delete {
+				c.Deleted = c.Ours + c.Strangers
+			}
+			return activities.OrphansResult{Counts: c}, nil
+		})
+	env.OnActivity(acts.FinishReadBack, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.FinishReadBackInput) error {
+			f.record("FinishReadBack", in)
+			f.mu.Lock()
+			f.Finished = append(f.Finished, in)
+			f.mu.Unlock()
 			return nil
 		})
 }
