@@ -137,8 +137,22 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		return w.membersSaved(ctx, g.ID, desired, w.membersDrifted(g.ID, present))
 	}
 
-	// Removals first: a target with a member cap then never holds more than it should.
 	limit := max(w.caps.MaxMembersPerRequest, 1)
+	if len(add)+len(remove) <= limit {
+		// One request: the target applies it whole, and a paced target is asked once.
+		if err := w.t.client.UpdateMembers(ctx, remote, add, remove); err != nil {
+			return w.memberFailure(ctx, g, err)
+		}
+		current = append(without(current, remove), add...)
+		slices.Sort(current)
+		if err := w.membersProgress(ctx, g.ID, current); err != nil {
+			return err
+		}
+		w.membersCounted(w.membersDrifted(g.ID, present))
+		return nil
+	}
+	// Larger changes in chunks, removals first: a target with a member cap then never
+	// holds more than it should, and every chunk is recorded so that a retry resumes.
 	for start := 0; start < len(remove); start += limit {
 		chunk := remove[start:min(start+limit, len(remove))]
 		if err := w.t.client.UpdateMembers(ctx, remote, nil, chunk); err != nil {

@@ -12,11 +12,11 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// TestBenchSmall runs the benchmark harness at the CI size (S1-S4 with 1,000 users and 100
-// groups) so that it keeps working. It checks what must hold whatever the machine: the
-// exact state at the target after each full sync, a second full sync that sends nothing,
-// every S4 change arriving, and a limit that replays the very requests of S1. Timings are
-// printed, not asserted.
+// TestBenchSmall runs the benchmark harness at the CI size (S1-S4 and S8 with 1,000 users
+// and 100 groups) so that it keeps working. It checks what must hold whatever the machine:
+// the exact state at the target after each full sync, a second full sync that sends
+// nothing, every S4 change arriving, a limit that replays the very requests of S1, and every
+// drift of S8 repaired by one full sync. Timings are printed, not asserted.
 func TestBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the benchmark needs PostgreSQL and the Temporal CLI")
@@ -28,7 +28,7 @@ func TestBenchSmall(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Users, cfg.Groups = SmallUsers, SmallGroups
-	cfg.Scenarios = []string{"S1", "S2", "S3", "S4"}
+	cfg.Scenarios = []string{"S1", "S2", "S3", "S4", "S8"}
 	cfg.TemporalCLI = cli
 	cfg.Log = testLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -102,12 +102,28 @@ func TestBenchSmall(t *testing.T) {
 	if s4.WorkflowsByType["ObjectSync"] != cfg.Changes {
 		t.Errorf("S4 workflows = %v, want %d ObjectSync", s4.WorkflowsByType, cfg.Changes)
 	}
+
+	// The drift made at the target: the exact state and requests are S8's own checks (listed
+	// above when they fail); here, that the read-back read every page and the figures add up.
+	s8 := byID["S8"]
+	f := s8.Reconcile
+	if f == nil || f.Edited != s8Edited || f.Deleted != s8Deleted || f.MembersRemoved != s8MembersRemoved ||
+		f.StrangersAdded != s8Strangers || f.Orphans != s8Orphans || f.GroupsTouched < s8MembersRemoved {
+		t.Fatalf("S8 drift = %+v", f)
+	}
+	// 1,010 users (980 left, 30 remote-only) in pages of 100, and 100 groups in one page.
+	if f.ReadRequests != 11+1 || f.S1Requests != s1.RequestsTotal {
+		t.Errorf("S8 read back with %d list requests (routes %v), S1 sent %d", f.ReadRequests, s8.Routes, f.S1Requests)
+	}
+	if want := want; s8.Remote != (RemoteState{Users: want.Users + s8Strangers + s8Orphans, Groups: want.Groups, Members: want.Members}) {
+		t.Errorf("S8: target holds %+v", s8.Remote)
+	}
 }
 
 func TestParseFlags(t *testing.T) {
 	cfg, jsonPath, err := parseFlags([]string{"--small", "--json", "out.json"}, &bytes.Buffer{})
 	if err != nil || cfg.Users != SmallUsers || cfg.Groups != SmallGroups || jsonPath != "out.json" ||
-		strings.Join(cfg.Scenarios, ",") != "S1,S2,S3,S4" {
+		strings.Join(cfg.Scenarios, ",") != "S1,S2,S3,S4,S8" {
 		t.Errorf("--small: %+v %q %v", cfg, jsonPath, err)
 	}
 	cfg, _, err = parseFlags([]string{"--users", "100000"}, &bytes.Buffer{})

@@ -31,7 +31,7 @@ const (
 // AllScenarios lists the scenarios in the order they run. S7 and its variants are the
 // pacing scenarios (see pacing.go): "S7" on the command line selects S7 and S7w2, "S7b"
 // S7b and S7bw2.
-var AllScenarios = []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S7w2", "S7b", "S7bw2", "S7L"}
+var AllScenarios = []string{"S1", "S2", "S3", "S4", "S5", "S6", "S7", "S7w2", "S7b", "S7bw2", "S7L", "S8"}
 
 // Config says what to run. DefaultConfig returns the sizes.
 type Config struct {
@@ -119,6 +119,9 @@ func (c Config) Validate() error {
 		return errors.New("--repeat must be at least 1")
 	case c.S6Users < 1 && c.has("S6"):
 		return errors.New("--s6-users must be at least 1")
+	case c.has("S8") && (c.Users < s8MinUsers || c.Groups < s8MinGroups || c.MembershipsPerUser < 1):
+		return fmt.Errorf("S8 changes %d users and %d groups at the target: it needs --users ≥ %d, --groups ≥ %d and --memberships-per-user ≥ 1",
+			s8MinUsers, s8MinGroups, s8MinUsers, s8MinGroups)
 	}
 	return nil
 }

@@ -10,12 +10,14 @@
 //	S4  100 single-user changes written one by one: change-to-remote latency
 //	S5  S1 with 20 ms of target latency per request
 //	S6  100,000 users and 10,000 groups (only when asked): bounded history, worker memory
+//	S7  pacing against a rate-limited target (only when asked; see pacing.go)
+//	S8  drift made at the target after S1, repaired by one full sync reading it back
 //
 // Next to S1, S2 and S5 it measures the limit: the same HTTP requests, replayed by a plain
 // net/http client at the pipeline's concurrency to a fresh target with the same options,
 // without Temporal or a database.
 //
-//	go run ./bench                       # S1-S5 at the sizes
+//	go run ./bench                       # S1-S5 and S8 at the sizes
 //	go run ./bench --scenarios S6        # 100,000 users
 //	go run ./bench --small               # the CI size: 1,000 users, 100 groups
 //	go run ./bench --repeat 3 --json bench-results/bench.json
@@ -73,8 +75,8 @@ func parseFlags(args []string, out io.Writer) (Config, string, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	scenarios := fs.String("scenarios", "S1,S2,S3,S4,S5", "scenarios to run, comma-separated (S1..S6; S7 = S7,S7w2; S7b = S7b,S7bw2; S7L)")
-	small := fs.Bool("small", false, "the CI size: 1,000 users, 100 groups, S1-S4 unless --scenarios says otherwise")
+	scenarios := fs.String("scenarios", "S1,S2,S3,S4,S5,S8", "scenarios to run, comma-separated (S1..S6, S8; S7 = S7,S7w2; S7b = S7b,S7bw2; S7L)")
+	small := fs.Bool("small", false, "the CI size: 1,000 users, 100 groups, S1-S4 and S8 unless --scenarios says otherwise")
 	jsonPath := fs.String("json", "", "write the figures as JSON to this file")
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "users in the directory of S1-S5")
 	fs.IntVar(&cfg.Groups, "groups", cfg.Groups, "groups in the directory of S1-S5")
@@ -120,7 +122,7 @@ func parseFlags(args []string, out io.Writer) (Config, string, error) {
 	if *small {
 		cfg.Users, cfg.Groups = SmallUsers, SmallGroups
 		if !set["scenarios"] {
-			*scenarios = "S1,S2,S3,S4"
+			*scenarios = "S1,S2,S3,S4,S8"
 		}
 	}
 	if set["users"] && cfg.Users >= 100_000 && !set["scenarios"] {
@@ -158,6 +160,6 @@ func DefaultConfig() Config {
 		MaxActivities:      20,
 		Repeat:             1,
 		DatabaseURL:        dsn,
-		Scenarios:          []string{"S1", "S2", "S3", "S4", "S5"},
+		Scenarios:          []string{"S1", "S2", "S3", "S4", "S5", "S8"},
 	}
 }

@@ -63,7 +63,9 @@ type Result struct {
 	Remote           RemoteState        `json:"remote"`
 	// Pacing holds the figures of the pacing scenarios (S7...).
 	Pacing *PacingResult `json:"pacing,omitempty"`
-	Limit  *LimitResult  `json:"limit,omitempty"`
+	// Reconcile holds the figures of the reconciliation scenario (S8).
+	Reconcile *ReconcileResult `json:"reconcile,omitempty"`
+	Limit     *LimitResult     `json:"limit,omitempty"`
 	// Ratio is ObjectsPerSecond / Limit.ObjectsPerSecond.
 	Ratio float64 `json:"pipelineToLimit,omitempty"`
 	// Checks lists the structural checks that failed (none is success).
@@ -304,6 +306,11 @@ func (r *Report) targets() []Target {
 	if s3 != nil {
 		out = append(out, Target{"S3", "zero mutating requests",
 			fmt.Sprintf("%d (most in a run)", s3.MaxMutations), s3.MaxMutations == 0})
+		most := 0
+		for _, res := range r.byScen["S3"] {
+			most = max(most, res.RequestsTotal)
+		}
+		out = append(out, Target{"S3", "zero requests (no read-back due)", fmt.Sprintf("%d (most in a run)", most), most == 0})
 		if s1 != nil && s1.WallSeconds.Median > 0 {
 			x := s3.WallSeconds.Median / s1.WallSeconds.Median
 			out = append(out, Target{"S3", "wall time < 10% of S1's",
@@ -326,6 +333,16 @@ func (r *Report) targets() []Target {
 	for _, id := range []string{"S7b", "S7bw2"} {
 		if s := r.summary(id); s != nil && s.WallToIdeal != nil {
 			out = append(out, Target{id, "wall time ≤ 2× the ideal", fmt.Sprintf("%.2f×", s.WallToIdeal.Median), s.WallToIdeal.Median <= 2})
+		}
+	}
+	if s8 := r.summary("S8"); s8 != nil {
+		f := r.byScen["S8"][0].Reconcile
+		out = append(out, Target{"S8", "every drift repaired in one full sync (exact remote state, exactly the repairing requests)",
+			fmt.Sprintf("%d failed checks over %d runs", s8.FailedChecks, s8.Runs), s8.FailedChecks == 0})
+		if f != nil {
+			out = append(out, Target{"S8", "read-back ≤ 3% of S1's requests",
+				fmt.Sprintf("%.2f%% (%d list requests for %d objects, S1 sent %d)", 100*f.ReadShareOfS1, f.ReadRequests,
+					r.byScen["S8"][0].Objects, f.S1Requests), f.ReadShareOfS1 <= 0.03})
 		}
 	}
 	if s6 != nil {
@@ -423,6 +440,22 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	for _, res := range r.byScen["S8"] {
+		f := res.Reconcile
+		if f == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\nS8 round %d: drift made at the target: %d users edited, %d deleted, %d memberships removed, %d strangers added to groups, %d orphan users (%d groups touched, %d with members changed)\n",
+			res.Round, f.Edited, f.Deleted, f.MembersRemoved, f.StrangersAdded, f.Orphans, f.GroupsTouched, f.GroupsDrifted)
+		fmt.Fprintf(w, "  one full sync with read-back: %.2f s (S3, without: %.2f s); requests %s\n",
+			res.WallSeconds, f.S3WallSeconds, fmtRoutes(res.Routes))
+		fmt.Fprintf(w, "  read back %d list requests = %.2f%% of S1's %d\n", f.ReadRequests, 100*f.ReadShareOfS1, f.S1Requests)
+		if p := res.Progress; p != nil && f.Figures != nil {
+			fb := f.Figures
+			fmt.Fprintf(w, "  read %d users and %d groups; repaired %d users and %d groups; orphan users: %d ours, %d known, %d strangers (reported)\n",
+				fb.UsersRead, fb.GroupsRead, p.Users.Repaired, p.Groups.Repaired, fb.UserOrphans.Ours, fb.UserOrphans.Known, fb.UserOrphans.Strangers)
+		}
+	}
 	for _, s := range r.Summary {
 		if s.MaxHistoryEvents > 0 && s.Scenario == "S6" {
 			fmt.Fprintf(w, "\nS6 history: FullSync ran as %d runs (continue-as-new), at most %d events in one run\n",
@@ -484,6 +517,20 @@ func fmtParts(m map[string]float64, f string) string {
 	var parts []string
 	for _, k := range keys {
 		parts = append(parts, k+" "+fmt.Sprintf(f, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtRoutes prints request counts by route, in route order.
+func fmtRoutes(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }

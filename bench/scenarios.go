@@ -72,7 +72,7 @@ func logSize(users, groups int) int { return 2*(users+groups) + 1000 }
 // runRound runs every selected scenario once, each world (database, target, worker) fresh.
 func (h *harness) runRound(ctx context.Context, rep *Report, round int) error {
 	cfg := h.cfg
-	if cfg.has("S1") || cfg.has("S3") || cfg.has("S4") {
+	if cfg.has("S1") || cfg.has("S3") || cfg.has("S4") || cfg.has("S8") {
 		err := h.inWorld(ctx, fmt.Sprintf("s1-r%d", round), worldOptions{users: cfg.Users, groups: cfg.Groups,
 			target: scimtest.Options{Config: scimtest.Config{NoBulk: true}, MaxLogEntries: logSize(cfg.Users, cfg.Groups), MaxLogBody: logBodyLimit}},
 			func(w *world) error {
@@ -86,9 +86,9 @@ func (h *harness) runRound(ctx context.Context, rep *Report, round int) error {
 					}
 					rep.add(s1)
 				}
+				var s3 *Result
 				if cfg.has("S3") {
-					s3, err := w.fullSyncScenario(ctx, "S3", round, false)
-					if err != nil {
+					if s3, err = w.fullSyncScenario(ctx, "S3", round, false); err != nil {
 						return err
 					}
 					rep.add(s3)
@@ -99,6 +99,13 @@ func (h *harness) runRound(ctx context.Context, rep *Report, round int) error {
 						return err
 					}
 					rep.add(s4)
+				}
+				if cfg.has("S8") {
+					s8, err := w.reconcileScenario(ctx, round, s1, s3)
+					if err != nil {
+						return err
+					}
+					rep.add(s8)
 				}
 				return nil
 			})
@@ -266,17 +273,55 @@ func (w *world) fullSyncScenario(ctx context.Context, id string, round int, firs
 		Groups: w.opts.groups, Memberships: w.memberships, Objects: w.opts.users + w.opts.groups}
 	label := fmt.Sprintf("%s-r%d", id, round)
 	cfg.logf("%s: full sync of %d users and %d groups", label, w.opts.users, w.opts.groups)
+	progress, err := w.timedFullSync(ctx, res, label, workflows.FullSyncInput{})
+	if err != nil {
+		return nil, err
+	}
+
+	// Structural checks: the exact remote state, and what the sync says it did.
+	want := RemoteState{Users: w.opts.users, Groups: w.opts.groups, Members: w.memberships}
+	if res.Remote != want {
+		res.fail("remote state %+v, want %+v", res.Remote, want)
+	}
+	u, g := progress.Users, progress.Groups
+	if u.Failed+g.Failed > 0 {
+		res.fail("%d users and %d groups failed", u.Failed, g.Failed)
+	}
+	if first && (u.Created != w.opts.users || g.Created != w.opts.groups) {
+		res.fail("created %d users and %d groups, want %d and %d", u.Created, g.Created, w.opts.users, w.opts.groups)
+	}
+	if !first {
+		if u.Unchanged != w.opts.users || g.Unchanged != w.opts.groups {
+			res.fail("unchanged %d users and %d groups, want %d and %d", u.Unchanged, g.Unchanged, w.opts.users, w.opts.groups)
+		}
+		if res.Mutations != 0 {
+			res.fail("%d mutating requests, want 0", res.Mutations)
+		}
+		// The read-back of the first sync is not due again for reconcile_interval.
+		if res.RequestsTotal != 0 || progress.ReadBack != nil {
+			res.fail("%d requests (read-back %v), want none: nothing changed and no read-back is due", res.RequestsTotal, progress.ReadBack != nil)
+		}
+	}
+	cfg.logf("%s: %.2fs, %.0f objects/s, %d requests, %d workflows, %d activities, worker peak RSS %.0f MB",
+		label, res.WallSeconds, res.ObjectsPerSecond, res.RequestsTotal, res.Workflows, res.Activities, res.WorkerPeakRSSMB)
+	return res, nil
+}
+
+// timedFullSync runs one FullSync of the world's provider with in, and fills res with what
+// it cost, its history and the remote state.
+func (w *world) timedFullSync(ctx context.Context, res *Result, label string, in workflows.FullSyncInput) (*workflows.FullSyncProgress, error) {
 	s, err := w.begin(ctx, label)
 	if err != nil {
 		return nil, err
 	}
+	in.Provider, in.Parallelism = w.provider, w.h.cfg.Parallelism
 	start := time.Now()
 	run, err := w.h.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        workflows.FullSyncWorkflowID(w.provider) + "/bench-" + label,
 		TaskQueue: w.queue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.ProviderAttribute.ValueSet(w.provider)),
-	}, workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: w.provider, Parallelism: cfg.Parallelism})
+	}, workflows.FullSyncWorkflow, in)
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -303,30 +348,7 @@ func (w *world) fullSyncScenario(ctx context.Context, id string, round int, firs
 		return nil, err
 	}
 	res.Remote = remoteState(w.target)
-
-	// Structural checks: the exact remote state, and what the sync says it did.
-	want := RemoteState{Users: w.opts.users, Groups: w.opts.groups, Members: w.memberships}
-	if res.Remote != want {
-		res.fail("remote state %+v, want %+v", res.Remote, want)
-	}
-	u, g := progress.Users, progress.Groups
-	if u.Failed+g.Failed > 0 {
-		res.fail("%d users and %d groups failed", u.Failed, g.Failed)
-	}
-	if first && (u.Created != w.opts.users || g.Created != w.opts.groups) {
-		res.fail("created %d users and %d groups, want %d and %d", u.Created, g.Created, w.opts.users, w.opts.groups)
-	}
-	if !first {
-		if u.Unchanged != w.opts.users || g.Unchanged != w.opts.groups {
-			res.fail("unchanged %d users and %d groups, want %d and %d", u.Unchanged, g.Unchanged, w.opts.users, w.opts.groups)
-		}
-		if res.Mutations != 0 {
-			res.fail("%d mutating requests, want 0", res.Mutations)
-		}
-	}
-	cfg.logf("%s: %.2fs, %.0f objects/s, %d requests, %d workflows, %d activities, worker peak RSS %.0f MB",
-		label, res.WallSeconds, res.ObjectsPerSecond, res.RequestsTotal, res.Workflows, res.Activities, res.WorkerPeakRSSMB)
-	return res, nil
+	return &progress, nil
 }
 
 // historyStats follows a workflow's continue-as-new chain and counts each run's events.
@@ -486,6 +508,9 @@ func describe(id string, cfg Config) string {
 		return fmt.Sprintf("S1 with %s of target latency per request", cfg.Latency)
 	case "S6":
 		return "initial full sync at scale, target without Bulk"
+	case "S8":
+		return fmt.Sprintf("after S1: %d users edited, %d deleted, %d memberships removed, %d strangers added to groups, %d orphan users at the target; one full sync reading it back",
+			s8Edited, s8Deleted, s8MembersRemoved, s8Strangers, s8Orphans)
 	}
 	for _, sc := range pacingScenarios {
 		if sc.name != id {
