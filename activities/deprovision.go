@@ -30,20 +30,63 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 			objs = append(objs, MappedObject{ID: id, Payload: decodePayload(l.Payload)})
 		}
 	}
+	if objs, err = w.holdPastThreshold(ctx, in, objs); err != nil {
+		return res, err
+	}
 	err = w.each(ctx, objs, w.deprovisionOne)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	res.Deprovisioned, res.Failed, res.DryRun, res.Planned = w.res.Deprovisioned, w.res.Failed, w.dryRunLog(), w.res.Planned
+	res.Deprovisioned, res.Failed, res.DryRun, res.Planned, res.Held = w.res.Deprovisioned, w.res.Failed, w.dryRunLog(), w.res.Planned, w.res.Held
 	if w.dry {
 		return res, err
 	}
-	a.observe(w.t.provider.Name, w.kind, map[string]int{"deprovisioned": res.Deprovisioned, "failed": len(res.Failed)})
+	a.observe(w.t.provider.Name, w.kind, map[string]int{"deprovisioned": res.Deprovisioned, "failed": len(res.Failed), "held": res.Held})
 	if err == nil {
 		// A deactivated user stays at the target, so the groups it belongs to must drop it;
 		// their syncs may already have run (a full sync writes groups before its cleanup).
 		err = a.signalGroupsOf(ctx, w.t.provider, w.deactivated, "member deactivated")
 	}
 	return res, err
+}
+
+// holdPastThreshold returns the objects a direct deprovision may act on now: the
+// provider's threshold counts the direct deprovisions of the last hour, and those past it
+// are held (recorded on their links) for a full sync, which asks for approval. Objects
+// that never reached the target, and the action "none", change nothing there and are not
+// counted. A full sync's cleanup has counted its own (in.ThresholdChecked); a dry run
+// changes nothing.
+func (w *writer) holdPastThreshold(ctx context.Context, in ObjectsInput, objs []MappedObject) ([]MappedObject, error) {
+	threshold := w.t.provider.DeprovisionThreshold
+	if in.ThresholdChecked || w.dry || threshold <= 0 || w.t.provider.DeprovisionAction == store.DeprovisionNone {
+		return objs, nil
+	}
+	var ids []string
+	for _, o := range objs {
+		if l := w.links[o.ID]; l.Remote() != "" || l.CreateUncertain {
+			ids = append(ids, o.ID)
+		}
+	}
+	_, held, err := w.a.Store.ReserveDirectDeprovisions(ctx, w.t.provider.ID, w.kind, ids, threshold, store.DirectDeprovisionWindow)
+	if err != nil || len(held) == 0 {
+		return objs, err
+	}
+	logger(ctx).Warn("direct deprovisions held past the threshold; a full sync deprovisions them once approved",
+		"provider", w.t.provider.Name, "kind", w.kind, "held", len(held), "threshold", threshold,
+		"window", store.DirectDeprovisionWindow)
+	isHeld := make(map[string]bool, len(held))
+	for _, id := range held {
+		isHeld[id] = true
+	}
+	kept := objs[:0:0]
+	for _, o := range objs {
+		if !isHeld[o.ID] {
+			kept = append(kept, o)
+		}
+	}
+	w.mu.Lock()
+	w.res.Held += len(held)
+	w.mu.Unlock()
+	return kept, nil
 }
 
 func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {

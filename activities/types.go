@@ -78,6 +78,10 @@ type ObjectsInput struct {
 	IDs      []string `json:"ids"`
 	// ReadBack, when set, names the read-back of the target to compare and repair with.
 	ReadBack string `json:"readBack,omitempty"`
+	// ThresholdChecked tells Deprovision that its caller (a full sync's cleanup) has held
+	// these deprovisions against the provider's threshold already. Without it they are
+	// direct deprovisions, counted in the provider's window (store.DirectDeprovisionWindow).
+	ThresholdChecked bool `json:"thresholdChecked,omitempty"`
 }
 
 // MappedObject is an object's validated SCIM payload and its hash.
@@ -146,8 +150,11 @@ type WriteResult struct {
 	Deprovisioned int `json:"deprovisioned"`
 	// Repaired counts the objects written because the target held them otherwise than
 	// written (attributes, deleted, another id, members), apart from Created and Updated.
-	Repaired int             `json:"repaired,omitempty"`
-	Failed   []ObjectFailure `json:"failed,omitempty"`
+	Repaired int `json:"repaired,omitempty"`
+	// Held counts the direct deprovisions held back past the provider's threshold: those
+	// objects stay at the target until a full sync deprovisions them.
+	Held   int             `json:"held,omitempty"`
+	Failed []ObjectFailure `json:"failed,omitempty"`
 	// Linked lists objects that are live at the target after this call and may be missing
 	// from their groups there: created, matched, reactivated, or written as New by an
 	// earlier attempt of this call (or another writer) whose result was lost. Their groups

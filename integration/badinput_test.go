@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
@@ -292,12 +295,15 @@ func TestBadTargetsFailClearly(t *testing.T) {
 		}
 		t.Logf("%s: %d requests; %s", name, requests, firstLine(fullError(err)))
 	}
-	// No retry storm: nothing more reaches the targets.
+	// No retry storm: every run on the queue has ended (so nothing more can reach the
+	// targets), and no activity of any of them ran a second attempt.
 	counts := map[string]int{}
 	for name, tg := range targets {
 		counts[name] = len(tg.srv.Requests())
 	}
-	time.Sleep(3 * time.Second)
+	for _, problem := range e.retriedOrRunning() {
+		t.Error(problem)
+	}
 	for name, tg := range targets {
 		if n := len(tg.srv.Requests()); n != counts[name] {
 			t.Errorf("%s: %d more requests after the sync ended", name, n-counts[name])
@@ -311,6 +317,45 @@ func TestBadTargetsFailClearly(t *testing.T) {
 		t.Errorf("the worker panicked: %v", panics)
 	}
 	figures(t, "%d bad targets and configurations, each a clear error naming the provider; worker up, no retries", len(targets))
+}
+
+// retriedOrRunning lists the workflow runs on the test's task queue that are still
+// running and the activities of any run that took more than one attempt.
+func (e *env) retriedOrRunning() []string {
+	e.t.Helper()
+	var out []string
+	var token []byte
+	for {
+		resp, err := e.temporal.ListWorkflow(e.ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: testenv.Namespace, Query: fmt.Sprintf("TaskQueue = %q", e.queue), NextPageToken: token,
+		})
+		if err != nil {
+			e.t.Fatalf("list workflows: %v", err)
+		}
+		for _, info := range resp.Executions {
+			id, run := info.Execution.WorkflowId, info.Execution.RunId
+			desc, err := e.temporal.DescribeWorkflowExecution(e.ctx, id, run)
+			if err != nil {
+				e.t.Fatalf("describe %s: %v", id, err)
+			}
+			if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				out = append(out, fmt.Sprintf("%s is still running", id))
+			}
+			it := e.temporal.GetWorkflowHistory(e.ctx, id, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			for it.HasNext() {
+				ev, err := it.Next()
+				if err != nil {
+					e.t.Fatalf("history of %s: %v", id, err)
+				}
+				if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
+					out = append(out, fmt.Sprintf("%s: activity %d ran %d attempts", id, a.GetScheduledEventId(), a.GetAttempt()))
+				}
+			}
+		}
+		if token = resp.NextPageToken; len(token) == 0 {
+			return out
+		}
+	}
 }
 
 func firstLine(s string) string {

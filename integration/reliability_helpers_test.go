@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -675,6 +676,19 @@ func (e *env) flatWorld(provider string, opts scimtest.Options, seed uint64, nUs
 	return d, ft
 }
 
+// waitRequestsAfter waits until the target has received more requests than *seen, and
+// then sets *seen to the new count.
+func (e *env) waitRequestsAfter(ft *flakyTarget, seen *int, timeout time.Duration) {
+	e.t.Helper()
+	e.waitFor(timeout, func() string {
+		if n := ft.Requests(); n <= *seen {
+			return fmt.Sprintf("the target has received no request since it had %d", *seen)
+		}
+		return ""
+	})
+	*seen = ft.Requests()
+}
+
 // waitTargetUsers waits until the target holds at least n users: a sync is writing users.
 func (e *env) waitTargetUsers(ft *flakyTarget, n int, timeout time.Duration) {
 	e.t.Helper()
@@ -933,6 +947,24 @@ func (e *env) awaitWorkflow(c client.Client, id string, timeout time.Duration) (
 		}
 		time.Sleep(500 * time.Millisecond) // unreachable server: ask again
 	}
+}
+
+// waitClosed waits until every workflow in ids exists and is closed (completed, failed or
+// otherwise ended): a workflow not started yet is waited for, not taken as done.
+func (e *env) waitClosed(c client.Client, timeout time.Duration, ids ...string) {
+	e.t.Helper()
+	e.waitFor(timeout, func() string {
+		for _, id := range ids {
+			desc, err := c.DescribeWorkflowExecution(e.ctx, id, "")
+			if err != nil {
+				return fmt.Sprintf("workflow %s: %v", id, err)
+			}
+			if st := desc.GetWorkflowExecutionInfo().GetStatus(); st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				return fmt.Sprintf("workflow %s still running", id)
+			}
+		}
+		return ""
+	})
 }
 
 // queryProgress asks a running full sync for its progress; ok is false when it cannot.

@@ -209,7 +209,10 @@ func TestSecretsNeverLeave(t *testing.T) {
 	e.waitFor(time.Minute, func() string {
 		return diffJSON(remoteUser(tokTarget, u.Username), expectedUser(d.users[0])) + diffJSON(remoteUser(oauthTarget, u.Username), expectedUser(d.users[0]))
 	})
-	time.Sleep(2 * time.Second) // the failing per-object syncs record their errors
+	// The per-object syncs at the failing providers end (with their errors recorded)
+	// before the corpus is read.
+	e.waitClosed(e.temporal, time.Minute,
+		workflows.ObjectSyncID("sec-badtoken", workflows.KindUser, u.ID), workflows.ObjectSyncID("sec-badoauth", workflows.KindUser, u.ID))
 
 	hist := exportHistories(t, e.temporal, e.queue)
 	_, metrics := httpGet(t, "http://"+w.Addr+"/metrics")

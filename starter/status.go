@@ -23,8 +23,9 @@ const statusHelp = `
 Shows, per provider: whether it is enabled, its target, its full-sync schedule (interval,
 last run with its result, next run), the full syncs running now with their progress, its
 pacing (the configured or learned rate every worker shares, the rate it is written at, and
-a pause the target asked for, until when), how many users and groups are linked, and the
-objects whose last sync failed with the reason.
+a pause the target asked for, until when), how many users and groups are linked, the
+direct deprovisions held past the deprovision threshold (they wait for a full sync and its
+approval), and the objects whose last sync failed with the reason.
 Then the change outbox: how many directory changes wait for the relay, and the oldest's age.
 
 The database parts are shown even when Temporal cannot be reached (exit code 1 then).
@@ -45,6 +46,11 @@ type providerStatus struct {
 	Errors        []objectError   `json:"errors"`
 	Pacing        pacingStatus    `json:"pacing"`
 	ReadBack      readBackStatus  `json:"readBack"`
+	// HeldDeprovisions counts direct deprovisions held past the threshold, waiting for a
+	// full sync (and its approval) since HeldSince.
+	HeldDeprovisions int        `json:"heldDeprovisions"`
+	HeldSince        *time.Time `json:"heldSince,omitempty"`
+	Threshold        int        `json:"deprovisionThreshold"`
 }
 
 // readBackStatus is the provider's reading back of its target: the last one, and when the
@@ -163,6 +169,10 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 		return ps, err
 	}
 	if ps.ReadBack, err = providerReadBack(ctx, st, p); err != nil {
+		return ps, err
+	}
+	ps.Threshold = p.DeprovisionThreshold
+	if ps.HeldDeprovisions, ps.HeldSince, err = st.HeldDeprovisions(ctx, p.ID); err != nil {
 		return ps, err
 	}
 	links, err := st.LinkErrors(ctx, p.ID, maxErrors)
@@ -340,6 +350,14 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 		fmt.Fprintf(w, "  %-10s %s\n", "pacing", pacingLine(p.Pacing, now))
 		fmt.Fprintf(w, "  %-10s %s\n", "read-back", readBackLine(p.ReadBack, now))
 		fmt.Fprintf(w, "  %-10s %d users, %d groups\n", "linked", p.LinkedUsers, p.LinkedGroups)
+		if p.HeldDeprovisions > 0 {
+			since := ""
+			if p.HeldSince != nil {
+				since = " since " + when(*p.HeldSince, now)
+			}
+			fmt.Fprintf(w, "  %-10s %d direct deprovisions past the threshold of %d an hour%s; they wait for a full sync: "+
+				"starter full-sync --provider %s --allow-deletions\n", "held", p.HeldDeprovisions, p.Threshold, since, p.Name)
+		}
 		switch p.ErrorCount {
 		case 0:
 			fmt.Fprintf(w, "  %-10s none\n", "errors")

@@ -63,7 +63,7 @@ func NewMetrics() (*Metrics, error) {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"provider", "method"}),
 		objects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scimsync_objects_total", Help: "Objects synced, by provider, kind and action (created, updated, unchanged, skipped, failed, deprovisioned).",
+			Name: "scimsync_objects_total", Help: "Objects synced, by provider, kind and action (created, updated, unchanged, skipped, failed, deprovisioned, held: a direct deprovision held past the threshold).",
 		}, []string{"provider", "kind", "action"}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.objects)

@@ -227,6 +227,8 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 		}
 	}
 	st.Phase = PhaseCleanup
+	// The threshold was checked above: Deprovision must not hold these as direct ones.
+	checked := workflow.GetVersion(ctx, cleanupThresholdVersion, workflow.DefaultVersion, 1) >= 1
 	pageSize := max(info.PageSize, 1)
 	for _, kind := range []string{KindUser, KindGroup} {
 		counts := &st.Users
@@ -244,7 +246,7 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 				break
 			}
 			var res activities.WriteResult
-			gone := activities.ObjectsInput{Provider: in.Provider, Kind: kind, IDs: page.IDs}
+			gone := activities.ObjectsInput{Provider: in.Provider, Kind: kind, IDs: page.IDs, ThresholdChecked: checked}
 			if err := workflow.ExecuteActivity(withWriteActivity(ctx), a.Deprovision, gone).Get(ctx, &res); err != nil {
 				return err
 			}
@@ -261,6 +263,11 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 	}
 	return finishReadBack(ctx, in, st)
 }
+
+// cleanupThresholdVersion marks executions whose cleanup tells Deprovision that the
+// threshold was checked (ObjectsInput.ThresholdChecked); before it, every deprovision was
+// unguarded, and a cleanup replayed from then sends none.
+const cleanupThresholdVersion = "cleanup-threshold-checked"
 
 // readBackID is the id of the sync's read-back of the target, "" when it reads none.
 func (p *FullSyncProgress) readBackID() string {
