@@ -738,12 +738,46 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 		t.Fatal("aturing was deprovisioned without approval")
 	}
 
-	// --allow-deletions approves the running full sync (no second one starts) and waits.
+	// An approval for fewer than it waits for approves nothing: it goes on waiting, and
+	// starter status shows both counts.
+	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--deletions", "1")
+	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
+		"deprovisioning of up to 1 objects approved (signal approve-deletions): as given (--deletions)\n")
+	e.waitFor(time.Minute, func() string {
+		r := e.starter("status", "--provider", starterProvider)
+		if !strings.Contains(r.stdout, "waiting for approval to deprovision 2 objects (starter full-sync --allow-deletions); approved for 1 only") {
+			return "status does not show the approval for 1 of 2:\n" + r.stdout
+		}
+		return ""
+	})
+	if remoteUser(e.target, "aturing") == nil || remoteUser(e.target, "ghopper") == nil {
+		t.Fatal("a user was deprovisioned on an approval for fewer objects than pending")
+	}
+
+	// --allow-deletions approves the running full sync (no second one starts) for the count
+	// it waits for, and waits.
 	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait")
 	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
-		"deprovisioning beyond the threshold approved (signal approve-deletions)\n",
+		"deprovisioning of up to 2 objects approved (signal approve-deletions): the 2 the full sync waits to deprovision\n",
 		"  users:  0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
 	if got := remoteUsers(e.target); len(got) != 40 || got["aturing"] != nil || got["ghopper"] != nil {
 		t.Errorf("remote has %d users (aturing %v, ghopper %v), want 40 without them", len(got), got["aturing"] != nil, got["ghopper"] != nil)
+	}
+
+	// Two more leave: --allow-deletions with no full sync running approves, as it starts
+	// one, the 2 stale now, and the sync deprovisions them without waiting.
+	for _, name := range []string{"ltorvalds", "mhamilton"} {
+		if remoteUser(e.target, name) == nil {
+			t.Fatalf("%s is not at the target", name)
+		}
+		u := e.user(name)
+		e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, u.ID) })
+	}
+	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait", "--timeout", "2m")
+	r.expect(t, 0, "full sync of starter-demo started: workflow scim-full-sync/starter-demo-",
+		"deprovisioning of up to 2 objects approved (signal approve-deletions): the 2 users and 0 groups deleted or out of scope now; ",
+		"  users:  0 created, 0 updated, 38 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
+	if got := remoteUsers(e.target); len(got) != 38 || got["ltorvalds"] != nil || got["mhamilton"] != nil {
+		t.Errorf("remote has %d users (ltorvalds %v, mhamilton %v), want 38 without them", len(got), got["ltorvalds"] != nil, got["mhamilton"] != nil)
 	}
 }
