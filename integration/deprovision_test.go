@@ -68,7 +68,7 @@ func TestDirectDeprovisionsStopAtTheThreshold(t *testing.T) {
 	if n := len(remoteUsers(e.target)); n != 5 {
 		t.Fatalf("the target holds %d users before approval, want 5", n)
 	}
-	if err := e.temporal.SignalWorkflow(e.ctx, run.GetID(), "", workflows.SignalApproveDeletions, nil); err != nil {
+	if err := e.temporal.SignalWorkflow(e.ctx, run.GetID(), "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 5}); err != nil {
 		t.Fatal(err)
 	}
 	var progress workflows.FullSyncProgress

@@ -549,7 +549,7 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 		"write      create\n",
 		"           → POST /Users 201 (",
 		"           created: remote id ",
-		"           note: the user's groups in scope (backend) get the new member at their next sync, or now with: starter sync group NAME --provider starter-demo\n",
+		"groups     not at the target yet: backend; the first sync of each adds the member (now: starter sync group NAME --provider starter-demo)\n",
 		"result     ok\n")
 	if strings.Contains(r.stdout+r.stderr, targetToken) {
 		t.Error("the token was printed")
@@ -684,6 +684,76 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 	e.starter("mappings").expect(t, 0, "enterprise-department  user   starter-demo")
 }
 
+// TestStarterSyncOfANewUserJoinsItsGroupsAtTheTarget syncs a group before its member: the
+// sync of the member, never synced before, then adds it to the group at the target, with
+// one PATCH, as the workers' sync does (there through the group's own sync).
+func TestStarterSyncOfANewUserJoinsItsGroupsAtTheTarget(t *testing.T) {
+	e := newEnv(t, scimtest.Options{})
+	t.Setenv("SCIMSYNC_DEMO_TOKEN", targetToken)
+	e.starter("import", "-f", "../examples/directory.json").expect(t, 0)
+	e.starter("apply", "-f", e.exampleConfig(nil)).expect(t, 0)
+	p, err := e.store.Provider(e.ctx, starterProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// backend is at the target, without members: none of them is linked yet.
+	e.starter("sync", "group", "backend", "--provider", starterProvider).expect(t, 0, "→ POST /Groups 201",
+		"members    0 members at the target, up to date\n")
+	if g, ok := remoteGroups(e.target)["backend"]; !ok || len(g.Members) != 0 {
+		t.Fatalf("remote backend = %+v, %v; want it without members", g, ok)
+	}
+	backend, _ := e.store.GroupByName(e.ctx, "backend")
+	groupRemote := e.link(p.ID, store.KindGroup, backend.ID).Remote()
+
+	// alovelace, a member of backend (and of everyone, not in the provider's scope).
+	sent := len(e.target.Requests())
+	r := e.starter("sync", "user", "alovelace", "--provider", starterProvider)
+	r.expect(t, 0, "           → POST /Users 201 (",
+		"           created: remote id ",
+		"           → PATCH /Groups/"+groupRemote+" ",
+		"groups     backend: 1 members at the target (1 added, 0 removed)\n",
+		"result     ok\n")
+	ada := e.user("alovelace")
+	userRemote := e.link(p.ID, store.KindUser, ada.ID).Remote()
+	if g := remoteGroups(e.target)["backend"]; fmt.Sprint(g.Members) != "[alovelace]" {
+		t.Errorf("remote backend members = %v, want [alovelace]", g.Members)
+	}
+	var writes []string
+	for _, req := range e.target.Requests()[sent:] {
+		if req.Method != "GET" {
+			writes = append(writes, req.Method+" "+strings.TrimPrefix(req.Path, "/scim/v2")+" "+string(req.Body))
+		}
+	}
+	wantPatch := fmt.Sprintf(`PATCH /Groups/%s {"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"%s"}]}]}`,
+		groupRemote, userRemote)
+	if len(writes) != 2 || !strings.HasPrefix(writes[0], "POST /Users ") || writes[1] != wantPatch {
+		t.Errorf("requests that change the target:\n%s\nwant POST /Users, then\n%s", strings.Join(writes, "\n"), wantPatch)
+	}
+	if l := e.link(p.ID, store.KindGroup, backend.ID); fmt.Sprint(l.Members) != "["+userRemote+"]" {
+		t.Errorf("backend's link records members %v, want [%s]", l.Members, userRemote)
+	}
+
+	// Again: the user is unchanged and so is the group, nothing is sent.
+	sent = len(e.target.Requests())
+	r = e.starter("sync", "user", "alovelace", "--provider", starterProvider)
+	r.expect(t, 0, "map        unchanged: ", "groups     backend: 1 members at the target, up to date\n", "result     ok\n")
+	for _, req := range e.target.Requests()[sent:] {
+		if req.Method != "GET" {
+			t.Errorf("the second sync sent %s %s", req.Method, req.Path)
+		}
+	}
+}
+
+// link returns the provider's link of one object.
+func (e *env) link(providerID, kind, id string) store.Link {
+	e.t.Helper()
+	links, err := e.store.Links(e.ctx, providerID, kind, []string{id})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return links[id]
+}
+
 func TestStarterSyncDeprovisionsAnObjectDeletedFromTheDirectory(t *testing.T) {
 	e := newEnv(t, scimtest.Options{})
 	t.Setenv("SCIMSYNC_DEMO_TOKEN", targetToken)
@@ -738,12 +808,46 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 		t.Fatal("aturing was deprovisioned without approval")
 	}
 
-	// --allow-deletions approves the running full sync (no second one starts) and waits.
+	// An approval for fewer than it waits for approves nothing: it goes on waiting, and
+	// starter status shows both counts.
+	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--deletions", "1")
+	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
+		"deprovisioning of up to 1 objects approved (signal approve-deletions): as given (--deletions)\n")
+	e.waitFor(time.Minute, func() string {
+		r := e.starter("status", "--provider", starterProvider)
+		if !strings.Contains(r.stdout, "waiting for approval to deprovision 2 objects (starter full-sync --allow-deletions); approved for 1 only") {
+			return "status does not show the approval for 1 of 2:\n" + r.stdout
+		}
+		return ""
+	})
+	if remoteUser(e.target, "aturing") == nil || remoteUser(e.target, "ghopper") == nil {
+		t.Fatal("a user was deprovisioned on an approval for fewer objects than pending")
+	}
+
+	// --allow-deletions approves the running full sync (no second one starts) for the count
+	// it waits for, and waits.
 	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait")
 	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
-		"deprovisioning beyond the threshold approved (signal approve-deletions)\n",
+		"deprovisioning of up to 2 objects approved (signal approve-deletions): the 2 the full sync waits to deprovision\n",
 		"  users:  0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
 	if got := remoteUsers(e.target); len(got) != 40 || got["aturing"] != nil || got["ghopper"] != nil {
 		t.Errorf("remote has %d users (aturing %v, ghopper %v), want 40 without them", len(got), got["aturing"] != nil, got["ghopper"] != nil)
+	}
+
+	// Two more leave: --allow-deletions with no full sync running approves, as it starts
+	// one, the 2 stale now, and the sync deprovisions them without waiting.
+	for _, name := range []string{"ltorvalds", "mhamilton"} {
+		if remoteUser(e.target, name) == nil {
+			t.Fatalf("%s is not at the target", name)
+		}
+		u := e.user(name)
+		e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, u.ID) })
+	}
+	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait", "--timeout", "2m")
+	r.expect(t, 0, "full sync of starter-demo started: workflow scim-full-sync/starter-demo-",
+		"deprovisioning of up to 2 objects approved (signal approve-deletions): the 2 users and 0 groups deleted or out of scope now; ",
+		"  users:  0 created, 0 updated, 38 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
+	if got := remoteUsers(e.target); len(got) != 38 || got["ltorvalds"] != nil || got["mhamilton"] != nil {
+		t.Errorf("remote has %d users (ltorvalds %v, mhamilton %v), want 38 without them", len(got), got["ltorvalds"] != nil, got["mhamilton"] != nil)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -22,7 +23,12 @@ one is waited for).
 
 --allow-deletions approves deprovisioning more objects than the provider's deprovision
 threshold: the full sync (the one started, or the one running, which may be waiting for
-that approval) is sent the approve-deletions signal.
+that approval) is sent the approve-deletions signal with the number of objects approved.
+It is the number the full sync waits to deprovision when it waits already (starter status
+shows it), else the number of linked objects deleted or out of scope now, or the one
+given with --deletions N. A full sync that finds more to deprovision than it was approved
+for does not deprovision them: it waits for another approval, and starter status shows
+both numbers. An approval sent before the full sync reaches its cleanup is kept until then.
 
 --read-target makes the full sync read the target back and repair what differs from what
 scimsync wrote, whatever the provider's reconcile_interval says (the next full sync does,
@@ -34,9 +40,11 @@ query) and the final counts; the exit code is then 1 when it failed or objects f
 
 // FullSync is `starter full-sync`.
 func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "full-sync", "full-sync --provider P [--read-target] [--wait] [--allow-deletions] [--timeout D] [--json]", fullSyncHelp)
+	cl := newCmdLine(d, "full-sync", "full-sync --provider P [--read-target] [--wait] [--allow-deletions [--deletions N]] [--timeout D] [--json]", fullSyncHelp)
 	var provider string
 	var wait, allowDeletions, asJSON, readTarget bool
+	var deletions int
+	cl.fs.IntVar(&deletions, "deletions", 0, "with --allow-deletions, approve deprovisioning at most this many objects (default: what the full sync waits for, else the objects stale now)")
 	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and repair what differs, whatever reconcile_interval says")
 	var timeout time.Duration
 	cl.fs.StringVar(&provider, "provider", "", "the provider (required)")
@@ -50,9 +58,12 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 	if provider == "" {
 		return cl.usageError(stderr, "--provider is required")
 	}
+	if deletions < 0 || (deletions > 0 && !allowDeletions) {
+		return cl.usageError(stderr, "--deletions N takes a positive N, with --allow-deletions")
+	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	_, p, err := sess.provider(ctx, provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "full-sync", err)
 	}
@@ -68,11 +79,7 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 		out = io.Discard
 	}
 	if readTarget {
-		st, _, err := sess.provider(ctx, provider)
-		if err == nil {
-			err = st.RequestReadBack(ctx, p.ID)
-		}
-		if err != nil {
+		if err := st.RequestReadBack(ctx, p.ID); err != nil {
 			return exitCode(stderr, "full-sync", err)
 		}
 	}
@@ -88,15 +95,30 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 			fmt.Fprintf(out, "the read-back asked for happens at the next full sync of %s\n", provider)
 		}
 	}
+	approved := 0
 	if allowDeletions {
-		if err := c.SignalWorkflow(ctx, wid, "", workflows.SignalApproveDeletions, nil); err != nil {
-			return exitCode(stderr, "full-sync", fmt.Errorf("approve deletions of %s: %w", wid, err))
+		n, why, err := deletionsToApprove(ctx, c, st, p, wid, deletions)
+		if err != nil {
+			return exitCode(stderr, "full-sync", err)
 		}
-		fmt.Fprintf(out, "deprovisioning beyond the threshold approved (signal %s)\n", workflows.SignalApproveDeletions)
+		if n == 0 {
+			fmt.Fprintf(out, "nothing to approve: no linked object is deleted or out of scope now; should the full sync find "+
+				"more to deprovision than the threshold, it waits for approval (starter status shows how many)\n")
+		} else {
+			if err := c.SignalWorkflow(ctx, wid, "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: n}); err != nil {
+				return exitCode(stderr, "full-sync", fmt.Errorf("approve deletions of %s: %w", wid, err))
+			}
+			approved = n
+			fmt.Fprintf(out, "deprovisioning of up to %d objects approved (signal %s): %s\n", n, workflows.SignalApproveDeletions, why)
+		}
 	}
 	if !wait {
 		if asJSON {
-			writeJSON(stdout, map[string]any{"workflowId": wid, "started": started})
+			res := map[string]any{"workflowId": wid, "started": started}
+			if allowDeletions {
+				res["approvedDeletions"] = approved
+			}
+			writeJSON(stdout, res)
 		}
 		return ExitOK
 	}
@@ -106,7 +128,7 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 		defer cancel()
 	}
 	res := waitFullSync(ctx, c, wid, d.pollInterval(), out)
-	res.Started = started
+	res.Started, res.ApprovedDeletions = started, approved
 	if asJSON {
 		writeJSON(stdout, res)
 	}
@@ -119,6 +141,25 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// deletionsToApprove says how many deprovisionings --allow-deletions approves, and why:
+// the count given (--deletions), else the count the full sync wid waits for when it
+// waits, else the linked objects that are deleted or out of scope now. The full sync
+// deprovisions no more than that: should it find more, it waits for another approval.
+func deletionsToApprove(ctx context.Context, c client.Client, st *store.Store, p store.Provider, wid string, given int) (int, string, error) {
+	if given > 0 {
+		return given, "as given (--deletions)", nil
+	}
+	if prog, ok := queryProgress(ctx, c, wid); ok && prog.Phase == workflows.PhaseAwaitApproval && prog.PendingDeletions > 0 {
+		return prog.PendingDeletions, fmt.Sprintf("the %d the full sync waits to deprovision", prog.PendingDeletions), nil
+	}
+	users, groups, err := st.CountStaleLinks(ctx, p.ID)
+	if err != nil {
+		return 0, "", fmt.Errorf("count the objects to deprovision: %w", err)
+	}
+	return users + groups, fmt.Sprintf("the %d users and %d groups deleted or out of scope now; should the full sync find "+
+		"more to deprovision, it waits for approval (starter status shows how many)", users, groups), nil
 }
 
 // triggerSkipGrace is how long a triggered schedule may take to start its full sync before
@@ -200,12 +241,14 @@ func triggerFullSync(ctx context.Context, c client.Client, provider string) (wid
 
 // fullSyncResult is the outcome of a waited-for full sync, also its --json output.
 type fullSyncResult struct {
-	WorkflowID string                     `json:"workflowId"`
-	Started    bool                       `json:"started"`
-	Status     string                     `json:"status"` // completed, failed, or waiting (stopped waiting)
-	Error      string                     `json:"error,omitempty"`
-	Duration   string                     `json:"duration"`
-	Progress   workflows.FullSyncProgress `json:"progress"`
+	WorkflowID string `json:"workflowId"`
+	Started    bool   `json:"started"`
+	// ApprovedDeletions is the count --allow-deletions approved.
+	ApprovedDeletions int                        `json:"approvedDeletions,omitempty"`
+	Status            string                     `json:"status"` // completed, failed, or waiting (stopped waiting)
+	Error             string                     `json:"error,omitempty"`
+	Duration          string                     `json:"duration"`
+	Progress          workflows.FullSyncProgress `json:"progress"`
 }
 
 // waitFullSync waits for the full sync wid, printing its progress whenever it changes.
@@ -266,8 +309,14 @@ func queryProgress(ctx context.Context, c client.Client, wid string) (workflows.
 func progressLine(p workflows.FullSyncProgress) string {
 	s := fmt.Sprintf("phase %s, batches %d of %d done; users %s; groups %s", p.Phase, p.BatchesDone, p.BatchesTotal,
 		countsLine(p.Users), countsLine(p.Groups))
-	if p.PendingDeletions > 0 {
+	switch {
+	case p.PendingDeletions > 0 && p.ApprovedDeletions > 0:
+		s += fmt.Sprintf("; waiting for approval to deprovision %d objects (starter full-sync --allow-deletions); approved for %d only",
+			p.PendingDeletions, p.ApprovedDeletions)
+	case p.PendingDeletions > 0:
 		s += fmt.Sprintf("; waiting for approval to deprovision %d objects (starter full-sync --allow-deletions)", p.PendingDeletions)
+	case p.ApprovedDeletions > 0:
+		s += fmt.Sprintf("; deprovisioning of up to %d objects approved", p.ApprovedDeletions)
 	}
 	if rb := p.ReadBack; rb != nil {
 		s += fmt.Sprintf("; read-back: %d users and %d groups read", rb.UsersRead, rb.GroupsRead)

@@ -31,8 +31,10 @@ tokens).
 
 By default the sync runs in this process, through the same activities the workers run:
 LoadProvider, Discover, MapObjects, then WriteObjects or Deprovision, then SyncMembers for
-a group. They take the object's lock, so a worker syncing the same object at the same time
-waits (or is waited for) and no duplicate can be created. Users are mapped with the
+a group, and for a user SyncMembers of its groups (those in scope that are at the target
+already: the workers' sync of a new user has those groups synced). They take the objects'
+locks, so a worker syncing the same object at the same time waits (or is waited for) and
+no duplicate can be created. Users are mapped with the
 installation secret (SCIMSYNC_INSTALLATION_SECRET), which must be the workers' one.
 
 With --via-temporal the object's ObjectSync workflow is signalled (started when none runs)
@@ -305,6 +307,9 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		log.step("map", "nothing to do: the object is %s, and not linked", goneReason(obj))
 	}
 
+	if obj.kind == store.KindUser && present && code == ExitOK && !p.DryRun {
+		code = max(code, syncGroupsOfUser(ctx, log, acts, st, p, obj))
+	}
 	if obj.kind == store.KindGroup && present && code == ExitOK {
 		res, err := acts.SyncMembers(ctx, in)
 		if err != nil {
@@ -360,36 +365,85 @@ func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Pro
 	default:
 		log.step("", "unchanged: remote id %s", remote)
 	}
-	if obj.kind == store.KindUser && slices.Contains(res.Linked, obj.id) && !p.DryRun {
-		// The workers signal these groups' syncs; a sync run here leaves them to the operator.
-		if names := groupsInScope(ctx, st, p, obj.id); len(names) > 0 {
-			log.step("", "note: the user's groups in scope (%s) get the new member at their next sync, or now with: starter sync group NAME --provider %s",
-				strings.Join(names, ", "), p.Name)
-		}
-	}
 	return ExitOK
 }
 
-// groupsInScope returns the names of the provider's in-scope groups the user is a direct
-// member of, sorted; nil when they cannot be read.
-func groupsInScope(ctx context.Context, st *store.Store, p store.Provider, userID string) []string {
-	ids, err := st.GroupIDsOfUser(ctx, userID)
-	if err != nil {
-		return nil
+// syncGroupsOfUser brings up to date, at the target, the members of the provider's
+// in-scope groups the user is a direct member of and that are at the target already, as
+// the workers do when a user gets linked (there, the user's sync signals the groups'
+// syncs; here nobody would). Groups not at the target yet get the member at their first
+// sync. It prints each group's outcome and returns the exit code.
+func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activities, st *store.Store, p store.Provider, obj object) int {
+	failed := func(err error) int {
+		log.step("groups", "failed: %s", activityMessage(err))
+		return ExitFailure
 	}
-	if ids, err = st.GroupsInScope(ctx, p.ID, ids); err != nil {
-		return nil
+	ids, err := st.GroupIDsOfUser(ctx, obj.id)
+	if err != nil {
+		return failed(err)
+	}
+	if ids, err = st.GroupsInScope(ctx, p.ID, ids); err != nil || len(ids) == 0 {
+		if err != nil {
+			return failed(err)
+		}
+		return ExitOK
 	}
 	groups, err := st.GroupsByIDs(ctx, ids)
 	if err != nil {
-		return nil
+		return failed(err)
 	}
-	var names []string
+	slices.SortFunc(groups, func(a, b store.Group) int { return strings.Compare(a.Name, b.Name) })
+	before, err := st.Links(ctx, p.ID, store.KindGroup, ids)
+	if err != nil {
+		return failed(err)
+	}
+	var synced []store.Group
+	var absent []string
 	for _, g := range groups {
-		names = append(names, g.Name)
+		if l, ok := before[g.ID]; ok && l.Remote() != "" && l.DeprovisionedAt == nil {
+			synced = append(synced, g)
+		} else {
+			absent = append(absent, g.Name)
+		}
 	}
-	slices.Sort(names)
-	return names
+	if len(absent) > 0 {
+		log.step("groups", "not at the target yet: %s; the first sync of each adds the member (now: starter sync group NAME --provider %s)",
+			strings.Join(absent, ", "), p.Name)
+	}
+	if len(synced) == 0 {
+		return ExitOK
+	}
+	in := activities.ObjectsInput{Provider: p.Name, Kind: store.KindGroup}
+	for _, g := range synced {
+		in.IDs = append(in.IDs, g.ID)
+	}
+	res, err := acts.SyncMembers(ctx, in)
+	if err != nil {
+		return failed(err)
+	}
+	after, err := st.Links(ctx, p.ID, store.KindGroup, in.IDs)
+	if err != nil {
+		return failed(err)
+	}
+	reasons := map[string]string{}
+	for _, f := range res.Failed {
+		reasons[f.ID] = f.Error
+	}
+	code := ExitOK
+	for _, g := range synced {
+		cur := after[g.ID].Members
+		added, removed := scim.DiffMembers(before[g.ID].Members, cur)
+		switch why, bad := reasons[g.ID]; {
+		case bad:
+			log.step("groups", "%s: members failed: %s", g.Name, why)
+			code = ExitFailure
+		case len(added)+len(removed) > 0:
+			log.step("groups", "%s: %d members at the target (%d added, %d removed)", g.Name, len(cur), len(added), len(removed))
+		default:
+			log.step("groups", "%s: %d members at the target, up to date", g.Name, len(cur))
+		}
+	}
+	return code
 }
 
 func syncedAt(l store.Link) string {

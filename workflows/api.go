@@ -33,8 +33,22 @@ const (
 const SignalObjectChanged = "object-changed"
 
 // SignalApproveDeletions lets a FullSync that stopped at the deprovisioning threshold go on
-// and deprovision. It carries no payload.
+// and deprovision. Its payload is a DeletionApproval (starters before it sent none).
 const SignalApproveDeletions = "approve-deletions"
+
+// DeletionApproval is the payload of SignalApproveDeletions: it approves deprovisioning at
+// most Count objects, the pending count the operator saw (starter status, the progress
+// query). A full sync with more pending than the largest count it was approved goes on
+// waiting, and shows both. An approval may come early, before the sync counts what it
+// would deprovision: it is kept, across continue-as-new too, until the cleanup.
+//
+// Count 0 (a signal with no payload, as sent by starters and by hand before counts) approves
+// only a sync that is waiting for approval already, whose pending count starter status
+// shows: it then approves that count. Received before the sync waits, it approves nothing
+// (its count was seen nowhere) and is dropped with a warning in the worker's log.
+type DeletionApproval struct {
+	Count int `json:"count,omitempty"`
+}
 
 // QueryProgress answers a FullSync's FullSyncProgress.
 const QueryProgress = "progress"
@@ -130,6 +144,10 @@ type FullSyncProgress struct {
 	Groups       Counts `json:"groups"`
 	// PendingDeletions is set while the sync waits for approval to deprovision.
 	PendingDeletions int `json:"pendingDeletions,omitempty"`
+	// ApprovedDeletions is the largest count a DeletionApproval approved so far (received
+	// early or while waiting; kept across continue-as-new): the cleanup goes on without
+	// waiting when it would deprovision at most that many.
+	ApprovedDeletions int `json:"approvedDeletions,omitempty"`
 	// Pacing is the provider's pacing as last read while batches ran (every 30 s): the
 	// rate the target is written at by every worker together, and any pause it asked for.
 	Pacing *activities.PacingInfo `json:"pacing,omitempty"`

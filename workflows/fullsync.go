@@ -21,7 +21,8 @@ const continueAfterEvents = 10000
 // listing of the scope (ListInScope) leaves out objects that have nothing to write, so
 // batches hold only objects with work and an unchanged directory costs no batch. When the
 // cleanup would deprovision more than the provider's threshold, it waits for an operator
-// (SignalApproveDeletions) unless started with AllowDeletions.
+// (SignalApproveDeletions, naming how many) unless started with AllowDeletions or approved
+// for that many before; an approval received early is kept across continue-as-new.
 //
 // Progress is answered by the QueryProgress query and carried across continue-as-new.
 func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) {
@@ -62,9 +63,7 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 			return *st, err
 		}
 		if !done {
-			in.State = st
-			st.Runs++
-			return *st, workflow.NewContinueAsNewError(ctx, FullSyncWorkflow, in)
+			return *st, continueAsNew(ctx, in, st, approve)
 		}
 		st.Phase = PhaseUsers
 	}
@@ -81,9 +80,7 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 			return *st, err
 		}
 		if !done {
-			in.State = st
-			st.Runs++
-			return *st, workflow.NewContinueAsNewError(ctx, FullSyncWorkflow, in)
+			return *st, continueAsNew(ctx, in, st, approve)
 		}
 		st.Phase, st.Cursor = phase.next, ""
 	}
@@ -95,6 +92,58 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 	}
 	st.Phase = PhaseDone
 	return *st, nil
+}
+
+// continueAsNew ends the run so that a new one goes on with st, keeping in st the
+// approvals received so far: signals still in the channel would end with the run.
+func continueAsNew(ctx workflow.Context, in FullSyncInput, st *FullSyncProgress, approve workflow.ReceiveChannel) error {
+	if approve.Len() > 0 && countsApprovals(ctx) {
+		takeApprovals(ctx, in, st, approve)
+	}
+	in.State = st
+	st.Runs++
+	return workflow.NewContinueAsNewError(ctx, FullSyncWorkflow, in)
+}
+
+// approvalCountVersion marks executions that keep an approval received before the cleanup
+// (across continue-as-new too) and hold every approval to the count it names (see
+// DeletionApproval). Executions recorded before it took the first approval signal, at the
+// wait, for whatever was pending, and replay so.
+const approvalCountVersion = "approval-count"
+
+// countsApprovals reports whether the run is of approvalCountVersion. It is asked only
+// where an approval matters (a signal to keep at continue-as-new, a threshold exceeded),
+// so that other runs record no marker.
+func countsApprovals(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, approvalCountVersion, workflow.DefaultVersion, 1) >= 1
+}
+
+// takeApprovals reads the approvals received so far into st.ApprovedDeletions, the largest
+// count approved. An approval without a count approves the pending count while the sync
+// waits for approval (st.Phase), the count starter status shows then; before that it
+// approves nothing and is dropped.
+func takeApprovals(ctx workflow.Context, in FullSyncInput, st *FullSyncProgress, approve workflow.ReceiveChannel) {
+	waiting := st.Phase == PhaseAwaitApproval
+	for {
+		var a DeletionApproval
+		if !approve.ReceiveAsync(&a) {
+			return
+		}
+		switch {
+		case a.Count > 0:
+			st.ApprovedDeletions = max(st.ApprovedDeletions, a.Count)
+			if waiting && a.Count < st.PendingDeletions {
+				workflow.GetLogger(ctx).Warn("approval to deprovision fewer objects than pending: the full sync goes on waiting",
+					"provider", in.Provider, "approved", a.Count, "pending", st.PendingDeletions)
+			}
+		case waiting:
+			st.ApprovedDeletions = max(st.ApprovedDeletions, st.PendingDeletions)
+		default:
+			workflow.GetLogger(ctx).Warn("approval without a count before the full sync counted what it would deprovision: "+
+				"dropped; approve once it waits (starter full-sync --allow-deletions), or name the count",
+				"provider", in.Provider)
+		}
+	}
 }
 
 type pendingBatch struct {
@@ -209,21 +258,13 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 			}
 		}
 		if total := stale.Users + stale.Groups + orphans; total > info.DeprovisionThreshold {
-			st.Phase, st.PendingDeletions = PhaseAwaitApproval, total
-			workflow.GetLogger(ctx).Warn("full sync waits for approval to deprovision",
-				"provider", in.Provider, "pending", total, "threshold", info.DeprovisionThreshold)
-			ok, err := workflow.AwaitWithTimeout(ctx, approvalWaitTimeout, func() bool { return approve.ReceiveAsync(nil) })
-			if err != nil {
+			wait := awaitAnyApproval
+			if countsApprovals(ctx) {
+				wait = awaitApproval
+			}
+			if err := wait(ctx, in, info, st, approve, total); err != nil {
 				return err
 			}
-			if !ok {
-				return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-					"full sync of %s: %d objects to deprovision exceed the threshold of %d and nobody approved within %s; "+
-						"run `starter full-sync --provider %s --allow-deletions` or signal %s",
-					in.Provider, total, info.DeprovisionThreshold, approvalWaitTimeout, in.Provider, SignalApproveDeletions),
-					"DeprovisionThresholdExceeded", nil)
-			}
-			st.PendingDeletions = 0
 		}
 	}
 	st.Phase = PhaseCleanup
@@ -262,6 +303,64 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 		return err
 	}
 	return finishReadBack(ctx, in, st)
+}
+
+// awaitApproval returns once deprovisioning total objects, more than the provider's
+// threshold, is approved: at once when an approval received before covers them, else when
+// one comes within approvalWaitTimeout (an error after it).
+func awaitApproval(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress,
+	approve workflow.ReceiveChannel, total int) error {
+	takeApprovals(ctx, in, st, approve)
+	if st.ApprovedDeletions >= total {
+		workflow.GetLogger(ctx).Info("deprovisioning beyond the threshold approved before the cleanup",
+			"provider", in.Provider, "pending", total, "approved", st.ApprovedDeletions, "threshold", info.DeprovisionThreshold)
+		return nil
+	}
+	st.Phase, st.PendingDeletions = PhaseAwaitApproval, total
+	workflow.GetLogger(ctx).Warn("full sync waits for approval to deprovision",
+		"provider", in.Provider, "pending", total, "approved", st.ApprovedDeletions, "threshold", info.DeprovisionThreshold)
+	ok, err := workflow.AwaitWithTimeout(ctx, approvalWaitTimeout, func() bool {
+		takeApprovals(ctx, in, st, approve)
+		return st.ApprovedDeletions >= total
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fewer := ""
+		if st.ApprovedDeletions > 0 {
+			fewer = fmt.Sprintf(" (the largest approval was for %d)", st.ApprovedDeletions)
+		}
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"full sync of %s: %d objects to deprovision exceed the threshold of %d and nobody approved them within %s%s; "+
+				"run `starter full-sync --provider %s --allow-deletions` or signal %s with {\"count\": %d}",
+			in.Provider, total, info.DeprovisionThreshold, approvalWaitTimeout, fewer, in.Provider, SignalApproveDeletions, total),
+			"DeprovisionThresholdExceeded", nil)
+	}
+	st.PendingDeletions = 0
+	return nil
+}
+
+// awaitAnyApproval is awaitApproval of the executions before approvalCountVersion: the
+// first approval signal, whatever it says, approves whatever is pending.
+func awaitAnyApproval(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress,
+	approve workflow.ReceiveChannel, total int) error {
+	st.Phase, st.PendingDeletions = PhaseAwaitApproval, total
+	workflow.GetLogger(ctx).Warn("full sync waits for approval to deprovision",
+		"provider", in.Provider, "pending", total, "threshold", info.DeprovisionThreshold)
+	ok, err := workflow.AwaitWithTimeout(ctx, approvalWaitTimeout, func() bool { return approve.ReceiveAsync(nil) })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"full sync of %s: %d objects to deprovision exceed the threshold of %d and nobody approved within %s; "+
+				"run `starter full-sync --provider %s --allow-deletions` or signal %s",
+			in.Provider, total, info.DeprovisionThreshold, approvalWaitTimeout, in.Provider, SignalApproveDeletions),
+			"DeprovisionThresholdExceeded", nil)
+	}
+	st.PendingDeletions = 0
+	return nil
 }
 
 // cleanupThresholdVersion marks executions whose cleanup tells Deprovision that the

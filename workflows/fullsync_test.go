@@ -376,7 +376,10 @@ func TestFullSyncDeprovisionThreshold(t *testing.T) {
 		equal(t, "progress while waiting", waiting,
 			workflows.FullSyncProgress{Phase: workflows.PhaseAwaitApproval, PendingDeletions: 7})
 		equal(t, "activity calls while waiting", callsWhileWaiting, append(slices.Clone(head), count))
-		equal(t, "result", got, deprovisioned)
+		// The approval without a count approves the 7 the sync waited for.
+		approved := deprovisioned
+		approved.ApprovedDeletions = 7
+		equal(t, "result", got, approved)
 		equal(t, "activity calls", f.Calls(), slices.Concat(head, []call{count}, deletions))
 		if got := env.Now().Sub(start); got != time.Hour {
 			t.Errorf("took %s of workflow time, want 1h (until the approval)", got)
@@ -432,8 +435,8 @@ func TestFullSyncDeprovisionThreshold(t *testing.T) {
 			t.Errorf("error type %q, non-retryable %v; want DeprovisionThresholdExceeded, non-retryable",
 				appErr.Type(), appErr.NonRetryable())
 		}
-		want := "full sync of acme: 7 objects to deprovision exceed the threshold of 5 and nobody approved within 24h0m0s; " +
-			"run `starter full-sync --provider acme --allow-deletions` or signal approve-deletions"
+		want := "full sync of acme: 7 objects to deprovision exceed the threshold of 5 and nobody approved them within 24h0m0s; " +
+			"run `starter full-sync --provider acme --allow-deletions` or signal approve-deletions with {\"count\": 7}"
 		if appErr.Message() != want {
 			t.Errorf("error message:\n got %s\nwant %s", appErr.Message(), want)
 		}

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -112,14 +113,58 @@ var histories = []struct {
 		"activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack",
 		"complete",
 	},
+}, {
+	// The full sync of fullsync-batches-cleanup, holding approvals to their counts (version
+	// approval-count, asked once the 7 to deprovision exceed the threshold): an approval for
+	// 6 leaves it waiting, one for 7 lets it deprovision.
+	file: "fullsync-approval-count.2026-12.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version",
+		"activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer",
+		"activity ListInScope",
+		"activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope",
+		"activity CountStale", "marker Version", "timer", "signal approve-deletions", "signal approve-deletions",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"complete",
+	},
+}, {
+	// A full sync approved for 7 as it starts (signal with start) continues as new after
+	// its page of users (suggested by the server), keeping the approval (version
+	// approval-count, asked before continuing as new) in the input of the next run...
+	file: "fullsync-early-approval-1.2026-12.json",
+	story: []string{
+		"signal approve-deletions",
+		"activity LoadProvider", "activity Discover", "marker Version",
+		"activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer",
+		"marker Version", "continue as new",
+	},
+}, {
+	// ... which lists nothing more and deprovisions the 7 with no wait for approval.
+	file: "fullsync-early-approval-2.2026-12.json",
+	story: []string{
+		"activity LoadProvider", "activity ListInScope", "activity ListInScope",
+		"activity CountStale", "marker Version",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"complete",
+	},
 }}
 
 // newReplayer returns a replayer with the workflows registered under their names, as the
-// worker registers them.
-func newReplayer() worker.WorkflowReplayer {
+// worker registers them. A FullSync that continues as new leaves its error in *continued
+// (the replayer keeps results only of completed runs).
+func newReplayer(continued **workflow.ContinueAsNewError) worker.WorkflowReplayer {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(workflows.ObjectSync, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
-	r.RegisterWorkflowWithOptions(workflows.FullSync, workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
+	r.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.FullSyncInput) (workflows.FullSyncProgress, error) {
+		p, err := workflows.FullSync(ctx, in)
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) {
+			*continued = can
+		}
+		return p, err
+	}, workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.SyncBatch, workflow.RegisterOptions{Name: workflows.SyncBatchWorkflow})
 	return r
 }
@@ -130,15 +175,17 @@ func testLogger(t *testing.T) log.Logger {
 
 // TestReplayHistories replays the recorded histories with the current workflow code. It
 // fails when the code would give other commands than those recorded (a non-determinism
-// error) or reach another result: such a change needs workflow.GetVersion, or it breaks
-// workflows running when it is deployed.
+// error) or reach another result, or for a run that continued as new, another input for
+// the next run: such a change needs workflow.GetVersion, or it breaks workflows running
+// when it is deployed.
 func TestReplayHistories(t *testing.T) {
 	for _, h := range histories {
 		t.Run(h.file, func(t *testing.T) {
 			hist := readHistory(t, filepath.Join("testdata", h.file))
 			equal(t, "recorded story", story(hist), h.story)
 
-			r := newReplayer()
+			var continued *workflow.ContinueAsNewError
+			r := newReplayer(&continued)
 			// The replayer needs the run's workflow ID: the FullSync's children's IDs derive from it.
 			id := hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId()
 			if id == "" {
@@ -147,6 +194,20 @@ func TestReplayHistories(t *testing.T) {
 			opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: id}}
 			if err := r.ReplayWorkflowHistoryWithOptions(testLogger(t), hist, opts); err != nil {
 				t.Fatalf("replay %s: %v", h.file, err)
+			}
+			if can := hist.Events[len(hist.Events)-1].GetWorkflowExecutionContinuedAsNewEventAttributes(); can != nil {
+				if continued == nil {
+					t.Fatal("the replayed run did not continue as new")
+				}
+				var got, want workflows.FullSyncInput
+				if err := converter.GetDefaultDataConverter().FromPayloads(continued.Input, &got); err != nil {
+					t.Fatal(err)
+				}
+				if err := converter.GetDefaultDataConverter().FromPayloads(can.GetInput(), &want); err != nil {
+					t.Fatal(err)
+				}
+				equal(t, "replayed input of the next run", got, want)
+				return
 			}
 			// The replayer keeps the result it reached; its interface does not show it.
 			results, ok := r.(interface {
@@ -282,7 +343,7 @@ func TestRecordHistories(t *testing.T) {
 	if err := c.GetWorkflow(ctx, syncID, "").Get(ctx, nil); err != nil {
 		t.Fatalf("ObjectSync: %v", err)
 	}
-	writeHistory(ctx, t, c, syncID, "objectsync-two-rounds.json")
+	writeHistory(ctx, t, c, syncID, "", "objectsync-two-rounds.json")
 
 	// FullSync: approve the deletions once it waits for approval.
 	fullID := recordedFullSyncID
@@ -291,24 +352,7 @@ func TestRecordHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		v, err := c.QueryWorkflow(ctx, fullID, "", workflows.QueryProgress)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p workflows.FullSyncProgress
-		if err := v.Get(&p); err != nil {
-			t.Fatal(err)
-		}
-		if p.Phase == workflows.PhaseAwaitApproval {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("FullSync did not wait for approval; progress %+v", p)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	awaitProgress(ctx, t, c, fullID, func(p workflows.FullSyncProgress) bool { return p.Phase == workflows.PhaseAwaitApproval })
 	if err := c.SignalWorkflow(ctx, fullID, "", workflows.SignalApproveDeletions, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -316,13 +360,40 @@ func TestRecordHistories(t *testing.T) {
 	if err := run.Get(ctx, &progress); err != nil {
 		t.Fatalf("FullSync: %v", err)
 	}
+	// The approval without a count came while the sync waited: it approved the 7 pending
+	// (version approval-count; before it, the result had no approved count).
 	want := workflows.FullSyncProgress{Phase: workflows.PhaseDone, BatchesDone: 3, BatchesTotal: 3,
-		Users:  workflows.Counts{Created: 3, Deprovisioned: 4},
-		Groups: workflows.Counts{Created: 1, Deprovisioned: 3}}
+		Users:             workflows.Counts{Created: 3, Deprovisioned: 4},
+		Groups:            workflows.Counts{Created: 1, Deprovisioned: 3},
+		ApprovedDeletions: 7}
 	equal(t, "FullSync result", progress, want)
-	writeHistory(ctx, t, c, fullID, "fullsync-batches-cleanup.json")
-	writeHistory(ctx, t, c, fullID+"/user-batch-1", "syncbatch-users.json")
-	writeHistory(ctx, t, c, fullID+"/group-batch-3", "syncbatch-groups.json")
+	writeHistory(ctx, t, c, fullID, "", "fullsync-batches-cleanup.json")
+	writeHistory(ctx, t, c, fullID+"/user-batch-1", "", "syncbatch-users.json")
+	writeHistory(ctx, t, c, fullID+"/group-batch-3", "", "syncbatch-groups.json")
+
+	// FullSync approved for fewer than it waits for (6 of 7): it goes on waiting, until an
+	// approval for the 7.
+	countID := recordedApprovalCountID
+	run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: countID, TaskQueue: queue},
+		workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: stubFullProvider, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitProgress(ctx, t, c, countID, func(p workflows.FullSyncProgress) bool { return p.Phase == workflows.PhaseAwaitApproval })
+	if err := c.SignalWorkflow(ctx, countID, "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 6}); err != nil {
+		t.Fatal(err)
+	}
+	awaitProgress(ctx, t, c, countID, func(p workflows.FullSyncProgress) bool {
+		return p.Phase == workflows.PhaseAwaitApproval && p.ApprovedDeletions == 6
+	})
+	if err := c.SignalWorkflow(ctx, countID, "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("FullSync approved by count: %v", err)
+	}
+	equal(t, "FullSync approved by count", progress, want)
+	writeHistory(ctx, t, c, countID, "", "fullsync-approval-count.json")
 
 	// FullSync reading the target back: users in two pages, groups in one, then orphans.
 	readID := recordedReadBackID
@@ -334,7 +405,75 @@ func TestRecordHistories(t *testing.T) {
 	if err := run.Get(ctx, &progress); err != nil {
 		t.Fatalf("FullSync reading back: %v", err)
 	}
-	writeHistory(ctx, t, c, readID, "fullsync-read-back.json")
+	writeHistory(ctx, t, c, readID, "", "fullsync-read-back.json")
+
+	recordEarlyApproval(ctx, t, queue, stub)
+}
+
+// recordEarlyApproval records a FullSync approved as it starts (as `starter full-sync
+// --allow-deletions` approves the sync it starts) that continues as new before its cleanup:
+// on a dev server of its own that suggests continue-as-new from the 10th event on, the
+// first run ends after its page of users, keeping the approval in the state it passes on,
+// and the second deprovisions the 7 without waiting (it lists nothing more, so nothing
+// makes it continue as new again).
+func recordEarlyApproval(ctx context.Context, t *testing.T, queue string, stub *stubActivities) {
+	srv := testenv.TemporalWith(t, "limit.historyCount.suggestContinueAsNew=10")
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: testenv.Namespace,
+		Identity: "record-histories", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, queue, worker.Options{Identity: "record-histories"})
+	w.RegisterWorkflowWithOptions(workflows.FullSync, workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.SyncBatch, workflow.RegisterOptions{Name: workflows.SyncBatchWorkflow})
+	w.RegisterActivity(stub)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	id := recordedEarlyApprovalID
+	run, err := c.SignalWithStartWorkflow(ctx, id, workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 7},
+		client.StartWorkflowOptions{ID: id, TaskQueue: queue},
+		workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: stubApproveProvider, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := run.GetRunID() // Get follows the continue-as-new, and the run ID with it
+	var progress workflows.FullSyncProgress
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("FullSync approved early: %v", err)
+	}
+	want := workflows.FullSyncProgress{Phase: workflows.PhaseDone, BatchesDone: 2, BatchesTotal: 2,
+		Users:  workflows.Counts{Created: 3, Deprovisioned: 4},
+		Groups: workflows.Counts{Deprovisioned: 3}, Runs: 1, ApprovedDeletions: 7}
+	equal(t, "FullSync approved early", progress, want)
+	writeHistory(ctx, t, c, id, first, "fullsync-early-approval-1.json")
+	writeHistory(ctx, t, c, id, "", "fullsync-early-approval-2.json")
+}
+
+// awaitProgress polls the progress of the full sync id until done says it is there.
+func awaitProgress(ctx context.Context, t *testing.T, c client.Client, id string, done func(workflows.FullSyncProgress) bool) {
+	t.Helper()
+	for {
+		v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p workflows.FullSyncProgress
+		if err := v.Get(&p); err != nil {
+			t.Fatal(err)
+		}
+		if done(p) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("full sync %s: progress %+v", id, p)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // corpusTag names the histories TestRecordHistories records now: they are written as
@@ -344,9 +483,10 @@ func TestRecordHistories(t *testing.T) {
 // the new files to histories with their stories, and review them.
 const corpusTag = "2026-12"
 
-// writeHistory exports a closed workflow's history as the JSON that `temporal workflow
-// show --output json` writes and the replayer reads, as <name>.<corpusTag>.json.
-func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, file string) {
+// writeHistory exports a closed workflow's history (of the run runID; "" for the latest)
+// as the JSON that `temporal workflow show --output json` writes and the replayer reads, as
+// <name>.<corpusTag>.json.
+func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID, runID, file string) {
 	t.Helper()
 	file = strings.TrimSuffix(file, ".json") + "." + corpusTag + ".json"
 	if _, err := os.Stat(filepath.Join("testdata", file)); err == nil {
@@ -354,7 +494,7 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID
 		return
 	}
 	var h historypb.History
-	it := c.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
@@ -380,13 +520,16 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID
 // The recorded workflow IDs are fixed (the dev server of a test binary is fresh), so that
 // recording again changes little.
 const (
-	stubObjectProvider   = "acme-object"
-	stubFullProvider     = "acme-full"
-	stubReadProvider     = "acme-read"
-	recordedReadBackID   = "scim-full-sync/" + stubReadProvider + "-2026-12-01T00:00:00Z"
-	recordedObjectID     = "u1"
-	recordedObjectSyncID = "scim/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
-	recordedFullSyncID   = "scim-full-sync/" + stubFullProvider + "-2025-01-02T03:00:00Z"
+	stubObjectProvider      = "acme-object"
+	stubFullProvider        = "acme-full"
+	stubReadProvider        = "acme-read"
+	stubApproveProvider     = "acme-approve" // as acme-full, with no group in scope
+	recordedApprovalCountID = "scim-full-sync/" + stubFullProvider + "-2026-12-02T01:00:00Z"
+	recordedEarlyApprovalID = "scim-full-sync/" + stubApproveProvider + "-2026-12-02T00:00:00Z"
+	recordedReadBackID      = "scim-full-sync/" + stubReadProvider + "-2026-12-01T00:00:00Z"
+	recordedObjectID        = "u1"
+	recordedObjectSyncID    = "scim/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
+	recordedFullSyncID      = "scim-full-sync/" + stubFullProvider + "-2025-01-02T03:00:00Z"
 )
 
 // stubActivities stands in for activities.Activities on the dev server: same activity
@@ -415,6 +558,9 @@ func (s *stubActivities) Discover(context.Context, activities.ProviderInput) (ac
 
 func (s *stubActivities) ListInScope(_ context.Context, in activities.ListInput) (activities.IDList, error) {
 	scope := map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)}
+	if in.Provider == stubApproveProvider {
+		scope[workflows.KindGroup] = nil
+	}
 	return page(scope[in.Kind], in.After, in.Limit), nil
 }
 

@@ -247,7 +247,7 @@ func RepoRoot() (string, error) {
 // scimsync's search attributes registered, and stopped by Main.
 func Temporal(tb testing.TB) *testsuite.DevServer {
 	tb.Helper()
-	dev.once.Do(func() { dev.server, dev.err = startDevServer() })
+	dev.once.Do(func() { dev.server, dev.err = startDevServer(nil) })
 	if dev.err != nil {
 		Unavailable(tb, "Temporal dev server: %v", dev.err)
 	}
@@ -260,7 +260,20 @@ func TemporalClient(tb testing.TB) client.Client {
 	return Temporal(tb).Client()
 }
 
-func startDevServer() (*testsuite.DevServer, error) {
+// TemporalWith starts a dev server of the test's own, like Temporal's but with the dynamic
+// config values given (KEY=VALUE, as `temporal server start-dev --dynamic-config-value`
+// takes them), and stops it when the test ends.
+func TemporalWith(tb testing.TB, dynamic ...string) *testsuite.DevServer {
+	tb.Helper()
+	srv, err := startDevServer(dynamic)
+	if err != nil {
+		Unavailable(tb, "Temporal dev server: %v", err)
+	}
+	tb.Cleanup(func() { srv.Stop() })
+	return srv
+}
+
+func startDevServer(dynamic []string) (*testsuite.DevServer, error) {
 	cli, err := TemporalCLI()
 	if err != nil {
 		return nil, err
@@ -268,6 +281,9 @@ func startDevServer() (*testsuite.DevServer, error) {
 	args := []string{
 		// Visibility queries right after a start must see the custom attributes.
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
+	}
+	for _, kv := range dynamic {
+		args = append(args, "--dynamic-config-value", kv)
 	}
 	for name, typ := range workflows.SearchAttributes {
 		args = append(args, "--search-attribute", name+"="+typ.String())
