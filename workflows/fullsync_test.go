@@ -136,8 +136,10 @@ func stale(kind, after string) call {
 	return call{"ListStale", activities.ListInput{Provider: provider, Kind: kind, After: after, Limit: 2}}
 }
 
+// deprovision is a cleanup's call: it has checked the threshold, so Deprovision must not
+// count these in the direct deprovisions' window.
 func deprovision(kind string, ids ...string) call {
-	return call{"Deprovision", activities.ObjectsInput{Provider: provider, Kind: kind, IDs: ids}}
+	return call{"Deprovision", activities.ObjectsInput{Provider: provider, Kind: kind, IDs: ids, ThresholdChecked: true}}
 }
 
 // fanOutCleanup is the cleanup of fanOut: stale users and then groups, a page of 2 each.

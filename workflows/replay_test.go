@@ -149,6 +149,29 @@ var histories = []struct {
 		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
 		"complete",
 	},
+}, {
+	// The full syncs again, recorded by the code of 2 December 2026: the cleanup tells
+	// Deprovision that it checked the threshold (version cleanup-threshold-checked, the
+	// marker before the first ListStale), so the direct deprovisions' window does not hold them.
+	file: "fullsync-approval-count.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+	},
+}, {
+	file: "fullsync-batches-cleanup.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+	},
+}, {
+	file: "fullsync-early-approval-2.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity ListInScope", "activity ListInScope", "activity CountStale", "marker Version", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+	},
+}, {
+	file: "fullsync-read-back.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "activity StartReadBack", "activity ReadTargetPage", "activity ReadTargetPage", "activity ReadTargetPage", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack", "complete",
+	},
 }}
 
 // newReplayer returns a replayer with the workflows registered under their names, as the
@@ -481,7 +504,7 @@ func awaitProgress(ctx context.Context, t *testing.T, c client.Client, id string
 // that the replay test keeps proving that executions of every version still replay. After
 // a deliberate, versioned change of the workflows' commands, set a new tag, record, add
 // the new files to histories with their stories, and review them.
-const corpusTag = "2026-12"
+const corpusTag = "2026-12-02"
 
 // writeHistory exports a closed workflow's history (of the run runID; "" for the latest)
 // as the JSON that `temporal workflow show --output json` writes and the replayer reads, as
