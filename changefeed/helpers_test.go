@@ -368,3 +368,110 @@ func assertLogsFree(t *testing.T, logs string, values ...string) {
 		}
 	}
 }
+
+// refuser wraps a Temporal: the SignalWithStart calls to the workflow IDs it has answers
+// for get the next answer (an error, as Temporal would refuse them) without reaching
+// Temporal; the last answer repeats. Every other call goes on to next.
+type refuser struct {
+	next    Temporal
+	mu      sync.Mutex
+	answers map[string][]error
+	refused map[string]int // workflow ID → calls answered with an error
+}
+
+func newRefuser(next Temporal) *refuser {
+	return &refuser{next: next, answers: map[string][]error{}, refused: map[string]int{}}
+}
+
+// answer makes the calls to workflow ID id fail with errs in turn, then with the last
+// one; a nil error passes the call on.
+func (f *refuser) answer(id string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answers[id] = errs
+}
+
+func (f *refuser) SignalWithStartWorkflow(ctx context.Context, workflowID, signalName string, signalArg any,
+	options client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+	f.mu.Lock()
+	var err error
+	if errs := f.answers[workflowID]; len(errs) > 0 {
+		err = errs[0]
+		if len(errs) > 1 {
+			f.answers[workflowID] = errs[1:]
+		}
+	}
+	if err != nil {
+		f.refused[workflowID]++
+	}
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return f.next.SignalWithStartWorkflow(ctx, workflowID, signalName, signalArg, options, wf, args...)
+}
+
+func (f *refuser) ScheduleClient() client.ScheduleClient { return f.next.ScheduleClient() }
+
+func (f *refuser) refusedCalls(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused[id]
+}
+
+// parkedRow is a row of the dead-letter table as the tests compare it.
+type parkedRow struct {
+	ID        int64   `db:"id"`
+	Kind      string  `db:"kind"`
+	Op        string  `db:"op"`
+	ObjectID  string  `db:"object_id"`
+	RelatedID *string `db:"related_id"`
+	Provider  string  `db:"provider"`
+	Error     string  `db:"error"`
+	Attempts  int     `db:"attempts"`
+	Parked    bool    `db:"parked"` // parked_at is set, and not before the change
+}
+
+func (p parkedRow) String() string {
+	rel := ""
+	if p.RelatedID != nil {
+		rel = "/" + *p.RelatedID
+	}
+	return fmt.Sprintf("%d %s %s %s%s provider=%s attempts=%d parked=%v error=%q",
+		p.ID, p.Kind, p.Op, p.ObjectID, rel, p.Provider, p.Attempts, p.Parked, p.Error)
+}
+
+// parkedRows reads the dead-letter table, by id.
+func (e *env) parkedRows() []string {
+	e.t.Helper()
+	var rows []parkedRow
+	if err := e.store.DB().SelectContext(context.Background(), &rows, `
+		SELECT id, kind, op, object_id, related_id, provider, error, attempts, parked_at >= created_at AS parked
+		FROM sync_changes_parked ORDER BY id`); err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// outboxIDs returns the ids of the changes in the outbox, keyed by "kind op object[/related]".
+func (e *env) outboxIDs() map[string]int64 {
+	e.t.Helper()
+	var rows []parkedRow
+	if err := e.store.DB().SelectContext(context.Background(), &rows,
+		`SELECT id, kind, op, object_id, related_id FROM sync_changes`); err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		key := r.Kind + " " + r.Op + " " + r.ObjectID
+		if r.RelatedID != nil {
+			key += "/" + *r.RelatedID
+		}
+		out[key] = r.ID
+	}
+	return out
+}

@@ -10,6 +10,15 @@
 // leaves rows that are signalled again, which the ObjectSync workflow absorbs because a
 // signal only means "look at the object again".
 //
+// A change that Temporal refuses permanently (see Permanent: an invalid argument such as a
+// payload over the size limit, a namespace that does not exist or is being deleted) would
+// fail its batch at every attempt. The relay parks it instead: in the transaction that
+// deletes the rest of its batch, it moves the change to the dead-letter table with the
+// refusal, where `starter status` shows it and `starter outbox retry|drop` deals with it.
+// A transient failure (Unavailable, DeadlineExceeded, ResourceExhausted, a namespace
+// failing over, anything not known to be permanent) still leaves the whole batch in the
+// outbox, parking nothing.
+//
 // The package does no SCIM work and reads nothing from the directory but the outbox and the
 // provider list. Its logs and errors carry ids (provider names, object uuids, workflow IDs),
 // never usernames, emails or secrets.
@@ -85,6 +94,7 @@ type Relay struct {
 	TaskQueue string
 
 	changesRelayed     atomic.Int64
+	changesParked      atomic.Int64
 	signalsSent        atomic.Int64
 	schedulesTriggered atomic.Int64
 	batches            atomic.Int64
@@ -95,6 +105,9 @@ type Relay struct {
 type Stats struct {
 	// ChangesRelayed counts outbox rows handled and deleted.
 	ChangesRelayed int64
+	// ChangesParked counts outbox rows Temporal refused permanently, moved to the
+	// dead-letter table.
+	ChangesParked int64
 	// SignalsSent counts SignalWithStart calls Temporal accepted (after coalescing).
 	SignalsSent int64
 	// SchedulesTriggered counts full-sync schedule triggers Temporal accepted.
@@ -109,6 +122,7 @@ type Stats struct {
 func (r *Relay) Stats() Stats {
 	return Stats{
 		ChangesRelayed:     r.changesRelayed.Load(),
+		ChangesParked:      r.changesParked.Load(),
 		SignalsSent:        r.signalsSent.Load(),
 		SchedulesTriggered: r.schedulesTriggered.Load(),
 		Batches:            r.batches.Load(),
@@ -175,51 +189,80 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // Drain relays batches until the outbox holds no unclaimed row, or a batch fails; the
-// failed batch stays in the outbox and its error is returned. Run calls it; it is exported
-// for tools and tests that relay once without a loop.
+// failed batch stays in the outbox and its error is returned. A change Temporal refuses
+// permanently does not fail its batch: it is parked. Run calls Drain; it is exported for
+// tools and tests that relay once without a loop.
 func (r *Relay) Drain(ctx context.Context) error {
 	for {
-		n, err := r.Store.ClaimChanges(ctx, r.batchSize(), r.relayBatch)
+		var refusals []store.Refusal
+		relayed, parked, err := r.Store.RelayChanges(ctx, r.batchSize(),
+			func(ctx context.Context, changes []store.Change) ([]store.Refusal, error) {
+				var err error
+				refusals, err = r.relayBatch(ctx, changes)
+				return refusals, err
+			})
 		if err != nil {
 			if ctx.Err() == nil {
 				r.errs.Add(1)
 			}
 			return err
 		}
-		if n > 0 {
+		if n := relayed + parked; n > 0 {
 			r.batches.Add(1)
-			r.changesRelayed.Add(int64(n))
+			r.changesRelayed.Add(int64(relayed))
+			r.changesParked.Add(int64(parked))
 		}
-		if n < r.batchSize() {
+		r.logParked(refusals)
+		if relayed+parked < r.batchSize() {
 			return nil
 		}
 	}
 }
 
-// signal is one coalesced SignalWithStart: an object at a provider and why it is signalled.
+// logParked logs the changes a committed batch parked, once the park is certain.
+func (r *Relay) logParked(refusals []store.Refusal) {
+	seen := map[int64]bool{}
+	for _, ref := range refusals {
+		if seen[ref.ChangeID] {
+			continue
+		}
+		seen[ref.ChangeID] = true
+		r.logger().Error("changefeed: Temporal refused a change permanently; parked it, the rest of its batch is relayed "+
+			"(starter status lists it; starter outbox retry|drop)", "change", ref.ChangeID, "provider", ref.Provider,
+			"error", ref.Error)
+	}
+}
+
+// signal is one coalesced SignalWithStart: an object at a provider, why it is signalled,
+// and the changes it relays.
 type signal struct {
 	provider, kind, objectID string
 	reasons                  []string
+	changes                  []int64
 }
 
 func (s *signal) workflowID() string { return workflows.ObjectSyncID(s.provider, s.kind, s.objectID) }
 
 // plan is what one batch of changes asks of Temporal, coalesced: one signal per
-// (provider, kind, object) and one trigger per provider schedule, in order of appearance.
+// (provider, kind, object) and one trigger per provider schedule, in order of appearance,
+// each with the ids of the changes it relays.
 type plan struct {
 	signals  []*signal
 	byID     map[string]*signal
-	triggers []string // provider names
-	trigger  map[string]bool
+	triggers []string           // provider names
+	trigger  map[string][]int64 // provider name → the changes its trigger relays
 }
 
-func (p *plan) addSignal(provider, kind, objectID, reason string) {
+func (p *plan) addSignal(provider, kind, objectID, reason string, change int64) {
 	id := workflows.ObjectSyncID(provider, kind, objectID)
 	s, ok := p.byID[id]
 	if !ok {
 		s = &signal{provider: provider, kind: kind, objectID: objectID}
 		p.byID[id] = s
 		p.signals = append(p.signals, s)
+	}
+	if n := len(s.changes); n == 0 || s.changes[n-1] != change {
+		s.changes = append(s.changes, change)
 	}
 	for _, r := range s.reasons {
 		if r == reason {
@@ -229,10 +272,13 @@ func (p *plan) addSignal(provider, kind, objectID, reason string) {
 	s.reasons = append(s.reasons, reason)
 }
 
-func (p *plan) addTrigger(provider string) {
-	if !p.trigger[provider] {
-		p.trigger[provider] = true
+func (p *plan) addTrigger(provider string, change int64) {
+	changes, ok := p.trigger[provider]
+	if !ok {
 		p.triggers = append(p.triggers, provider)
+	}
+	if n := len(changes); n == 0 || changes[n-1] != change {
+		p.trigger[provider] = append(changes, change)
 	}
 }
 
@@ -241,7 +287,7 @@ func (p *plan) addTrigger(provider string) {
 // groups and perhaps its scope changed); binding → the full-sync schedule of every enabled
 // provider attached to the application.
 func planBatch(changes []store.Change, providers []store.Provider) *plan {
-	p := &plan{byID: map[string]*signal{}, trigger: map[string]bool{}}
+	p := &plan{byID: map[string]*signal{}, trigger: map[string][]int64{}}
 	for _, c := range changes {
 		reason := c.Kind + " " + c.Op
 		for _, prov := range providers {
@@ -250,17 +296,17 @@ func planBatch(changes []store.Change, providers []store.Provider) *plan {
 			}
 			switch c.Kind {
 			case store.ChangeUser:
-				p.addSignal(prov.Name, workflows.KindUser, c.ObjectID, reason)
+				p.addSignal(prov.Name, workflows.KindUser, c.ObjectID, reason, c.ID)
 			case store.ChangeGroup:
-				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason)
+				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason, c.ID)
 			case store.ChangeMembership:
-				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason)
+				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason, c.ID)
 				if c.RelatedID != nil {
-					p.addSignal(prov.Name, workflows.KindUser, *c.RelatedID, reason)
+					p.addSignal(prov.Name, workflows.KindUser, *c.RelatedID, reason, c.ID)
 				}
 			case store.ChangeBinding:
 				if prov.ApplicationID != nil && *prov.ApplicationID == c.ObjectID {
-					p.addTrigger(prov.Name)
+					p.addTrigger(prov.Name, c.ID)
 				}
 			}
 		}
@@ -268,12 +314,14 @@ func planBatch(changes []store.Change, providers []store.Provider) *plan {
 	return p
 }
 
-// relayBatch is the ClaimChanges handler: it returns nil only when Temporal accepted every
-// signal and trigger of the batch, so that a failure leaves all its rows in the outbox.
-func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) error {
+// relayBatch is the RelayChanges handler. It returns nil error only when Temporal accepted
+// every signal and trigger of the batch or refused it permanently, so that a transient
+// failure leaves all the batch's rows in the outbox; the refusals name the changes each
+// permanently refused call was relaying, to be parked while the others are deleted.
+func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) ([]store.Refusal, error) {
 	providers, err := r.Store.Providers(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := planBatch(changes, providers)
 	log := r.logger()
@@ -287,6 +335,7 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) error {
 		mu       sync.Mutex
 		firstErr error
 		failed   int
+		refused  = map[int]*store.Refusal{} // call index → its refusal, for a stable order
 		sem      = make(chan struct{}, r.concurrency())
 	)
 	fail := func(err error) {
@@ -298,7 +347,15 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) error {
 			cancel() // the batch will be retried as a whole; stop spending calls on it
 		}
 	}
-	run := func(f func() error) {
+	refuse := func(i int, provider string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused[i] = &store.Refusal{Provider: provider, Error: refusalText(err)}
+	}
+	calls := 0
+	run := func(provider string, f func() error) {
+		i := calls
+		calls++
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -308,26 +365,98 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := f(); err != nil {
+			err := f()
+			switch {
+			case err == nil:
+			case Permanent(err):
+				refuse(i, provider, err) // the rest of the batch goes on
+			default:
 				fail(err)
 			}
 		}()
 	}
 	for _, s := range p.signals {
-		run(func() error { return r.sendSignal(ctx, s) })
+		run(s.provider, func() error { return r.sendSignal(ctx, s) })
 	}
 	for _, name := range p.triggers {
-		run(func() error { return r.triggerFullSync(ctx, name) })
+		run(name, func() error { return r.triggerFullSync(ctx, name) })
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return fmt.Errorf("changefeed: batch of %d changes from id %d: %d calls failed, first: %w",
+		return nil, fmt.Errorf("changefeed: batch of %d changes from id %d: %d calls failed, first: %w",
 			len(changes), changes[0].ID, failed, firstErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	// Every change a refused call relays is parked, with the first refusal it met; calls are
+	// indexed signals first, then triggers, in plan order.
+	var refusals []store.Refusal
+	for i := range calls {
+		ref := refused[i]
+		if ref == nil {
+			continue
+		}
+		var ids []int64
+		if i < len(p.signals) {
+			ids = p.signals[i].changes
+		} else {
+			ids = p.trigger[p.triggers[i-len(p.signals)]]
+		}
+		for _, id := range ids {
+			refusals = append(refusals, store.Refusal{ChangeID: id, Provider: ref.Provider, Error: ref.Error})
+		}
+	}
+	return refusals, nil
+}
+
+// Permanent reports whether Temporal refused a call for good, so that trying it again can
+// only fail the same way: an invalid argument (which is how Temporal refuses a payload over
+// the namespace's blob size limit), a namespace that does not exist, or one in a state that
+// refuses work (being deleted). Anything else is transient and retried, in particular
+// Unavailable, DeadlineExceeded, ResourceExhausted, Canceled, a namespace not active here
+// or unavailable (a failover), a permission denied (credentials can be fixed), and errors
+// not from Temporal's service at all.
+func Permanent(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var (
+		invalid    *serviceerror.InvalidArgument
+		nsNotFound *serviceerror.NamespaceNotFound
+		nsInvalid  *serviceerror.NamespaceInvalidState
+	)
+	return errors.As(err, &invalid) || errors.As(err, &nsNotFound) || errors.As(err, &nsInvalid)
+}
+
+// maxRefusalText bounds a refusal's text as stored: enough for Temporal's message and the
+// workflow or schedule ID it names.
+const maxRefusalText = 1000
+
+// refusalText is how a refusal is stored: the call (its workflow or schedule ID), the kind
+// of refusal and Temporal's message. The relay sends Temporal ids only (workflow IDs,
+// provider names, object uuids, reasons such as "user update"), so Temporal's answer
+// echoes no personal data.
+func refusalText(err error) string {
+	kind := "refused"
+	var (
+		invalid    *serviceerror.InvalidArgument
+		nsNotFound *serviceerror.NamespaceNotFound
+		nsInvalid  *serviceerror.NamespaceInvalidState
+	)
+	switch {
+	case errors.As(err, &invalid):
+		kind = "InvalidArgument"
+	case errors.As(err, &nsNotFound):
+		kind = "NamespaceNotFound"
+	case errors.As(err, &nsInvalid):
+		kind = "NamespaceInvalidState"
+	}
+	text := fmt.Sprintf("%s (%s)", err.Error(), kind)
+	if len(text) > maxRefusalText {
+		text = strings.ToValidUTF8(text[:maxRefusalText], "") + "…"
+	}
+	return text
 }
 
 // sendSignal signals the object's ObjectSync workflow, starting it when none runs.

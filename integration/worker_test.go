@@ -137,6 +137,7 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 		`scimsync_objects_total{action="created",kind="user",provider="wiki"} 2`,
 		`scimsync_objects_total{action="deprovisioned",kind="user",provider="wiki"} 1`,
 		`scimsync_outbox_changes 0`,
+		`scimsync_outbox_parked_changes 0`,
 		`scimsync_scim_request_seconds_bucket{method="DELETE",provider="wiki",le="+Inf"} 1`,
 		`temporal_workflow_completed`,
 	}

@@ -26,7 +26,10 @@ pacing (the configured or learned rate every worker shares, the rate it is writt
 a pause the target asked for, until when), how many users and groups are linked, the
 direct deprovisions held past the deprovision threshold (they wait for a full sync and its
 approval), and the objects whose last sync failed with the reason.
-Then the change outbox: how many directory changes wait for the relay, and the oldest's age.
+Then the change outbox: how many directory changes wait for the relay, and the oldest's age;
+and the parked changes, which Temporal refused permanently: how many, how long the longest
+parked has been, and the longest parked ones (id, what changed, the provider whose call was
+refused, attempts, the refusal), to put back or drop with starter outbox retry|drop.
 
 The database parts are shown even when Temporal cannot be reached (exit code 1 then).
 `
@@ -92,17 +95,21 @@ type statusResult struct {
 	Providers     []providerStatus `json:"providers"`
 	OutboxWaiting int              `json:"outboxWaiting"`
 	OutboxOldest  string           `json:"outboxOldest"`
+	ParkedCount   int              `json:"parkedCount"`
+	ParkedOldest  string           `json:"parkedOldest"` // how long the longest parked change has been parked
+	Parked        []parkedView     `json:"parked"`       // the longest parked first, at most --parked
 	TemporalError string           `json:"temporalError,omitempty"`
 }
 
 // Status is `starter status`.
 func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "status", "status [--provider P] [--errors N] [--json]", statusHelp)
+	cl := newCmdLine(d, "status", "status [--provider P] [--errors N] [--parked N] [--json]", statusHelp)
 	var provider string
-	var maxErrors int
+	var maxErrors, maxParked int
 	var asJSON bool
 	cl.fs.StringVar(&provider, "provider", "", "show only this provider")
 	cl.fs.IntVar(&maxErrors, "errors", 10, "show at most this many objects in error per provider")
+	cl.fs.IntVar(&maxParked, "parked", 10, "show at most this many parked changes (all: starter outbox list)")
 	cl.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
 	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
 	if code >= 0 {
@@ -143,6 +150,18 @@ func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Write
 		return exitCode(stderr, "status", err)
 	}
 	res.OutboxWaiting, res.OutboxOldest = n, oldest.Round(time.Millisecond).String()
+	n, oldest, err = st.ParkedLag(ctx)
+	if err != nil {
+		return exitCode(stderr, "status", err)
+	}
+	res.ParkedCount, res.ParkedOldest, res.Parked = n, oldest.Round(time.Second).String(), []parkedView{}
+	if n > 0 && maxParked > 0 {
+		ps, err := st.ParkedChanges(ctx, maxParked)
+		if err != nil {
+			return exitCode(stderr, "status", err)
+		}
+		res.Parked = viewParked(ps)
+	}
 
 	if asJSON {
 		writeJSON(stdout, res)
@@ -382,6 +401,18 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 		oldest = ", oldest " + res.OutboxOldest + " old"
 	}
 	fmt.Fprintf(w, "outbox: %d changes waiting for the relay%s\n", res.OutboxWaiting, oldest)
+	if res.ParkedCount == 0 {
+		fmt.Fprintln(w, "parked: none")
+		return
+	}
+	fmt.Fprintf(w, "parked: %d %s Temporal refused, the longest parked %s ago (starter outbox retry|drop ID|--all)\n",
+		res.ParkedCount, plural(res.ParkedCount, "change", "changes"), res.ParkedOldest)
+	for _, v := range res.Parked {
+		fmt.Fprintf(w, "  %s\n", parkedLine(v, now))
+	}
+	if res.ParkedCount > len(res.Parked) {
+		fmt.Fprintf(w, "  … and %d more (starter outbox list)\n", res.ParkedCount-len(res.Parked))
+	}
 }
 
 func runLine(r runStatus, now time.Time) string {

@@ -105,6 +105,28 @@ func (m *Metrics) WatchOutbox(lag func(ctx context.Context) (int, time.Duration,
 	)
 }
 
+// WatchParked exports the changes the relay parked (Temporal refused them permanently; see
+// starter outbox), read from lag at scrape time.
+func (m *Metrics) WatchParked(lag func(ctx context.Context) (int, time.Duration, error)) {
+	read := func() (float64, float64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, oldest, err := lag(ctx)
+		if err != nil {
+			return -1, -1
+		}
+		return float64(n), oldest.Seconds()
+	}
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scimsync_outbox_parked_changes",
+			Help: "Directory changes Temporal refused permanently, parked until an operator retries or drops them (-1: unknown)."},
+			func() float64 { n, _ := read(); return n }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scimsync_outbox_parked_oldest_seconds",
+			Help: "How long the longest parked change has been parked (-1: unknown)."},
+			func() float64 { _, s := read(); return s }),
+	)
+}
+
 // WatchPacing exports the pacing of every provider this worker has sent requests to, as
 // its limiters know it, read at scrape time.
 func (m *Metrics) WatchPacing(r *pacing.Registry) {

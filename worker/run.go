@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		Pacing:           pacers,
 	}
 	metrics.WatchOutbox(s.OutboxLag)
+	metrics.WatchParked(s.ParkedLag)
 	metrics.WatchPacing(pacers)
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
