@@ -58,6 +58,7 @@ type Activities struct {
 	DryRun bool
 
 	targets    sync.Map // provider id → *target
+	health     targetHealth
 	programs   sync.Map // mapping id + updated_at → *mapping.Program
 	pacingOnce sync.Once
 }

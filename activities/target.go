@@ -60,9 +60,12 @@ func (a *Activities) newTarget(ctx context.Context, p store.Provider) (*target, 
 	if p.VerifyTLS && a.HTTPClient != nil {
 		opts.HTTPClient = a.HTTPClient
 	}
-	if a.OnRequest != nil {
-		name := p.Name
-		opts.OnRequest = func(info scim.RequestInfo) { a.OnRequest(name, info) }
+	name, id, observe := p.Name, p.ID, a.OnRequest
+	opts.OnRequest = func(info scim.RequestInfo) {
+		a.observeHealth(id, info)
+		if observe != nil {
+			observe(name, info)
+		}
 	}
 	if err := a.authenticate(p, &opts); err != nil {
 		return nil, err

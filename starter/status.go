@@ -20,7 +20,8 @@ import (
 )
 
 const statusHelp = `
-Shows, per provider: whether it is enabled, its target, its full-sync schedule (interval,
+Shows, per provider: whether it is enabled, its target (and whether it fails every request
+now, since when), its full-sync schedule (interval,
 last run with its result, next run), the full syncs running now with their progress, its
 pacing (the configured or learned rate every worker shares, the rate it is written at, and
 a pause the target asked for, until when), how many users and groups are linked, the
@@ -51,9 +52,12 @@ type providerStatus struct {
 	ReadBack      readBackStatus  `json:"readBack"`
 	// HeldDeprovisions counts direct deprovisions held past the threshold, waiting for a
 	// full sync (and its approval) since HeldSince.
-	HeldDeprovisions int        `json:"heldDeprovisions"`
-	HeldSince        *time.Time `json:"heldSince,omitempty"`
-	Threshold        int        `json:"deprovisionThreshold"`
+	// TargetFailing is set while the target fails every request (no answer, 408, 5xx):
+	// syncs retry until it answers.
+	TargetFailing    *targetFailing `json:"targetFailing,omitempty"`
+	HeldDeprovisions int            `json:"heldDeprovisions"`
+	HeldSince        *time.Time     `json:"heldSince,omitempty"`
+	Threshold        int            `json:"deprovisionThreshold"`
 }
 
 // readBackStatus is the provider's reading back of its target: the last one, and when the
@@ -63,6 +67,13 @@ type readBackStatus struct {
 	Last      *activities.ReadBackFigures `json:"last,omitempty"`
 	Requested bool                        `json:"requested,omitempty"`
 	NextDue   *time.Time                  `json:"nextDue,omitempty"`
+}
+
+type targetFailing struct {
+	Since       time.Time `json:"since"`
+	LastFailure time.Time `json:"lastFailure"`
+	LastError   string    `json:"lastError"`
+	Failures    int64     `json:"failures"`
 }
 
 type scheduleStatus struct {
@@ -189,6 +200,16 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 	}
 	if ps.ReadBack, err = providerReadBack(ctx, st, p); err != nil {
 		return ps, err
+	}
+	health, dbNow, err := st.TargetHealthOf(ctx, p.ID)
+	if err != nil {
+		return ps, err
+	}
+	if health.Failing(dbNow) {
+		// Shown on the caller's clock, like every other time of status.
+		skew := time.Since(dbNow)
+		ps.TargetFailing = &targetFailing{Since: health.FailingSince.Add(skew), LastFailure: health.LastFailureAt.Add(skew),
+			LastError: health.LastError, Failures: health.Failures}
 	}
 	ps.Threshold = p.DeprovisionThreshold
 	if ps.HeldDeprovisions, ps.HeldSince, err = st.HeldDeprovisions(ctx, p.ID); err != nil {
@@ -336,6 +357,14 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 		}
 		fmt.Fprintf(w, "provider %s: %s\n", p.Name, state)
 		fmt.Fprintf(w, "  %-10s %s (mode %s, dry run %s)\n", "target", p.BaseURL, p.Mode, map[bool]string{true: "on", false: "off"}[p.DryRun])
+		if f := p.TargetFailing; f != nil {
+			requests := "requests"
+			if f.Failures == 1 {
+				requests = "request"
+			}
+			fmt.Fprintf(w, "  %-10s FAILING since %s: %d %s failed, the last %s (%s); syncs wait for the target and retry\n",
+				"", when(f.Since, now), f.Failures, requests, when(f.LastFailure, now), f.LastError)
+		}
 		if s := p.Schedule; s != nil {
 			line := fmt.Sprintf("%s every %s", s.ID, s.Interval)
 			if s.Paused {
@@ -363,6 +392,9 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			line := fmt.Sprintf("%s since %s", r.WorkflowID, when(r.StartedAt, now))
 			if r.Progress != nil {
 				line += ": " + progressLine(*r.Progress)
+			}
+			if f := p.TargetFailing; f != nil {
+				line += "; waiting for the target since " + when(f.Since, now)
 			}
 			fmt.Fprintf(w, "  %-10s %s\n", "running", line)
 		}
