@@ -186,13 +186,13 @@ func (w *writer) heartbeat(ctx context.Context) (stop func()) {
 // each runs fn for every object, at most WriteConcurrency at once, in passes. fn records
 // object errors itself and returns nil for them.
 //
-// A transient failure of the target (5xx, timeout, network error, 429) fails only its
-// object for the pass; the others go on. A 429, or maxUnavailableInARow transient failures
-// in a row (the target may be down), stop the pass from starting more requests; those in
-// flight finish. The objects that failed transiently are tried again in another pass,
-// after Retry-After or a delay that doubles with every pass that finished nothing, and
-// with their links read again (a create that timed out may have gone through: its retry
-// looks it up first). When maxIdlePasses passes in a row finish nothing, or the target asks
+// A transient failure of the target (scim.IsRetryable: a timeout, a network error, 408,
+// 429, a 5xx but 501 and 505) fails only its object for the pass; the others go on. A 429,
+// or maxUnavailableInARow transient failures in a row (the target may be down), stop the
+// pass from starting more requests; those in flight finish. The objects that failed
+// transiently are tried again in another pass, after Retry-After or a delay that doubles
+// with every pass that finished nothing, and with their links read again (a create that
+// timed out may have gone through: its retry looks it up first). When maxIdlePasses passes in a row finish nothing, or the target asks
 // to wait longer than maxPassDelay, the last transient error is returned and Temporal
 // retries the activity with its backoff. So a flaky target costs a batch seconds, not an
 // activity attempt per fault, whose backoff grows with every attempt and would soon stall

@@ -501,6 +501,23 @@ func TestOAuth2(t *testing.T) {
 			t.Errorf("second try: %v", err)
 		}
 	})
+	for _, status := range []int{408, 522} {
+		t.Run(fmt.Sprintf("token endpoint answering %d is retryable", status), func(t *testing.T) {
+			srv, c := run(t, scimtest.OAuth{ClientID: "id", ClientSecret: "secret"}, scim.OAuth2{ClientID: "id", ClientSecret: "secret"})
+			srv.AddFault(scimtest.Fault{Route: "/oauth/token", Status: status, Times: 2})
+			err := get(c)
+			if !errors.Is(err, scim.ErrAuth) || !scim.IsRetryable(err) || scim.IsProviderFatal(err) || scim.StatusOf(err) != status {
+				t.Fatalf("err = %v, want a retryable ErrAuth with status %d", err, status)
+			}
+		})
+	}
+	t.Run("token endpoint answering 501 is not retryable", func(t *testing.T) {
+		srv, c := run(t, scimtest.OAuth{ClientID: "id", ClientSecret: "secret"}, scim.OAuth2{ClientID: "id", ClientSecret: "secret"})
+		srv.AddFault(scimtest.Fault{Route: "/oauth/token", Status: 501, Times: 2})
+		if err := get(c); !errors.Is(err, scim.ErrAuth) || scim.IsRetryable(err) {
+			t.Fatalf("err = %v, want a non-retryable ErrAuth", err)
+		}
+	})
 }
 
 // TestDryRun: no mutating request reaches the server; GETs do; every

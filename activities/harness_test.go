@@ -1,0 +1,94 @@
+package activities_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scimtest"
+	"github.com/scimsync/scimsync/store"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const targetToken = "activities-test-token"
+
+// world is one test's provider in the package's database, pointing at a scimtest target,
+// with activities called directly (no Temporal): what an activity returns and leaves in
+// the store and at the target is what these tests check.
+type world struct {
+	t        *testing.T
+	ctx      context.Context
+	store    *store.Store
+	acts     *activities.Activities
+	target   *scimtest.Server
+	provider store.Provider
+}
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
+
+func newWorld(t *testing.T, opts scimtest.Options, edit func(p *store.Provider)) *world {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	s := testenv.Store(t)
+	opts.Token = targetToken
+	target := scimtest.NewServer(opts)
+	t.Cleanup(target.Close)
+	p := store.ProviderDefaults()
+	p.Name = strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	p.BaseURL = target.URL
+	p.Token = targetToken
+	if edit != nil {
+		edit(&p)
+	}
+	if err := s.InTx(ctx, func(tx *store.Tx) (err error) {
+		p, err = tx.UpsertProvider(ctx, p)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, ctx: ctx, store: s, target: target, provider: p, acts: &activities.Activities{
+		Store: s, Mapper: &mapping.Engine{Secret: "activities-test-secret"}, RequestTimeout: 5 * time.Second,
+	}}
+}
+
+// user is a mapped user as MapObjects hands it to WriteObjects, never written before.
+func user(userName, externalID string) activities.MappedObject {
+	return activities.MappedObject{ID: uuid.NewString(), Hash: "h-" + userName, New: true, Payload: map[string]any{
+		"schemas":  []any{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": userName, "externalId": externalID, "active": true,
+	}}
+}
+
+func (w *world) write(kind string, objs ...activities.MappedObject) (activities.WriteResult, error) {
+	w.t.Helper()
+	return w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: kind, Objects: objs})
+}
+
+// link returns the object's link; ok false when it has none.
+func (w *world) link(kind, id string) (store.Link, bool) {
+	w.t.Helper()
+	links, err := w.store.Links(w.ctx, w.provider.ID, kind, []string{id})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	l, ok := links[id]
+	return l, ok
+}
+
+// routes lists the routes of the requests the target received, in order.
+func (w *world) routes() []string {
+	var out []string
+	for _, r := range w.target.Requests() {
+		out = append(out, r.Route)
+	}
+	return out
+}
