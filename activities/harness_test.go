@@ -2,7 +2,11 @@ package activities_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +38,9 @@ type world struct {
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 
-func newWorld(t *testing.T, opts scimtest.Options, edit func(p *store.Provider)) *world {
+// newWorld starts the target and saves the provider; edit, when set, changes the provider
+// before it is saved.
+func newWorld(t *testing.T, opts scimtest.Options, edit func(target *scimtest.Server, p *store.Provider)) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -47,7 +53,7 @@ func newWorld(t *testing.T, opts scimtest.Options, edit func(p *store.Provider))
 	p.BaseURL = target.URL
 	p.Token = targetToken
 	if edit != nil {
-		edit(&p)
+		edit(target, &p)
 	}
 	if err := s.InTx(ctx, func(tx *store.Tx) (err error) {
 		p, err = tx.UpsertProvider(ctx, p)
@@ -82,6 +88,50 @@ func (w *world) link(kind, id string) (store.Link, bool) {
 	}
 	l, ok := links[id]
 	return l, ok
+}
+
+// bulkWithoutIDs serves target with one difference: its Bulk answers give neither location
+// nor id for the operations of bulkIDs, as a target may answer a create it made. The
+// provider's base URL must be the returned server's URL plus target's base path.
+func bulkWithoutIDs(t *testing.T, target *scimtest.Server, bulkIDs ...string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		target.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Bulk") && rec.Code == http.StatusOK {
+			var resp struct {
+				Schemas    []any            `json:"schemas"`
+				Operations []map[string]any `json:"Operations"`
+			}
+			if err := json.Unmarshal(body, &resp); err != nil {
+				t.Errorf("bulk answer: %v", err)
+			}
+			for _, op := range resp.Operations {
+				if id, _ := op["bulkId"].(string); slices.Contains(bulkIDs, id) {
+					delete(op, "location")
+					if data, ok := op["response"].(map[string]any); ok {
+						delete(data, "id")
+					}
+				}
+			}
+			body, _ = json.Marshal(resp)
+		}
+		for k, vs := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = vs
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// basePath is the path of target's SCIM base URL.
+func basePath(target *scimtest.Server) string {
+	return strings.TrimPrefix(target.URL, target.RootURL())
 }
 
 // routes lists the routes of the requests the target received, in order.
