@@ -579,16 +579,7 @@ func (w *writer) seedMembers(ctx context.Context, id string, found *scim.Resourc
 	if w.kind != store.KindGroup || w.dry {
 		return
 	}
-	ids := []string{}
-	if ms, ok := found.Attributes["members"].([]any); ok {
-		for _, m := range ms {
-			if mm, ok := m.(map[string]any); ok {
-				if v, ok := mm["value"].(string); ok {
-					ids = append(ids, v)
-				}
-			}
-		}
-	}
+	ids := memberValues(scim.Attr(found.Attributes, "members"))
 	w.mu.Lock()
 	if w.seeded == nil {
 		w.seeded = map[string][]string{}

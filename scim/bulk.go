@@ -295,8 +295,8 @@ func (c *Client) applyBulkResults(ops []BulkOperation, chunk []int, got []bulkRe
 		res.Location = r.Location
 		res.ID = idFromLocation(r.Location)
 		var body map[string]any
-		if len(r.Response) > 0 && json.Unmarshal(r.Response, &body) == nil && res.ID == "" {
-			res.ID = stringID(body["id"])
+		if len(r.Response) > 0 && decodeJSON(r.Response, &body) == nil && res.ID == "" {
+			res.ID = stringID(Attr(body, "id"))
 		}
 		if res.ID == "" && res.Method != http.MethodPost {
 			res.ID = resolveRef(ops[i].ID, resolved)

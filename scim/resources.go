@@ -67,19 +67,35 @@ type Resource struct {
 	Attributes map[string]any
 }
 
-// resourceFrom builds the typed view of body.
+// resourceFrom builds the typed view of body. Attribute names are matched
+// case-insensitively (RFC 7643 §2.1): targets answer "ID", "externalID", "Meta".
 func resourceFrom(body map[string]any) Resource {
 	r := Resource{Attributes: body}
-	r.ID = stringID(body["id"])
-	r.ExternalID, _ = body["externalId"].(string)
-	if m, ok := body["meta"].(map[string]any); ok {
-		r.Meta.ResourceType, _ = m["resourceType"].(string)
-		r.Meta.Location, _ = m["location"].(string)
-		r.Meta.Version, _ = m["version"].(string)
-		r.Meta.Created = parseTime(m["created"])
-		r.Meta.LastModified = parseTime(m["lastModified"])
+	r.ID = stringID(Attr(body, "id"))
+	r.ExternalID, _ = Attr(body, "externalId").(string)
+	if m, ok := Attr(body, "meta").(map[string]any); ok {
+		r.Meta.ResourceType, _ = Attr(m, "resourceType").(string)
+		r.Meta.Location, _ = Attr(m, "location").(string)
+		r.Meta.Version, _ = Attr(m, "version").(string)
+		r.Meta.Created = parseTime(Attr(m, "created"))
+		r.Meta.LastModified = parseTime(Attr(m, "lastModified"))
 	}
 	return r
+}
+
+// Attr returns the attribute named name of m (a resource body, or a complex value in one),
+// nil when it has none. Names are compared case-insensitively (RFC 7643 §2.1), an exact
+// match first.
+func Attr(m map[string]any, name string) any {
+	if v, ok := m[name]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
 }
 
 // stringID returns a JSON id as a string: strings as is, numbers without
