@@ -50,3 +50,30 @@ func TestBulkCreateAnsweredWithoutID(t *testing.T) {
 		t.Errorf("%d users at the target after requests %v, want 2 and no create", n, w.routes())
 	}
 }
+
+// TestBulkWritesNothingForAFailedLookUp: an object whose look-up before a Bulk write fails
+// (with link_existing, two accounts match its email) is reported failed and left out of
+// the Bulk request, not posted anyway.
+func TestBulkWritesNothingForAFailedLookUp(t *testing.T) {
+	w := newWorld(t, scimtest.Options{}, func(_ *scimtest.Server, p *store.Provider) { p.LinkExisting = true })
+	for _, name := range []string{"a1", "a2"} {
+		w.target.AddUser(map[string]any{"userName": name, "emails": []any{map[string]any{"value": "ada@example.test"}}})
+	}
+	ada, bob := user("ada", "ext-ada"), user("bob", "ext-bob")
+	ada.Payload["emails"] = []any{map[string]any{"value": "ada@example.test", "primary": true}}
+	res, err := w.write(store.KindUser, ada, bob)
+	if err != nil {
+		t.Fatalf("WriteObjects: %v", err)
+	}
+	if res.Created != 1 || len(res.Failed) != 1 || res.Failed[0].ID != ada.ID || !strings.Contains(res.Failed[0].Error, "uniqueness") {
+		t.Fatalf("result %+v, want bob created and ada failed as ambiguous", res)
+	}
+	if _, ok := w.target.UserByName("ada"); ok || len(w.target.Users()) != 3 {
+		t.Errorf("ada was created, or the target holds other than a1, a2 and bob: %d users", len(w.target.Users()))
+	}
+	for _, r := range w.target.Requests() {
+		if r.Route == "POST /Bulk" && strings.Contains(string(r.Body), `"ada"`) {
+			t.Errorf("the Bulk request carries ada: %s", r.Body)
+		}
+	}
+}

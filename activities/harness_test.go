@@ -3,6 +3,8 @@ package activities_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -49,7 +52,7 @@ func newWorld(t *testing.T, opts scimtest.Options, edit func(target *scimtest.Se
 	target := scimtest.NewServer(opts)
 	t.Cleanup(target.Close)
 	p := store.ProviderDefaults()
-	p.Name = strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	p.Name = providerName(t.Name())
 	p.BaseURL = target.URL
 	p.Token = targetToken
 	if edit != nil {
@@ -61,9 +64,23 @@ func newWorld(t *testing.T, opts scimtest.Options, edit func(target *scimtest.Se
 	}); err != nil {
 		t.Fatal(err)
 	}
+	pacers := pacing.NewRegistry(s, nil)
+	t.Cleanup(pacers.Close) // before the store closes: cleanups run last first
 	return &world{t: t, ctx: ctx, store: s, target: target, provider: p, acts: &activities.Activities{
 		Store: s, Mapper: &mapping.Engine{Secret: "activities-test-secret"}, RequestTimeout: 5 * time.Second,
+		Pacing: pacers,
 	}}
+}
+
+// providerName is a valid provider name (at most 63 characters) unique to the test.
+func providerName(test string) string {
+	name := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(test), "-"), "-")
+	if len(name) <= 63 {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("%s-%08x", strings.TrimRight(name[:54], "-"), h.Sum32())
 }
 
 // user is a mapped user as MapObjects hands it to WriteObjects, never written before.
