@@ -10,9 +10,10 @@ import (
 )
 
 // writeBulk writes objects through POST /Bulk, in chunks within the target's limits. Look-
-// ups of objects whose create may have gone through run first, one by one; every operation
-// that fails in a way single requests can repair (409 on create, 404 on update) is retried
-// through writeOne's paths.
+// ups of objects whose create may have gone through run first, one by one (or in one
+// listing, where the target cannot filter), and an object whose look-up fails is not
+// written; every operation that fails in a way single requests can repair (409 on create,
+// 404 on update) is retried through writeOne's paths.
 func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	remotes := make(map[string]string, len(objs))
 	olds := make(map[string]map[string]any, len(objs))
@@ -22,15 +23,22 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 		if r := w.remoteOf(o); r != "" {
 			remotes[o.ID] = r
 			olds[o.ID] = w.oldPayload(o, r)
-		} else if !o.Gone && w.caps.Filter && (w.t.provider.LinkExisting || (linked && link.CreateUncertain)) {
+		} else if !o.Gone && (w.t.provider.LinkExisting || (linked && link.CreateUncertain)) {
 			resolve = append(resolve, o)
 		}
 	}
 	var mu sync.Mutex
+	failed := map[string]bool{} // look-ups that failed the object: recorded, and not written
 	if err := w.each(ctx, resolve, func(ctx context.Context, o MappedObject) error {
 		found, err := w.findBeforeCreate(ctx, o)
 		if err != nil {
-			return w.fail(ctx, o, err)
+			if err := w.fail(ctx, o, err); err != nil {
+				return err
+			}
+			mu.Lock()
+			failed[o.ID] = true
+			mu.Unlock()
+			return nil
 		}
 		if found != nil {
 			w.seedMembers(ctx, o.ID, found)
@@ -54,6 +62,9 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	var done []savedObject
 	creating := map[string][]byte{}
 	for _, o := range objs {
+		if failed[o.ID] {
+			continue
+		}
 		remote, known := remotes[o.ID]
 		matched := known && w.links[o.ID].Remote() != remote
 		if !known {
@@ -87,6 +98,8 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	}
 
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	// The conflicts' look-ups must see what the request made.
+	w.resetListing()
 	var refused []string // creates the target certainly did not execute
 	for i, r := range results {
 		if plans[i].method != "POST" || r.Err == nil {
@@ -112,7 +125,7 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 				members: w.membersWritten(p.obj.ID, p.method == "PUT"), linked: p.matched})
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the whole request failed: bulkErr decides
-		case p.method == "POST" && scim.IsConflict(r.Err) && w.caps.Filter:
+		case p.method == "POST" && scim.IsConflict(r.Err):
 			err = w.createConflict(ctx, p.obj, r.Err)
 		case p.method != "POST" && scim.IsNotFound(r.Err):
 			err = w.recreate(ctx, p.obj)
@@ -200,9 +213,13 @@ func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
 	return nil
 }
 
-// createConflict links the single existing match of an object whose create got 409.
+// createConflict links the single existing match of an object whose create got 409. Where
+// the target can neither filter nor list, the 409 stands.
 func (w *writer) createConflict(ctx context.Context, o MappedObject, conflict error) error {
 	found, err := w.lookup(ctx, o)
+	if errors.Is(err, errCannotLookUp) {
+		return w.fail(ctx, o, conflict)
+	}
 	if err != nil {
 		return w.fail(ctx, o, err)
 	}

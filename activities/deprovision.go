@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scim"
@@ -92,9 +93,13 @@ func (w *writer) holdPastThreshold(ctx context.Context, in ObjectsInput, objs []
 func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 	link := w.links[o.ID]
 	remote := link.Remote()
-	if remote == "" && link.CreateUncertain && o.Payload != nil && w.caps.Filter {
-		// Its create may have gone through: find what it made. A refused create made nothing.
+	if remote == "" && link.CreateUncertain && o.Payload != nil {
+		// Its create may have gone through: find what it made. A refused create made nothing,
+		// and where nothing can be looked up the link is forgotten, as it always was.
 		found, err := w.lookupCreated(ctx, o)
+		if errors.Is(err, errCannotLookUp) {
+			found, err = nil, nil
+		}
 		if err != nil {
 			return w.fail(ctx, o, err)
 		}

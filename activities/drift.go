@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -33,7 +34,7 @@ func covers(remote, want any, caseExact bool) bool {
 			if skipCompare(k) {
 				continue
 			}
-			if !covers(attr(r, k), wv, strings.EqualFold(k, "externalId")) {
+			if !covers(scim.Attr(r, k), wv, strings.EqualFold(k, "externalId")) {
 				return false
 			}
 		}
@@ -107,7 +108,7 @@ func driftedAttributes(body, payload map[string]any) []string {
 		if skipCompare(k) {
 			continue
 		}
-		if !covers(attr(body, k), v, strings.EqualFold(k, "externalId")) {
+		if !covers(scim.Attr(body, k), v, strings.EqualFold(k, "externalId")) {
 			out = append(out, k)
 		}
 	}
@@ -128,7 +129,7 @@ func observedView(body, payload, written map[string]any) map[string]any {
 				}
 				continue
 			}
-			if v := attr(body, k); v != nil {
+			if v := scim.Attr(body, k); v != nil {
 				if covers(v, payload[k], strings.EqualFold(k, "externalId")) {
 					out[k] = payload[k] // held as written: no operation
 				} else {
@@ -284,7 +285,7 @@ func attributeChanges(old, payload map[string]any) []AttributeChange {
 		if skipCompare(k) {
 			continue
 		}
-		before, after := attr(old, k), payload[k]
+		before, after := scim.Attr(old, k), payload[k]
 		if _, set := payload[k]; set && before != nil && covers(before, after, strings.EqualFold(k, "externalId")) {
 			continue
 		}

@@ -22,8 +22,9 @@ func nonRetryable(errType string, err error) error {
 //
 //   - 401, 403, TLS, bad base URL, redirect, HTML answers: a ProviderError, not retried;
 //   - 429 and 503 with Retry-After: retried after Retry-After (NextRetryDelay);
-//   - network errors, timeouts, 5xx: retried with backoff;
-//   - anything else unusable (huge bodies, 4xx on discovery): a TargetInvalidError.
+//   - network errors, timeouts, 408 and 5xx but 501 and 505 (scim.IsRetryable): retried with
+//     backoff;
+//   - anything else unusable (huge bodies, 4xx on discovery, 501, 505): a TargetInvalidError.
 func classify(provider string, err error) error {
 	if err == nil {
 		return nil
@@ -63,7 +64,8 @@ func objectMessage(err error) string {
 }
 
 // Types of the retryable errors of a target that failed a request but may answer the next:
-// 429 (and 503 with Retry-After), and network errors, timeouts and other 5xx.
+// 429 (and 503 with Retry-After), and network errors, timeouts, 408 and the other
+// transient 5xx.
 const (
 	errTypeRateLimited = "RateLimited"
 	errTypeUnavailable = "TargetUnavailable"

@@ -73,7 +73,7 @@ func (a *Activities) HandleOrphans(ctx context.Context, in OrphansInput) (Orphan
 	}
 	deactivate := in.Kind == store.KindUser && p.DeprovisionAction == store.DeprovisionDeactivate
 	for _, o := range deletable {
-		if active, ok := attr(decodePayload(o.Body), "active").(bool); deactivate && ok && !active {
+		if active, ok := scim.Attr(decodePayload(o.Body), "active").(bool); deactivate && ok && !active {
 			continue // deactivated before: nothing to do
 		}
 		err := a.deprovisionOrphan(ctx, t, caps, in.Kind, o)

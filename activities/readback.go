@@ -146,10 +146,10 @@ func targetObject(kind string, r scim.Resource, membersHidden bool) store.Target
 	if kind == store.KindGroup {
 		key = "displayName"
 	}
-	o.Name, _ = attr(r.Attributes, key).(string)
+	o.Name, _ = scim.Attr(r.Attributes, key).(string)
 	o.Body, _ = json.Marshal(body)
 	if kind == store.KindGroup && !membersHidden {
-		o.Members = store.StringList(memberValues(attr(r.Attributes, "members")))
+		o.Members = store.StringList(memberValues(scim.Attr(r.Attributes, "members")))
 	}
 	return o
 }
@@ -160,26 +160,13 @@ func memberValues(v any) []string {
 	ms, _ := v.([]any)
 	for _, m := range ms {
 		if mm, ok := m.(map[string]any); ok {
-			if id := stringValue(attr(mm, "value")); id != "" {
+			if id := stringValue(scim.Attr(mm, "value")); id != "" {
 				ids = append(ids, id)
 			}
 		}
 	}
 	sort.Strings(ids)
 	return slices.Compact(ids)
-}
-
-// attr returns the attribute named name of m, compared case-insensitively (RFC 7643 §2.1).
-func attr(m map[string]any, name string) any {
-	if v, ok := m[name]; ok {
-		return v
-	}
-	for k, v := range m {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return nil
 }
 
 func stringValue(v any) string {

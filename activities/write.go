@@ -22,9 +22,11 @@ import (
 // It uses Bulk when the target supports it, else up to WriteConcurrency requests at once.
 // Each object's outcome is recorded as soon as it is known, so a retried call skips what
 // was written. Before a create, the payload is recorded on a link without remote id; a
-// retry that finds such a link looks the object up at the target before posting again, so
-// a crash between a POST and its link never makes a duplicate. A 409 on create links the
-// single existing match; a 404 on update looks the object up again or creates it.
+// retry that finds such a link looks the object up at the target before posting again (by
+// filter, else in a listing of the target), so a crash between a POST and its link never
+// makes a duplicate; where the target can neither filter nor list, it is not posted again
+// but fails, for the operator to decide. A 409 on create links the single existing match;
+// a 404 on update looks the object up again or creates it.
 //
 // Errors that concern one object are recorded on its link and returned in Failed; the
 // others continue. Errors that concern the target stop the call: provider errors
@@ -111,6 +113,9 @@ type writer struct {
 	// observed holds, by remote id, what a read-back found at the target of the objects
 	// written: the old side of their changes.
 	observed map[string]store.TargetObject
+	// listed is the target's listing, for look-ups where it cannot filter (see listing).
+	listMu sync.Mutex
+	listed *remoteIndex
 
 	mu   sync.Mutex
 	res  WriteResult
@@ -186,13 +191,13 @@ func (w *writer) heartbeat(ctx context.Context) (stop func()) {
 // each runs fn for every object, at most WriteConcurrency at once, in passes. fn records
 // object errors itself and returns nil for them.
 //
-// A transient failure of the target (5xx, timeout, network error, 429) fails only its
-// object for the pass; the others go on. A 429, or maxUnavailableInARow transient failures
-// in a row (the target may be down), stop the pass from starting more requests; those in
-// flight finish. The objects that failed transiently are tried again in another pass,
-// after Retry-After or a delay that doubles with every pass that finished nothing, and
-// with their links read again (a create that timed out may have gone through: its retry
-// looks it up first). When maxIdlePasses passes in a row finish nothing, or the target asks
+// A transient failure of the target (scim.IsRetryable: a timeout, a network error, 408,
+// 429, a 5xx but 501 and 505) fails only its object for the pass; the others go on. A 429,
+// or maxUnavailableInARow transient failures in a row (the target may be down), stop the
+// pass from starting more requests; those in flight finish. The objects that failed
+// transiently are tried again in another pass, after Retry-After or a delay that doubles
+// with every pass that finished nothing, and with their links read again (a create that
+// timed out may have gone through: its retry looks it up first). When maxIdlePasses passes in a row finish nothing, or the target asks
 // to wait longer than maxPassDelay, the last transient error is returned and Temporal
 // retries the activity with its backoff. So a flaky target costs a batch seconds, not an
 // activity attempt per fault, whose backoff grows with every attempt and would soon stall
@@ -237,6 +242,7 @@ func (w *writer) each(ctx context.Context, objs []MappedObject, fn func(context.
 // it stopped before trying), how many objects it finished and the last transient error, or
 // the error that stopped the pass.
 func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.Context, MappedObject) error) (retry, untried []MappedObject, finished int, transient error, err error) {
+	w.resetListing()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, w.a.concurrency())
@@ -372,20 +378,33 @@ func (w *writer) writeOne(ctx context.Context, o MappedObject) error {
 // findBeforeCreate looks an object without remote id up at the target when it may be there
 // already: with link_existing, by every key (it may predate scimsync); when an earlier
 // create's outcome is unknown (sent, never answered for sure), by the externalId that
-// create carried, in one request. A create the target refused (a 4xx, a 429, a request
-// that never left) is not looked for: it is simply sent again. Without filter support
-// nothing can be looked up.
+// create carried. A create the target refused (a 4xx, a 429, a request that never left) is
+// not looked for: it is simply sent again.
+//
+// Where the target can neither filter nor list, nothing can be looked up: an object whose
+// create is uncertain is then an *uncertainCreateError, never posted again, since a second
+// POST could make a duplicate; with link_existing alone the object is created (an account
+// that predates scimsync makes that create fail with 409).
 func (w *writer) findBeforeCreate(ctx context.Context, o MappedObject) (*scim.Resource, error) {
 	link, linked := w.links[o.ID]
+	uncertain := linked && link.CreateUncertain
+	var found *scim.Resource
+	var err error
 	switch {
-	case !w.caps.Filter:
-		return nil, nil
 	case w.t.provider.LinkExisting:
-		return w.lookup(ctx, o)
-	case linked && link.CreateUncertain:
-		return w.lookupCreated(ctx, o)
+		found, err = w.lookup(ctx, o)
+	case uncertain:
+		found, err = w.lookupCreated(ctx, o)
+	default:
+		return nil, nil
 	}
-	return nil, nil
+	if errors.Is(err, errCannotLookUp) {
+		if uncertain {
+			return nil, &uncertainCreateError{kind: w.kind, err: err}
+		}
+		return nil, nil
+	}
+	return found, err
 }
 
 // markCreating records, in one statement, that the objects without a remote id may be
@@ -435,7 +454,7 @@ func (w *writer) create(ctx context.Context, o MappedObject) error {
 		}
 	}
 	created, err := w.t.client.Create(ctx, w.skind, body)
-	if scim.IsConflict(err) && w.caps.Filter {
+	if scim.IsConflict(err) {
 		return w.createConflict(ctx, o, err)
 	}
 	if err != nil {
@@ -487,27 +506,29 @@ func (w *writer) recreateGone(ctx context.Context, o MappedObject) error {
 }
 
 // recreate handles an update answered 404: the remote object is gone, or its id changed.
-// It looks the object up (it may exist under another id) and creates it when not found.
+// It looks the object up (it may exist under another id) and creates it when not found, or
+// when the target can neither filter nor list (the 404 says it is not where it was).
 func (w *writer) recreate(ctx context.Context, o MappedObject) error {
-	if w.caps.Filter {
-		found, err := w.lookup(ctx, o)
+	found, err := w.lookup(ctx, o)
+	if errors.Is(err, errCannotLookUp) {
+		found, err = nil, nil
+	}
+	if err != nil {
+		return w.fail(ctx, o, err)
+	}
+	if found != nil {
+		w.seedMembers(ctx, o.ID, found)
+		method, body := w.updateRequest(o, nil)
+		switch method {
+		case "PATCH":
+			_, err = w.t.client.Patch(ctx, w.skind, found.ID, body.([]scim.PatchOp))
+		case "PUT":
+			_, err = w.t.client.Replace(ctx, w.skind, found.ID, body.(map[string]any))
+		}
 		if err != nil {
 			return w.fail(ctx, o, err)
 		}
-		if found != nil {
-			w.seedMembers(ctx, o.ID, found)
-			method, body := w.updateRequest(o, nil)
-			switch method {
-			case "PATCH":
-				_, err = w.t.client.Patch(ctx, w.skind, found.ID, body.([]scim.PatchOp))
-			case "PUT":
-				_, err = w.t.client.Replace(ctx, w.skind, found.ID, body.(map[string]any))
-			}
-			if err != nil {
-				return w.fail(ctx, o, err)
-			}
-			return w.saved(ctx, o, found.ID, w.membersWritten(o.ID, method == "PUT"), false, true)
-		}
+		return w.saved(ctx, o, found.ID, w.membersWritten(o.ID, method == "PUT"), false, true)
 	}
 	if !w.dry {
 		if err := w.a.Store.DeleteLink(ctx, w.t.provider.ID, w.kind, o.ID); err != nil {
@@ -579,16 +600,7 @@ func (w *writer) seedMembers(ctx context.Context, id string, found *scim.Resourc
 	if w.kind != store.KindGroup || w.dry {
 		return
 	}
-	ids := []string{}
-	if ms, ok := found.Attributes["members"].([]any); ok {
-		for _, m := range ms {
-			if mm, ok := m.(map[string]any); ok {
-				if v, ok := mm["value"].(string); ok {
-					ids = append(ids, v)
-				}
-			}
-		}
-	}
+	ids := memberValues(scim.Attr(found.Attributes, "members"))
 	w.mu.Lock()
 	if w.seeded == nil {
 		w.seeded = map[string][]string{}
@@ -650,6 +662,9 @@ func (r *WriteResult) count(o MappedObject, created bool) {
 // fail records an object error on the object's link and goes on; any other error is
 // returned, classified, and stops the activity.
 func (w *writer) fail(ctx context.Context, o MappedObject, err error) error {
+	if ue := (*uncertainCreateError)(nil); errors.As(err, &ue) {
+		return w.failObject(ctx, o, ue.Error())
+	}
 	if !scim.IsObjectError(err) {
 		return classify(w.t.provider.Name, err)
 	}
@@ -684,35 +699,54 @@ func (w *writer) markRefused(ctx context.Context, ids ...string) error {
 // externalId every create carries, in one request; by userName (displayName for groups)
 // when the payload has no externalId or the target refuses to filter on it.
 func (w *writer) lookupCreated(ctx context.Context, o MappedObject) (*scim.Resource, error) {
-	return w.findBy(ctx, w.lookupFilters(o, false), true)
+	return w.find(ctx, w.lookupKeys(o, false), true)
 }
 
 // lookup finds the object at the target by externalId, then by userName (users) or
 // displayName (groups), then by primary email. Exactly one match is returned; none gives
 // nil; several are an object error, since linking either could be wrong.
 func (w *writer) lookup(ctx context.Context, o MappedObject) (*scim.Resource, error) {
-	return w.findBy(ctx, w.lookupFilters(o, true), false)
+	return w.find(ctx, w.lookupKeys(o, true), false)
 }
 
-// lookupFilters returns the filters that find o, in order: externalId, userName (or
-// displayName), and with email the primary email, where the target can filter on it.
-func (w *writer) lookupFilters(o MappedObject, email bool) []scim.Filter {
-	var filters []scim.Filter
+// lookupKey is one attribute value a look-up compares: "externalId", "userName" or
+// "displayName", or "emails.value".
+type lookupKey struct{ attr, value string }
+
+// lookupKeys returns the keys that find o, in order: externalId, userName (or
+// displayName), and with email the primary email.
+func (w *writer) lookupKeys(o MappedObject, email bool) []lookupKey {
+	var keys []lookupKey
 	if ext, ok := o.Payload["externalId"].(string); ok && ext != "" {
-		filters = append(filters, scim.Eq("externalId", ext))
+		keys = append(keys, lookupKey{"externalId", ext})
 	}
 	key := "userName"
 	if w.kind == store.KindGroup {
 		key = "displayName"
 	}
 	if v, ok := o.Payload[key].(string); ok && v != "" {
-		filters = append(filters, scim.Eq(key, v))
+		keys = append(keys, lookupKey{key, v})
 	}
-	if e := primaryEmail(o.Payload); email && e != "" && w.kind == store.KindUser && !w.caps.FilterEqOnly {
-		// Targets with eq-only filters (aws) cannot filter on emails.
-		filters = append(filters, scim.Eq("emails.value", e))
+	if e := primaryEmail(o.Payload); email && e != "" && w.kind == store.KindUser {
+		keys = append(keys, lookupKey{"emails.value", e})
 	}
-	return filters
+	return keys
+}
+
+// find looks keys up: by filter where the target filters, else in a listing of the target
+// (see listing). An errCannotLookUp says that the target can do neither.
+func (w *writer) find(ctx context.Context, keys []lookupKey, firstAnswer bool) (*scim.Resource, error) {
+	if !w.caps.Filter {
+		return w.findListed(ctx, keys, firstAnswer)
+	}
+	var filters []scim.Filter
+	for _, k := range keys {
+		if k.attr == "emails.value" && w.caps.FilterEqOnly {
+			continue // targets with eq-only filters (aws) cannot filter on emails
+		}
+		filters = append(filters, scim.Eq(k.attr, k.value))
+	}
+	return w.findBy(ctx, filters, firstAnswer)
 }
 
 // findBy searches with each filter in turn, skipping those the target refuses. With
@@ -735,8 +769,7 @@ func (w *writer) findBy(ctx context.Context, filters []scim.Filter, firstAnswer 
 		case 1:
 			return &found[0], nil
 		default:
-			return nil, &scim.Error{Op: "search", Status: 409, ScimType: "uniqueness",
-				Detail: fmt.Sprintf("%d remote %s match", len(found), w.skind)}
+			return nil, w.ambiguous(len(found))
 		}
 	}
 	return nil, nil

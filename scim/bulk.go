@@ -46,6 +46,7 @@ type BulkResult struct {
 	ID       string
 	Location string
 	// Err is nil on success, else an *Error: the operation's SCIM error,
+	// ErrNoID (a POST answered with success but neither location nor id),
 	// ErrNotAttempted, or ErrPayloadTooLarge.
 	Err error
 }
@@ -294,8 +295,8 @@ func (c *Client) applyBulkResults(ops []BulkOperation, chunk []int, got []bulkRe
 		res.Location = r.Location
 		res.ID = idFromLocation(r.Location)
 		var body map[string]any
-		if len(r.Response) > 0 && json.Unmarshal(r.Response, &body) == nil && res.ID == "" {
-			res.ID = stringID(body["id"])
+		if len(r.Response) > 0 && decodeJSON(r.Response, &body) == nil && res.ID == "" {
+			res.ID = stringID(Attr(body, "id"))
 		}
 		if res.ID == "" && res.Method != http.MethodPost {
 			res.ID = resolveRef(ops[i].ID, resolved)
@@ -304,9 +305,16 @@ func (c *Client) applyBulkResults(ops []BulkOperation, chunk []int, got []bulkRe
 		if res.Method != http.MethodPost {
 			path = resourcePath(ops[i].Kind, resolveRef(ops[i].ID, resolved))
 		}
+		if res.Status >= 200 && res.Status < 300 && res.Method == http.MethodPost && res.ID == "" {
+			// What was created cannot be linked or referred to: as for Create, an error of
+			// this operation alone, whose resource may exist at the target.
+			res.Err = &Error{Op: "bulk", Method: res.Method, Path: path, Status: res.Status, Err: ErrNoID}
+			failed++
+			continue
+		}
 		if res.Status >= 200 && res.Status < 300 {
 			res.Err = nil
-			if res.Method == http.MethodPost && res.ID != "" {
+			if res.Method == http.MethodPost {
 				resolved[res.BulkID] = res.ID
 			}
 			continue

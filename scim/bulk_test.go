@@ -192,6 +192,34 @@ func TestBulkPartialFailure(t *testing.T) {
 			t.Errorf("bulk requests = %d, want 1", n)
 		}
 	})
+	t.Run("a create answered without location or id", func(t *testing.T) {
+		srv, c := newPair(t, scimtest.Options{}, scim.Options{})
+		srv.AddFault(scimtest.Fault{Route: "/Bulk", ContentType: "application/scim+json", Body: `{"schemas":["` +
+			scim.SchemaBulkResponse + `"],"Operations":[
+			{"method":"POST","bulkId":"a","status":"201","location":"` + srv.URL + `/Users/id-a"},
+			{"method":"POST","bulkId":"b","status":"201"},
+			{"method":"POST","bulkId":"c","status":"201","response":{"userName":"c"}},
+			{"method":"POST","bulkId":"d","status":"201","response":{"id":"id-d","userName":"d"}}]}`})
+		res, err := c.Bulk(ctx, []scim.BulkOperation{postUser("a"), postUser("b"), postUser("c"), postUser("d")}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Err != nil || res[0].ID != "id-a" || res[3].Err != nil || res[3].ID != "id-d" {
+			t.Errorf("results a, d = %+v, %+v; want ids id-a and id-d", res[0], res[3])
+		}
+		for _, r := range res[1:3] {
+			var e *scim.Error
+			if !errors.As(r.Err, &e) || !errors.Is(r.Err, scim.ErrNoID) || e.Status != 201 || e.Method != "POST" || e.Path != "/Users" {
+				t.Errorf("result %s = %+v, want a 201 *scim.Error wrapping ErrNoID", r.BulkID, r)
+			}
+			if !scim.IsObjectError(r.Err) || scim.IsRetryable(r.Err) || scim.IsRefused(r.Err) {
+				t.Errorf("result %s: %v, want an object error, neither retryable nor refused (it may exist)", r.BulkID, r.Err)
+			}
+			if r.ID != "" {
+				t.Errorf("result %s id %q, want none", r.BulkID, r.ID)
+			}
+		}
+	})
 	t.Run("duplicate bulkId", func(t *testing.T) {
 		srv, c := newPair(t, scimtest.Options{}, scim.Options{})
 		if _, err := c.Bulk(ctx, []scim.BulkOperation{postUser("a"), postUser("a")}, 0); err == nil || srv.Count("POST /Bulk") != 0 {

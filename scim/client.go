@@ -260,11 +260,26 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		return nil, err
 	}
 	if out != nil && len(bytes.TrimSpace(resp.body)) > 0 {
-		if err := json.Unmarshal(resp.body, out); err != nil {
+		if err := decodeJSON(resp.body, out); err != nil {
 			return nil, &Error{Op: req.op, Method: req.method, Path: req.path, Status: resp.status, Err: ErrNotJSON}
 		}
 	}
 	return resp, nil
+}
+
+// decodeJSON is json.Unmarshal with numbers kept as json.Number: a float64 holds integers
+// exactly only up to 2^53, and targets with numeric ids go beyond (9007199254740993 would
+// come back as ...992, and the object be linked to another id).
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 func (c *Client) record(r RecordedRequest) {

@@ -106,6 +106,30 @@ func TestSearchPaging(t *testing.T) {
 	}
 }
 
+// TestScanStopsWhenAsked: Scan reads the pages it needs and no more, and returns the error
+// that stopped it as is.
+func TestScanStopsWhenAsked(t *testing.T) {
+	srv, c := newPair(t, scimtest.Options{MaxPageSize: 2}, scim.Options{})
+	for i := range 7 {
+		srv.AddUser(map[string]any{"userName": fmt.Sprintf("user%d", i)})
+	}
+	errFound := errors.New("found")
+	var seen []string
+	err := c.Scan(context.Background(), scim.Users, "", func(r scim.Resource) error {
+		seen = append(seen, r.Attributes["userName"].(string))
+		if len(seen) == 3 {
+			return fmt.Errorf("stop: %w", errFound)
+		}
+		return nil
+	})
+	if !errors.Is(err, errFound) || fmt.Sprint(seen) != "[user0 user1 user2]" {
+		t.Errorf("Scan = %v after %v, want the callback's error after three users", err, seen)
+	}
+	if n := srv.Count("GET /Users"); n != 2 {
+		t.Errorf("GET /Users requests = %d, want 2 (pages of 2)", n)
+	}
+}
+
 func TestFilterEscaping(t *testing.T) {
 	srv, c := newPair(t, scimtest.Options{}, scim.Options{})
 	names := []string{`a"b`, `a\b`, `a\"b`, `a b`, "tab\tline\nend", `"`, `\`, `a) or (userName pr`, "ünïcødé"}
@@ -499,6 +523,23 @@ func TestOAuth2(t *testing.T) {
 		}
 		if err := get(c); err != nil {
 			t.Errorf("second try: %v", err)
+		}
+	})
+	for _, status := range []int{408, 522} {
+		t.Run(fmt.Sprintf("token endpoint answering %d is retryable", status), func(t *testing.T) {
+			srv, c := run(t, scimtest.OAuth{ClientID: "id", ClientSecret: "secret"}, scim.OAuth2{ClientID: "id", ClientSecret: "secret"})
+			srv.AddFault(scimtest.Fault{Route: "/oauth/token", Status: status, Times: 2})
+			err := get(c)
+			if !errors.Is(err, scim.ErrAuth) || !scim.IsRetryable(err) || scim.IsProviderFatal(err) || scim.StatusOf(err) != status {
+				t.Fatalf("err = %v, want a retryable ErrAuth with status %d", err, status)
+			}
+		})
+	}
+	t.Run("token endpoint answering 501 is not retryable", func(t *testing.T) {
+		srv, c := run(t, scimtest.OAuth{ClientID: "id", ClientSecret: "secret"}, scim.OAuth2{ClientID: "id", ClientSecret: "secret"})
+		srv.AddFault(scimtest.Fault{Route: "/oauth/token", Status: 501, Times: 2})
+		if err := get(c); !errors.Is(err, scim.ErrAuth) || scim.IsRetryable(err) {
+			t.Fatalf("err = %v, want a non-retryable ErrAuth", err)
 		}
 	})
 }

@@ -100,7 +100,10 @@ func (e *Error) Error() string {
 		b.WriteString(e.Path)
 	}
 	if e.Status != 0 {
-		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
+		fmt.Fprintf(&b, ": %d", e.Status)
+		if text := http.StatusText(e.Status); text != "" { // none for 520 and other gateway statuses
+			b.WriteString(" " + text)
+		}
 	}
 	if e.ScimType != "" {
 		fmt.Fprintf(&b, " (scimType %s)", e.ScimType)
@@ -146,8 +149,8 @@ func RetryAfterOf(err error) time.Duration {
 }
 
 // IsRetryable reports whether err is transient (DESIGN §5): a network
-// error, a timeout, 429, 500, 502, 503 or 504. Canceled contexts are not
-// retryable. A nil error is not retryable.
+// error, a timeout, or a status for which transientStatus holds. Canceled
+// contexts are not retryable. A nil error is not retryable.
 func IsRetryable(err error) bool {
 	e, ok := asError(err)
 	if !ok {
@@ -156,15 +159,25 @@ func IsRetryable(err error) bool {
 	if errors.Is(e.Err, ErrNetwork) || errors.Is(e.Err, ErrTimeout) {
 		return true
 	}
-	if errors.Is(e.Err, ErrAuth) && (e.Status >= 500 || e.Status == http.StatusTooManyRequests) {
-		return true // token endpoint unreachable or failing: transient
+	if errors.Is(e.Err, ErrAuth) {
+		return transientStatus(e.Status) // token endpoint unreachable or failing
 	}
-	switch e.Status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return e.Err == nil
+	return e.Err == nil && transientStatus(e.Status)
+}
+
+// transientStatus reports whether a target answering status may answer the same request
+// differently soon: 408, 429 and every 5xx but 501 and 505. Gateways and CDNs in front of
+// targets answer statuses of their own when the origin blips (520 to 530, 507, 598...),
+// and failing a whole sync for one of them costs far more than a retry. 501 (Not
+// Implemented) and 505 (HTTP Version Not Supported) describe the server, not a moment.
+func transientStatus(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return true
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
+		return false
 	}
-	return false
+	return status >= 500 && status < 600
 }
 
 // IsRateLimited reports whether err is a 429, or a 503 carrying Retry-After:
@@ -214,7 +227,7 @@ func IsProviderFatal(err error) bool {
 	case errors.Is(e.Err, ErrTLS), errors.Is(e.Err, ErrBadURL), errors.Is(e.Err, ErrRedirect):
 		return true
 	case errors.Is(e.Err, ErrAuth):
-		return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests
+		return e.Status >= 400 && e.Status < 500 && !transientStatus(e.Status)
 	case errors.Is(e.Err, ErrNotJSON):
 		return e.Status >= 200 && e.Status < 300
 	}

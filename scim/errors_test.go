@@ -3,6 +3,7 @@ package scim_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -142,6 +143,67 @@ func TestErrorTable(t *testing.T) {
 			err := tt.call(context.Background(), c, srv)
 			checkError(t, err, tt.status, tt.scimType, tt.cause, tt.retryAfter, tt.want)
 		})
+	}
+}
+
+// TestStatusClassification: the status of an answer alone decides its class. 408, 429 and
+// every 5xx but 501 and 505 are transient, including the statuses gateways and CDNs answer
+// of their own (520 to 530) when the origin blips; 501 and 505 say what the server is and
+// never change with a retry.
+func TestStatusClassification(t *testing.T) {
+	tests := []struct {
+		status int
+		want   class
+	}{
+		{400, class{objectError: true}},
+		{401, class{providerFatal: true}},
+		{403, class{providerFatal: true}},
+		{404, class{notFound: true, objectError: true}},
+		{408, class{retryable: true}},
+		{409, class{conflict: true, objectError: true}},
+		{422, class{objectError: true}},
+		{429, class{retryable: true, rateLimited: true}},
+		{500, class{retryable: true}},
+		{501, class{}},
+		{502, class{retryable: true}},
+		{503, class{retryable: true}},
+		{504, class{retryable: true}},
+		{505, class{}},
+		{507, class{retryable: true}},
+		{508, class{retryable: true}},
+		{511, class{retryable: true}},
+		{520, class{retryable: true}},
+		{521, class{retryable: true}},
+		{522, class{retryable: true}},
+		{523, class{retryable: true}},
+		{524, class{retryable: true}},
+		{525, class{retryable: true}},
+		{526, class{retryable: true}},
+		{527, class{retryable: true}},
+		{530, class{retryable: true}},
+		{598, class{retryable: true}},
+		{599, class{retryable: true}},
+	}
+	srv, c := newPair(t, scimtest.Options{}, scim.Options{})
+	for _, tt := range tests {
+		srv.ClearFaults()
+		srv.AddFault(scimtest.Fault{Method: "GET", Route: "/Users/{id}", Status: tt.status})
+		_, err := c.Get(context.Background(), scim.Users, "u1")
+		var e *scim.Error
+		if !errors.As(err, &e) || e.Status != tt.status || e.Err != nil {
+			t.Errorf("%d: err = %v, want a *scim.Error with that status and no transport cause", tt.status, err)
+			continue
+		}
+		if got := classify(err); got != tt.want {
+			t.Errorf("%d: classification = %+v, want %+v", tt.status, got, tt.want)
+		}
+		want := fmt.Sprintf(": %d", tt.status) // gateway statuses have no text: no dangling space
+		if text := http.StatusText(tt.status); text != "" {
+			want += " " + text
+		}
+		if !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%d: error string %q, want it to end with %q", tt.status, err, want)
+		}
 	}
 }
 

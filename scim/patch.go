@@ -38,14 +38,19 @@ var diffSkipped = map[string]bool{"schemas": true, "id": true, "meta": true, "me
 // "meta" and "members" are ignored (membership: MemberPatches). Values
 // are compared after a JSON round trip, so 1 and 1.0 are equal. The
 // operations are sorted by path; nil means nothing changed.
+//
+// Attribute names are compared case-insensitively (RFC 7643 §2.1), at every level: old
+// may be what a target answered ("DisplayName", "Name": {"GivenName"}), and an attribute
+// spelled otherwise is the same attribute, not one removed and another added. Paths are
+// spelled as in new.
 func DiffPatch(old, new map[string]any) []PatchOp {
 	o, n := normalize(old), normalize(new)
 	var ops []PatchOp
 	for _, k := range unionKeys(o, n) {
-		if diffSkipped[k] {
+		if diffSkipped[strings.ToLower(k)] {
 			continue
 		}
-		ops = append(ops, diffAttr(k, o[k], n[k], isURN(k), 0)...)
+		ops = append(ops, diffAttr(k, Attr(o, k), Attr(n, k), isURN(k), 0)...)
 	}
 	return ops
 }
@@ -63,7 +68,7 @@ func diffAttr(path string, ov, nv any, urn bool, depth int) []PatchOp {
 		return []PatchOp{{Op: OpRemove, Path: path}}
 	case !oPresent:
 		return []PatchOp{{Op: OpAdd, Path: path, Value: nv}}
-	case reflect.DeepEqual(ov, nv):
+	case equalFoldNames(ov, nv):
 		return nil
 	}
 	om, oIsMap := ov.(map[string]any)
@@ -79,7 +84,7 @@ func diffAttr(path string, ov, nv any, urn bool, depth int) []PatchOp {
 		}
 		var ops []PatchOp
 		for _, k := range unionKeys(om, nm) {
-			ops = append(ops, diffAttr(path+sep+k, om[k], nm[k], urn, depth+1)...)
+			ops = append(ops, diffAttr(path+sep+k, Attr(om, k), Attr(nm, k), urn, depth+1)...)
 		}
 		return ops
 	}
@@ -98,18 +103,51 @@ func present(v any) bool {
 	return true
 }
 
+// unionKeys returns the attribute names of a and b, sorted, each once whatever its case:
+// spelled as in b when b has it.
 func unionKeys(a, b map[string]any) []string {
 	keys := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
+	seen := make(map[string]bool, len(a)+len(b))
+	for _, m := range []map[string]any{b, a} {
+		for k := range m {
+			if lk := strings.ToLower(k); !seen[lk] {
+				seen[lk] = true
+				keys = append(keys, k)
+			}
 		}
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// equalFoldNames reports whether a and b are equal JSON values with attribute names
+// compared case-insensitively; values themselves are compared exactly.
+func equalFoldNames(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			return false
+		}
+		for _, k := range unionKeys(x, y) {
+			if !equalFoldNames(Attr(x, k), Attr(y, k)) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalFoldNames(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // normalize returns m after a JSON round trip (numbers become float64,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/scimsync/scimsync/scim"
@@ -44,6 +45,22 @@ func TestDiffPatch(t *testing.T) {
 			`[{"op":"add","path":"` + ent + `:costCenter","value":"7"},{"op":"replace","path":"` + ent + `:department","value":"Ops"},{"op":"replace","path":"` + ent + `:manager.value","value":"m2"}]`},
 		{"extension appears", map[string]any{}, map[string]any{ent: map[string]any{"department": "Ops"}},
 			`[{"op":"add","path":"` + ent + `","value":{"department":"Ops"}}]`},
+		// What a target answered, spelled its way, is the old side of a read-back's diff.
+		{"names compare case-insensitively",
+			map[string]any{"DisplayName": "A", "Name": map[string]any{"GivenName": "G"}, "ID": "1", "Schemas": []any{"x"},
+				"Emails":             []any{map[string]any{"Value": "a@x", "Primary": true}},
+				strings.ToLower(ent): map[string]any{"Department": "Ops"}},
+			map[string]any{"displayName": "A", "name": map[string]any{"givenName": "G"},
+				"emails": []any{map[string]any{"value": "a@x", "primary": true}}, ent: map[string]any{"department": "Ops"}},
+			`null`},
+		{"a changed value under another spelling: one replace, as new spells it",
+			map[string]any{"DisplayName": "A", "name": map[string]any{"GivenName": "G", "FamilyName": "F"}},
+			map[string]any{"displayName": "B", "name": map[string]any{"givenName": "H", "familyName": "F"}},
+			`[{"op":"replace","path":"displayName","value":"B"},{"op":"replace","path":"name.givenName","value":"H"}]`},
+		{"values stay case-exact", map[string]any{"DisplayName": "ada"}, map[string]any{"displayName": "Ada"},
+			`[{"op":"replace","path":"displayName","value":"Ada"}]`},
+		{"removed under another spelling", map[string]any{"Title": "t", "userName": "a"}, map[string]any{"USERNAME": "a"},
+			`[{"op":"remove","path":"Title"}]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -67,19 +67,35 @@ type Resource struct {
 	Attributes map[string]any
 }
 
-// resourceFrom builds the typed view of body.
+// resourceFrom builds the typed view of body. Attribute names are matched
+// case-insensitively (RFC 7643 §2.1): targets answer "ID", "externalID", "Meta".
 func resourceFrom(body map[string]any) Resource {
 	r := Resource{Attributes: body}
-	r.ID = stringID(body["id"])
-	r.ExternalID, _ = body["externalId"].(string)
-	if m, ok := body["meta"].(map[string]any); ok {
-		r.Meta.ResourceType, _ = m["resourceType"].(string)
-		r.Meta.Location, _ = m["location"].(string)
-		r.Meta.Version, _ = m["version"].(string)
-		r.Meta.Created = parseTime(m["created"])
-		r.Meta.LastModified = parseTime(m["lastModified"])
+	r.ID = stringID(Attr(body, "id"))
+	r.ExternalID, _ = Attr(body, "externalId").(string)
+	if m, ok := Attr(body, "meta").(map[string]any); ok {
+		r.Meta.ResourceType, _ = Attr(m, "resourceType").(string)
+		r.Meta.Location, _ = Attr(m, "location").(string)
+		r.Meta.Version, _ = Attr(m, "version").(string)
+		r.Meta.Created = parseTime(Attr(m, "created"))
+		r.Meta.LastModified = parseTime(Attr(m, "lastModified"))
 	}
 	return r
+}
+
+// Attr returns the attribute named name of m (a resource body, or a complex value in one),
+// nil when it has none. Names are compared case-insensitively (RFC 7643 §2.1), an exact
+// match first.
+func Attr(m map[string]any, name string) any {
+	if v, ok := m[name]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
 }
 
 // stringID returns a JSON id as a string: strings as is, numbers without
@@ -343,49 +359,65 @@ func (c *Client) pageSize() int {
 // maxSearchResults stops Search on servers that never end their pages.
 const maxSearchResults = 1_000_000
 
-// Search returns every resource of kind matching filter ("" for all),
-// following ListResponse paging by startIndex until totalResults are
-// read, a page comes back empty or short with no totalResults, or the
-// server repeats a page (it ignored startIndex); by cursor until a page
-// has no nextCursor where the compatibility mode pages by cursor.
+// Search returns every resource of kind matching filter ("" for all), read as Scan reads
+// them.
 func (c *Client) Search(ctx context.Context, kind Kind, filter Filter) ([]Resource, error) {
 	var all []Resource
-	start := 1
+	if err := c.Scan(ctx, kind, filter, func(r Resource) error {
+		all = append(all, r)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// Scan calls fn with every resource of kind matching filter ("" for all), one page at a
+// time, so that a caller looking through a whole target need not hold it. It follows
+// ListResponse paging by startIndex until totalResults are read, a page comes back empty
+// or short with no totalResults, or the server repeats a page (it ignored startIndex); by
+// cursor until a page has no nextCursor where the compatibility mode pages by cursor. An
+// error from fn stops the scan and is returned as is.
+func (c *Client) Scan(ctx context.Context, kind Kind, filter Filter, fn func(Resource) error) error {
+	read, start := 0, 1
 	prevFirst := ""
 	q := Query{Filter: filter, UseCursor: c.compat.CursorPaging}
 	for {
 		q.StartIndex = start
 		page, err := c.SearchPage(ctx, kind, q)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n := len(page.Resources)
 		if n == 0 {
-			break
+			return nil
 		}
-		if q.UseCursor {
-			all = append(all, page.Resources...)
-			if page.NextCursor == "" || len(all) >= maxSearchResults {
-				break
+		if !q.UseCursor {
+			if first := page.Resources[0].ID; first != "" && first == prevFirst {
+				return nil
+			}
+			prevFirst = page.Resources[0].ID
+		}
+		for _, r := range page.Resources {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		read += n
+		switch {
+		case read >= maxSearchResults:
+			return nil
+		case q.UseCursor:
+			if page.NextCursor == "" {
+				return nil
 			}
 			q.Cursor = page.NextCursor
 			continue
-		}
-		if first := page.Resources[0].ID; first != "" && first == prevFirst {
-			break
-		}
-		prevFirst = page.Resources[0].ID
-		all = append(all, page.Resources...)
-		if page.TotalResults > 0 && len(all) >= page.TotalResults {
-			break
-		}
-		if page.TotalResults == 0 && n < c.pageSize() {
-			break
-		}
-		if len(all) >= maxSearchResults {
-			break
+		case page.TotalResults > 0 && read >= page.TotalResults:
+			return nil
+		case page.TotalResults == 0 && n < c.pageSize():
+			return nil
 		}
 		start += n
 	}
-	return all, nil
 }

@@ -47,6 +47,12 @@ type Fault struct {
 	// Hang never answers: the request waits until the client gives up
 	// or the server is closed.
 	Hang bool
+	// AfterServing serves the request first, its effect kept, and then
+	// answers as the fault says instead, or, when the fault sets neither
+	// Status nor Body nor Hang, closes the connection without an answer: an
+	// answer lost on its way back, after which the client cannot know that
+	// its create went through.
+	AfterServing bool
 }
 
 type faultState struct {
@@ -108,11 +114,15 @@ func (s *Server) pickFault(route string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// injectFault applies a firing fault; true when it answered the request.
-func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, route string) bool {
+// injectFault applies a firing fault; true when it answered the request. serve serves the
+// request with its answer discarded, for AfterServing.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, route string, serve func()) bool {
 	f, ok := s.pickFault(route)
 	if !ok {
 		return false
+	}
+	if f.AfterServing {
+		serve()
 	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
@@ -161,6 +171,9 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, route strin
 		}
 		writeError(w, &apiError{status: f.Status, scimType: f.ScimType, detail: detail})
 		return true
+	case f.AfterServing:
+		// The server drops the connection without writing anything.
+		panic(http.ErrAbortHandler)
 	}
 	return false
 }

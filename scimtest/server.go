@@ -298,27 +298,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, errorf(http.StatusRequestEntityTooLarge, "", "request body too large"))
 		return
 	}
-	if s.injectFault(sw, r, route) {
+	if s.injectFault(sw, r, route, func() { s.serve(httptest.NewRecorder(), r, route, body) }) {
 		return
 	}
+	s.serve(sw, r, route, body)
+}
+
+// serve answers a request no fault answered.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, body []byte) {
 	if route == "POST /oauth/token" {
-		s.serveToken(sw, r, body)
+		s.serveToken(w, r, body)
 		return
 	}
 	rel, ok := s.relPath(r.URL.Path)
 	if !ok {
-		writeError(sw, errorf(http.StatusNotFound, "", "no such endpoint"))
+		writeError(w, errorf(http.StatusNotFound, "", "no such endpoint"))
 		return
 	}
 	if !s.authorized(r) {
-		sw.Header().Set("WWW-Authenticate", `Bearer realm="scimtest"`)
-		writeError(sw, errorf(http.StatusUnauthorized, "", "authorization required"))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="scimtest"`)
+		writeError(w, errorf(http.StatusUnauthorized, "", "authorization required"))
 		return
 	}
-	if s.throttle(sw) {
+	if s.throttle(w) {
 		return
 	}
-	s.serveSCIM(sw, r, rel, body)
+	s.serveSCIM(w, r, rel, body)
 }
 
 func (s *Server) relPath(p string) (string, bool) {

@@ -554,6 +554,46 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestFaultAfterServing: a fault AfterServing keeps what the request did and loses its
+// answer: replaced by the fault's status, or the connection closed without one.
+func TestFaultAfterServing(t *testing.T) {
+	srv := scimtest.NewServer(scimtest.Options{Token: "t"})
+	defer srv.Close()
+	srv.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", AfterServing: true, Status: 502, Times: 1})
+	if status, _ := call(t, srv, "POST", "/Users", newUser("ada")); status != 502 {
+		t.Errorf("POST answered %d, want the fault's 502", status)
+	}
+	srv.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", AfterServing: true, Times: 1})
+	req, _ := http.NewRequest("POST", srv.URL+"/Users", strings.NewReader(`{"schemas":["`+userSchema+`"],"userName":"bob"}`))
+	req.Header.Set("Authorization", "Bearer t")
+	if resp, err := srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("POST answered %d, want the connection closed without an answer", resp.StatusCode)
+	}
+	if _, ok := srv.UserByName("ada"); !ok {
+		t.Error("ada not created")
+	}
+	if _, ok := srv.UserByName("bob"); !ok {
+		t.Error("bob not created")
+	}
+	var statuses []int
+	for _, r := range srv.Requests() {
+		statuses = append(statuses, r.Status)
+	}
+	if fmt.Sprint(statuses) != "[502 0]" || srv.FaultsFired() != 2 {
+		t.Errorf("logged statuses %v, fired %d; want [502 0] as the client saw them, 2 fired", statuses, srv.FaultsFired())
+	}
+	// Unauthenticated requests are refused before they can act, as without the fault.
+	srv.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", AfterServing: true, Status: 500, Times: 1})
+	req, _ = http.NewRequest("POST", srv.URL+"/Users", strings.NewReader(`{"schemas":["`+userSchema+`"],"userName":"eve"}`))
+	if resp, err := srv.Client().Do(req); err != nil || resp.StatusCode != 500 {
+		t.Fatalf("unauthenticated POST: %v %v", resp, err)
+	}
+	if _, ok := srv.UserByName("eve"); ok {
+		t.Error("an unauthenticated request created eve")
+	}
+}
+
 func TestCloseReleasesHangs(t *testing.T) {
 	srv := scimtest.NewServer(scimtest.Options{})
 	srv.AddFault(scimtest.Fault{Hang: true})
