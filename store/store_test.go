@@ -91,17 +91,17 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first migrate: %v", err)
 	}
-	if !slices.Equal(applied, []int64{1, 2, 3, 4}) {
-		t.Fatalf("first migrate applied %v, want [1 2 3 4]", applied)
+	if want := []int64{1, 2, 3, 4, 5, 6}; !slices.Equal(applied, want) {
+		t.Fatalf("first migrate applied %v, want %v", applied, want)
 	}
 	var tables []string
 	if err := s.DB().SelectContext(ctx, &tables, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"application_bindings", "applications", "goose_db_version", "group_members", "groups",
+	want := []string{"application_bindings", "applications", "direct_deprovisions", "goose_db_version", "group_members", "groups",
 		"property_mappings", "provider_group_filters", "provider_mappings", "provider_pacing",
 		"provider_pacing_slots", "provider_service_configs", "providers", "read_back_requests", "read_backs", "sync_changes", "sync_changes_parked", "sync_links",
-		"target_objects", "users"}
+		"target_health", "target_objects", "users"}
 	if !equal(tables, want) {
 		t.Fatalf("tables = %v\nwant %v", tables, want)
 	}
@@ -117,8 +117,8 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err := s.DB().GetContext(ctx, &versions, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 4 {
-		t.Fatalf("goose_db_version has %d applied rows, want 4", versions)
+	if versions != 6 {
+		t.Fatalf("goose_db_version has %d applied rows, want 6", versions)
 	}
 }
 
