@@ -52,7 +52,7 @@ func (a *Activities) ListInScope(ctx context.Context, in ListInput) (IDList, err
 		a.observe(p.Name, in.Kind, map[string]int{"unchanged": out.Unchanged, "skipped": out.Skipped})
 	}()
 scan:
-	for scanned := 0; scanned < scanFactor*limit; {
+	for scanned := 0; scanned < scanFactor*limit || (!in.EmptyPages && len(out.IDs) == 0); {
 		ids, err := list(ctx, p.ID, after, limit)
 		if err != nil {
 			return IDList{}, err

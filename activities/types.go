@@ -56,6 +56,11 @@ type ListInput struct {
 	// ReadBack, when set, names the read-back of the target to compare with: objects the
 	// target holds otherwise than written are listed too.
 	ReadBack string `json:"readBack,omitempty"`
+	// EmptyPages tells ListInScope that its caller goes on after an empty page that has a
+	// Next, so a listing may stop after scanning a bounded number of unchanged objects.
+	// Without it (workflows recorded before version list-empty-pages, which end a phase at
+	// the first empty page) it scans until it finds an object to sync or the scope ends.
+	EmptyPages bool `json:"emptyPages,omitempty"`
 }
 
 // IDList is a page of object ids in id order.

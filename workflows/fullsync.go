@@ -165,11 +165,12 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 		counts = &st.Groups
 	}
 	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
+	emptyPages := workflow.GetVersion(ctx, listEmptyPagesVersion, workflow.DefaultVersion, 1) >= 1
 
 	for {
 		var page activities.IDList
 		list := activities.ListInput{Provider: in.Provider, Kind: kind, After: st.Cursor, Limit: pageSize * parallelism * 2,
-			ReadBack: st.readBackID()}
+			ReadBack: st.readBackID(), EmptyPages: emptyPages}
 		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListInScope, list).Get(ctx, &page); err != nil {
 			return false, err
 		}
@@ -362,6 +363,11 @@ func awaitAnyApproval(ctx workflow.Context, in FullSyncInput, info activities.Pr
 	st.PendingDeletions = 0
 	return nil
 }
+
+// listEmptyPagesVersion marks executions that go on after an empty page of ListInScope
+// that has a cursor (ListInput.EmptyPages). Executions recorded before it ended a phase at
+// the first empty page; their listing never returns one.
+const listEmptyPagesVersion = "list-empty-pages"
 
 // cleanupThresholdVersion marks executions whose cleanup tells Deprovision that the
 // threshold was checked (ObjectsInput.ThresholdChecked); before it, every deprovision was

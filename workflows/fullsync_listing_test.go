@@ -56,10 +56,10 @@ func TestFullSyncStartsBatchesOnlyForObjectsWithWork(t *testing.T) {
 		{Provider: provider, Kind: workflows.KindUser, IDs: []string{"u02", "u05"}},
 	})
 	equal(t, "listings", lists, []activities.ListInput{
-		{Provider: provider, Kind: workflows.KindUser, After: "", Limit: 8},
-		{Provider: provider, Kind: workflows.KindUser, After: "u06", Limit: 8},
-		{Provider: provider, Kind: workflows.KindUser, After: "u09", Limit: 8},
-		{Provider: provider, Kind: workflows.KindGroup, After: "", Limit: 8},
+		{Provider: provider, Kind: workflows.KindUser, After: "", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: workflows.KindUser, After: "u06", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: workflows.KindUser, After: "u09", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: workflows.KindGroup, After: "", Limit: 8, EmptyPages: true},
 	})
 	equal(t, "progress", got, workflows.FullSyncProgress{
 		Phase: workflows.PhaseDone, BatchesDone: 1, BatchesTotal: 1,

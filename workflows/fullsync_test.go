@@ -129,7 +129,7 @@ func batchInput(kind string, ids ...string) workflows.SyncBatchInput {
 }
 
 func list(kind, after string, limit int) call {
-	return call{"ListInScope", activities.ListInput{Provider: provider, Kind: kind, After: after, Limit: limit}}
+	return call{"ListInScope", activities.ListInput{Provider: provider, Kind: kind, After: after, Limit: limit, EmptyPages: true}}
 }
 
 func stale(kind, after string) call {
@@ -337,8 +337,8 @@ func TestFullSyncDeprovisionThreshold(t *testing.T) {
 	head := []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
-		{"ListInScope", activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 10 * 4 * 2}},
-		{"ListInScope", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, Limit: 10 * 4 * 2}},
+		{"ListInScope", activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 10 * 4 * 2, EmptyPages: true}},
+		{"ListInScope", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, Limit: 10 * 4 * 2, EmptyPages: true}},
 	}
 	count := call{"CountStale", activities.ProviderInput{Provider: provider}}
 	deletions := []call{
@@ -546,7 +546,7 @@ func TestFullSyncFailsOnBatchError(t *testing.T) {
 		activities.WriteInput{Provider: provider, Kind: workflows.KindUser, Objects: changed("u03", "u04")},
 	})
 	equal(t, "ListInScope inputs", f.Inputs("ListInScope"), []any{
-		activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 8},
+		activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 8, EmptyPages: true},
 	})
 	if n := len(f.Inputs("ListStale")) + len(f.Inputs("Deprovision")); n != 0 {
 		t.Errorf("cleanup ran (%d calls) after a failed batch", n)

@@ -56,7 +56,7 @@ func TestFullSyncReadsTheTargetBack(t *testing.T) {
 		return call{"ReadLinked", activities.ReadLinkedInput{Provider: provider, Kind: workflows.KindGroup, ReadBack: rb, After: after, Limit: 100}}
 	}
 	list := func(kind, after string) call {
-		return call{"ListInScope", activities.ListInput{Provider: provider, Kind: kind, After: after, Limit: 80, ReadBack: rb}}
+		return call{"ListInScope", activities.ListInput{Provider: provider, Kind: kind, After: after, Limit: 80, ReadBack: rb, EmptyPages: true}}
 	}
 	orphans := func(kind string, del bool) call {
 		return call{"HandleOrphans", activities.OrphansInput{Provider: provider, Kind: kind, ReadBack: rb, Limit: 100, Delete: del}}
