@@ -306,6 +306,11 @@ type flakyTarget struct {
 	workersSeen map[string]bool
 	holdFor     int
 	released    chan struct{}
+
+	// After gateAfter creates have passed, the others wait until gate is closed
+	// (HoldCreatesAfter, OpenGate).
+	gateAfter, gatePassed int
+	gate                  chan struct{}
 }
 
 // workerToken is the bearer token worker i of a test presents (IT_TARGET_TOKEN of its
@@ -352,6 +357,43 @@ func (ft *flakyTarget) waitForWorkers(r *http.Request) {
 	select {
 	case <-released:
 	case <-time.After(time.Minute):
+	case <-r.Context().Done():
+	case <-ft.closed:
+	}
+}
+
+// HoldCreatesAfter lets n creates through and holds every later one until OpenGate: a
+// sync is then certainly still writing, whatever the machine's speed.
+func (ft *flakyTarget) HoldCreatesAfter(n int) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.gateAfter, ft.gatePassed, ft.gate = n, 0, make(chan struct{})
+}
+
+// OpenGate releases the creates HoldCreatesAfter holds, and lets every later one through.
+func (ft *flakyTarget) OpenGate() {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if ft.gate != nil {
+		close(ft.gate)
+		ft.gate = nil
+	}
+}
+
+// waitAtGate holds a create past the first gateAfter while the gate is shut.
+func (ft *flakyTarget) waitAtGate(r *http.Request) {
+	ft.mu.Lock()
+	gate := ft.gate
+	if gate != nil && ft.gatePassed < ft.gateAfter {
+		ft.gatePassed++
+		gate = nil
+	}
+	ft.mu.Unlock()
+	if gate == nil {
+		return
+	}
+	select {
+	case <-gate:
 	case <-r.Context().Done():
 	case <-ft.closed:
 	}
@@ -451,6 +493,7 @@ func (ft *flakyTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ft.seeWorker(r)
 	if createKind(r) != "" {
 		ft.waitForWorkers(r)
+		ft.waitAtGate(r)
 	}
 	ft.mu.Lock()
 	latency := ft.latency

@@ -67,21 +67,18 @@ func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
 	// One activity slot each, and creates held until both have sent one: both write,
 	// however the server hands out the batches.
 	ft.HoldCreatesForWorkers(2)
+	// A tenth of the users get through, the other creates wait until the burst is made:
+	// the full sync is certainly writing users when it comes.
+	ft.HoldCreatesAfter(len(d.users) / 10)
 	e.twoWorkers(ft)
 	id := e.scheduledFullSync(e.temporal, "pair", time.Minute)
 
 	// The burst: every fifth user and every group changes (and is signalled directly)
-	// as soon as the first objects reach the target.
-	e.waitFor(2*time.Minute, func() string {
-		if u, _ := ft.Len(); u == 0 {
-			return "no user at the target yet"
-		}
-		return ""
-	})
-	// The burst starts while the full sync writes users: it overlaps whatever follows.
+	// once the first objects reach the target.
+	e.waitTargetUsers(ft, len(d.users)/10, 2*time.Minute)
 	during, _ := queryProgress(e.ctx, e.temporal, id)
-	if during.Phase == workflows.PhaseDone || during.Phase == "" {
-		t.Errorf("the burst started after the full sync (phase %q): nothing ran at the same time", during.Phase)
+	if during.Phase != workflows.PhaseUsers {
+		t.Errorf("the full sync is in phase %q while its creates are held, want %q", during.Phase, workflows.PhaseUsers)
 	}
 	changed := 0
 	e.tx(func(tx *store.Tx) error {
@@ -108,6 +105,7 @@ func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
 	for _, g := range d.groups {
 		e.signal("pair", workflows.KindGroup, g.ID)
 	}
+	ft.OpenGate()
 	if _, err := e.awaitWorkflow(e.temporal, id, 15*time.Minute); err != nil {
 		t.Fatalf("full sync: %v", err)
 	}
