@@ -4,6 +4,7 @@
 #                      $(go env GOPATH)/bin and linked here, so fresh clones reuse it
 #   .bin/workflowcheck the workflow determinism checker
 #   integration/scimmy/node_modules  the SCIMMY third-party SCIM server (npm)
+# `ensure-tools.sh temporal` makes the Temporal CLI only (what the demo needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .bin
@@ -15,6 +16,7 @@ if [ ! -x "$gobin/temporal" ] || ! "$gobin/temporal" --version 2>/dev/null | gre
   GOFLAGS= go install "github.com/temporalio/cli/cmd/temporal@$temporal_version"
 fi
 ln -sf "$gobin/temporal" .bin/temporal
+[ "${1:-}" != temporal ] || exit 0
 
 if [ ! -x "$gobin/workflowcheck" ]; then
   echo "ensure-tools: installing workflowcheck"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Proves that the Temporal Web UI served by `make demo` lists the demo's full sync and its
-# SyncBatch children: loads the workflow list in headless Chromium (Debian's chromium
-# package), checks the rendered page, and saves a screenshot.
-#   scripts/ui-check.sh [UI_URL] [SCREENSHOT]
+# SyncBatch children, and that it decodes the demo's encrypted payloads through the
+# worker's codec server: loads the workflow list and the full sync's page in headless
+# Chromium (Debian's chromium package), checks the rendered pages, and saves a screenshot.
+#   [TEMPORAL_ADDRESS=localhost:7233] scripts/ui-check.sh [UI_URL] [SCREENSHOT]
 set -euo pipefail
 ui=${1:-http://localhost:8233}
 shot=${2:-docs/screenshots/temporal-ui.png}
@@ -30,4 +31,23 @@ for want in "scim-full-sync/demo" "user-batch-1" "group-batch" "FullSync" "SyncB
   fi
 done
 echo "ui-check: screenshot saved to $shot"
+
+# The full sync's page: its input is sealed in history, so the UI shows it only when the
+# codec server opened it (and the browser was allowed to call it: CORS).
+temporal=$(dirname "$0")/../.bin/temporal
+run=$("$temporal" workflow list --address "${TEMPORAL_ADDRESS:-localhost:7233}" --query "WorkflowType = 'FullSync'" \
+  --limit 1 -o json 2>/dev/null | tr -d ' \n' | sed -nE 's/.*"workflowId":"([^"]+)","runId":"([^"]+)".*/\1 \2/p')
+if [ -z "$run" ]; then
+  echo "ui-check: no full sync found at ${TEMPORAL_ADDRESS:-localhost:7233}" >&2
+  exit 1
+fi
+read -r wf_id run_id <<<"$run"
+page="$ui/namespaces/default/workflows/$(printf %s "$wf_id" | sed 's#/#%2F#g')/$run_id/history"
+dom=$("$chromium" "${flags[@]}" --dump-dom "$page" 2>/dev/null)
+if grep -q 'data-encoder-status-success' <<<"$dom" && grep -q '&quot;provider&quot;\|"provider"' <<<"$dom"; then
+  echo "ui-check: the full sync's page shows its input decoded by the codec server"
+else
+  echo "ui-check: the full sync's page does not show its input decoded by the codec server ($page)" >&2
+  fail=1
+fi
 exit $fail

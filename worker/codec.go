@@ -2,7 +2,10 @@ package worker
 
 import (
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"go.temporal.io/sdk/client"
@@ -53,4 +56,38 @@ func codecServer(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	return http.StripPrefix("/codec", codec.Handler(pc, strings.Split(cfg.CodecOrigins, ",")...)), nil
+}
+
+// plaintextOffHost reports whether the worker would send payloads in clear to a Temporal
+// that is not on this machine: no codec keys, and an address other than localhost,
+// 127.0.0.0/8 or ::1. Names are not resolved: only those spellings count as local.
+func plaintextOffHost(cfg Config) bool {
+	return strings.TrimSpace(cfg.CodecKeys) == "" && !isLoopbackAddress(cfg.TemporalAddress)
+}
+
+// isLoopbackAddress reports whether host:port (or a bare host) names this machine.
+func isLoopbackAddress(hostport string) bool {
+	host := strings.TrimSpace(hostport)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if host == "" || strings.EqualFold(host, "localhost") { // ":7233" dials this machine
+		return true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	return false
+}
+
+// warnIfPlaintextOffHost logs, once at start, that payloads go unencrypted to a remote
+// Temporal. It names the address only: there is no key to show.
+func warnIfPlaintextOffHost(cfg Config, logger *slog.Logger) {
+	if !plaintextOffHost(cfg) {
+		return
+	}
+	logger.Warn("payloads go to Temporal unencrypted: the names and e-mail addresses of the directory "+
+		"will be readable in its workflow histories; set SCIMSYNC_CODEC_KEYS to encrypt them (see docs/reliability.md, Payload encryption)",
+		"temporal", cfg.TemporalAddress)
 }

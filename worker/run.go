@@ -51,6 +51,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if logger == nil {
 		logger = slog.Default()
 	}
+	warnIfPlaintextOffHost(cfg, logger)
 	secret, err := activities.ResolveSecret(cfg.InstallationSecret)
 	if err != nil {
 		return fmt.Errorf("installation secret: %w", err)
