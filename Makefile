@@ -18,12 +18,17 @@ check: tools ## gofmt, go vet, workflowcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	.bin/workflowcheck ./workflows/...
+	$(GO) run ./internal/tools/archgraph --check
 
 test: services check ## run every test (unit, store, workflows, integration) with the race detector
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 unit: ## run the tests that need no services
 	$(GO) test -count=1 -short $(PKGS)
+
+.PHONY: arch
+arch: ## redraw the package picture of docs/architecture.md and check the layers
+	$(GO) run ./internal/tools/archgraph
 
 demo: ## run the whole system on embedded defaults (Temporal dev server + UI, PostgreSQL, a SCIM target, sample data, a full sync)
 	@scripts/demo.sh

@@ -4,6 +4,7 @@
 // redoes only unfinished work.
 //
 // Activities alone decide which errors are retryable: SCIM errors are classified per the
-// DESIGN §5 table and returned as Temporal application errors (Retry-After becomes
-// NextRetryDelay). Workflow inputs and outputs carry ids and payloads, never secrets.
+// error table of docs/architecture.md ("Error handling") and returned as Temporal
+// application errors (Retry-After becomes NextRetryDelay). Workflow inputs and outputs
+// carry ids and payloads, never secrets.
 package activities

@@ -17,8 +17,9 @@ func nonRetryable(errType string, err error) error {
 }
 
 // classify turns a SCIM error that stops the whole activity into a Temporal error, per the
-// DESIGN §5 table. Object errors are handled per object by the callers and never get here,
-// except from calls that concern the provider as a whole (discovery).
+// error table of docs/architecture.md ("Error handling"). Object errors are handled per
+// object by the callers and never get here, except from calls that concern the provider as
+// a whole (discovery).
 //
 //   - 401, 403, TLS, bad base URL, redirect, HTML answers: a ProviderError, not retried;
 //   - 429 and 503 with Retry-After: retried after Retry-After (NextRetryDelay);

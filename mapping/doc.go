@@ -1,5 +1,6 @@
 // Package mapping turns directory users and groups into SCIM payloads by
-// running property mappings written in Starlark (DESIGN §7).
+// running property mappings written in Starlark (docs/architecture.md,
+// "Mappings and validation").
 //
 // A mapping is the body of a function that sees the object being synced
 // (user or group) and the provider, and returns a dict or None:

@@ -52,7 +52,7 @@ type Options struct {
 	// redirects (a redirect is ErrRedirect); its Timeout is left as is.
 	HTTPClient *http.Client
 	// InsecureSkipVerify disables TLS verification; only used when
-	// HTTPClient is nil. Off by default (DESIGN §9).
+	// HTTPClient is nil. Off by default (docs/architecture.md, "Security").
 	InsecureSkipVerify bool
 	// Timeout bounds each request, response body included, and each token
 	// fetch. 0 means DefaultTimeout; negative means no limit other than

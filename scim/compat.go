@@ -7,7 +7,8 @@ import (
 )
 
 // Mode names a compatibility mode: a small, named set of differences from
-// standard SCIM 2.0 that a vendor needs (DESIGN §6).
+// standard SCIM 2.0 that a vendor needs (docs/architecture.md, "SCIM client
+// and compatibility modes").
 type Mode string
 
 // The compatibility modes. The zero Mode is ModeDefault.

@@ -2,7 +2,8 @@
 // discovery of a target's ServiceProviderConfig, create / get / replace /
 // patch / delete / search of Users and Groups, PATCH computation,
 // membership changes chunked to the target's limits, Bulk, and one typed
-// error (*Error) with classification helpers that follow DESIGN §5.
+// error (*Error) with classification helpers that follow the error table of
+// docs/architecture.md ("Error handling").
 //
 // A Client is shaped like http.Client: build it once per target with
 // New(Options), then call its methods with a context.Context first. The

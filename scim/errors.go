@@ -148,9 +148,10 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// IsRetryable reports whether err is transient (DESIGN §5): a network
-// error, a timeout, or a status for which transientStatus holds. Canceled
-// contexts are not retryable. A nil error is not retryable.
+// IsRetryable reports whether err is transient (docs/architecture.md, "Error
+// handling"): a network error, a timeout, or a status for which
+// transientStatus holds. Canceled contexts are not retryable. A nil error is
+// not retryable.
 func IsRetryable(err error) bool {
 	e, ok := asError(err)
 	if !ok {
@@ -214,10 +215,10 @@ func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound &&
 func IsConflict(err error) bool { return StatusOf(err) == http.StatusConflict && !isTransport(err) }
 
 // IsProviderFatal reports whether err means the whole provider is
-// misconfigured and retrying cannot help (DESIGN §5): 401, 403, a TLS
-// failure, a bad base URL, a redirect, a success answer that is not JSON
-// (usually an HTML page at a wrong base URL), or the token endpoint
-// refusing the credentials.
+// misconfigured and retrying cannot help (docs/architecture.md, "Error
+// handling"): 401, 403, a TLS failure, a bad base URL, a redirect, a success
+// answer that is not JSON (usually an HTML page at a wrong base URL), or the
+// token endpoint refusing the credentials.
 func IsProviderFatal(err error) bool {
 	e, ok := asError(err)
 	if !ok {
@@ -234,9 +235,9 @@ func IsProviderFatal(err error) bool {
 	return e.Err == nil && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 }
 
-// IsObjectError reports whether err concerns one object only (DESIGN §5):
-// a 4xx answer other than 401, 403, 408 and 429, or a create answer
-// without id. 404 and 409 are object errors too; callers that handle them
+// IsObjectError reports whether err concerns one object only
+// (docs/architecture.md, "Error handling"): a 4xx answer other than 401,
+// 403, 408 and 429, or a create answer without id. 404 and 409 are object errors too; callers that handle them
 // specially (re-link, look up) test IsNotFound and IsConflict first.
 func IsObjectError(err error) bool {
 	e, ok := asError(err)

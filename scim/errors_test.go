@@ -38,7 +38,8 @@ func newPair(t *testing.T, so scimtest.Options, co scim.Options) (*scimtest.Serv
 	return srv, c
 }
 
-// class is the classification of an error by the helpers of DESIGN §5.
+// class is the classification of an error by the helpers of the error table in
+// docs/architecture.md ("Error handling").
 type class struct {
 	retryable, rateLimited, notFound, conflict, providerFatal, objectError bool
 }
@@ -54,8 +55,8 @@ func classify(err error) class {
 	}
 }
 
-// TestErrorTable covers every row of the DESIGN §5 error table, plus the
-// transport failures the client must tell apart.
+// TestErrorTable covers every row of the error table in docs/architecture.md ("Error
+// handling"), plus the transport failures the client must tell apart.
 func TestErrorTable(t *testing.T) {
 	fixed := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	getUser := func(ctx context.Context, c *scim.Client, _ *scimtest.Server) error {

@@ -256,7 +256,7 @@ func (c *Client) Patch(ctx context.Context, kind Kind, id string, ops []PatchOp)
 }
 
 // Delete deletes /{kind}/{id}. A missing resource is a 404 *Error
-// (IsNotFound), which DESIGN §5 treats as done.
+// (IsNotFound), which docs/architecture.md ("Error handling") treats as done.
 func (c *Client) Delete(ctx context.Context, kind Kind, id string) error {
 	const op = "delete"
 	if !kind.valid() || id == "" {

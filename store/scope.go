@@ -7,7 +7,8 @@ import (
 	"github.com/lib/pq"
 )
 
-// The scope rules (DESIGN §8), in SQL so that a page of in-scope ids costs one query:
+// The scope rules (docs/architecture.md, "Scope"), in SQL so that a page of in-scope ids costs
+// one query:
 //
 //   - users: every user, minus service accounts when the provider excludes them, minus
 //     users the provider's application does not admit;
