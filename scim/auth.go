@@ -2,10 +2,12 @@ package scim
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,19 +37,29 @@ type OAuth2 struct {
 	AuthStyle oauth2.AuthStyle
 }
 
-// tokenProvider yields the bearer token for a request.
-type tokenProvider interface {
-	token(ctx context.Context) (string, error)
+// Basic configures HTTP Basic authentication (RFC 7617).
+type Basic struct {
+	// Username may not contain a colon; it may be empty only when Password
+	// is not.
+	Username string
+	Password string
+}
+
+// credentials yield the Authorization header of a request.
+type credentials interface {
+	authorization(ctx context.Context) (string, error)
 	// invalidate forgets a cached token; false when nothing can be renewed.
 	invalidate() bool
 }
 
-func newTokenProvider(opts Options, hc *http.Client, timeout time.Duration) (tokenProvider, error) {
+func newCredentials(opts Options, hc *http.Client, timeout time.Duration) (credentials, error) {
 	switch {
 	case opts.OAuth2 != nil:
 		return newOAuthCache(*opts.OAuth2, hc, timeout)
 	case opts.TokenSource != nil:
 		return sourceToken{opts.TokenSource}, nil
+	case opts.Basic != nil:
+		return newBasicAuth(*opts.Basic)
 	case opts.Token != "":
 		return staticToken(opts.Token), nil
 	}
@@ -56,19 +68,38 @@ func newTokenProvider(opts Options, hc *http.Client, timeout time.Duration) (tok
 
 type staticToken string
 
-func (s staticToken) token(context.Context) (string, error) { return string(s), nil }
-func (staticToken) invalidate() bool                        { return false }
+func (s staticToken) authorization(context.Context) (string, error) {
+	return "Bearer " + string(s), nil
+}
+func (staticToken) invalidate() bool { return false }
 
 type sourceToken struct{ src oauth2.TokenSource }
 
-func (s sourceToken) token(context.Context) (string, error) {
+func (s sourceToken) authorization(context.Context) (string, error) {
 	t, err := s.src.Token()
 	if err != nil {
 		return "", tokenError(err)
 	}
-	return t.AccessToken, nil
+	return "Bearer " + t.AccessToken, nil
 }
 func (sourceToken) invalidate() bool { return false }
+
+// basicAuth is the header of Basic credentials, computed once. Its errors never carry
+// the credentials.
+type basicAuth string
+
+func newBasicAuth(b Basic) (basicAuth, error) {
+	switch {
+	case strings.Contains(b.Username, ":"):
+		return "", errors.New("scim: Basic.Username must not contain a colon (RFC 7617)")
+	case b.Username == "" && b.Password == "":
+		return "", errors.New("scim: Basic needs a username or a password")
+	}
+	return basicAuth("Basic " + base64.StdEncoding.EncodeToString([]byte(b.Username+":"+b.Password))), nil
+}
+
+func (b basicAuth) authorization(context.Context) (string, error) { return string(b), nil }
+func (basicAuth) invalidate() bool                                { return false }
 
 // oauthCache fetches tokens with the client-credentials machinery of
 // x/oauth2 (the password grant overrides grant_type and adds the user's
@@ -119,6 +150,14 @@ func newOAuthCache(o OAuth2, hc *http.Client, timeout time.Duration) (*oauthCach
 		hc:      &tokHC,
 		timeout: timeout,
 	}, nil
+}
+
+func (o *oauthCache) authorization(ctx context.Context) (string, error) {
+	tok, err := o.token(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "Bearer " + tok, nil
 }
 
 func (o *oauthCache) token(ctx context.Context) (string, error) {

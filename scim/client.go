@@ -37,9 +37,13 @@ type Options struct {
 	// Required: an absolute http or https URL. Trailing slashes are removed.
 	BaseURL string
 
-	// Token is a static bearer token. Ignored when OAuth2 or TokenSource is
-	// set. Empty with no other auth: requests carry no Authorization.
+	// Token is a static bearer token. Ignored when OAuth2, TokenSource or
+	// Basic is set. Empty with no other auth: requests carry no Authorization.
 	Token string
+	// Basic, when set, sends HTTP Basic credentials with every request.
+	// Ignored when OAuth2 or TokenSource is set. New fails when the username
+	// holds a colon or both are empty.
+	Basic *Basic
 	// OAuth2 obtains bearer tokens from a token endpoint (client
 	// credentials or password grant). Tokens are cached and refreshed.
 	OAuth2 *OAuth2
@@ -65,11 +69,21 @@ type Options struct {
 	Mode Mode
 	// Config is a known ServiceProviderConfig (for example a cached one).
 	// When set, Capabilities uses it without discovering. nil: the first
-	// call needing capabilities runs Discover.
+	// call needing capabilities runs Discover. Ignored without discovery.
 	Config *ServiceProviderConfig
 	// Fallback is used when discovery finds no endpoint; nil means
 	// FallbackConfig() (PATCH, Bulk and filter unsupported).
 	Fallback *ServiceProviderConfig
+	// NoDiscovery: never request the ServiceProviderConfig. The client then
+	// assumes the mode's configuration where the mode has one (vcenter,
+	// gitlab: they never discover anyway), else one with nothing optional
+	// supported (PATCH, Bulk, filter), which Override corrects. false: the
+	// mode decides.
+	NoDiscovery bool
+	// Override, when set, corrects the configuration the client works with
+	// (discovered, cached, fallback or assumed) before the mode applies: the
+	// fields it gives win. nil: the configuration is taken as it is.
+	Override *ConfigOverride
 
 	// DryRun records mutating requests (POST, PUT, PATCH, DELETE) instead
 	// of sending them; GETs are sent. See DryRunLog.
@@ -128,7 +142,7 @@ type Client struct {
 	base    string
 	hc      *http.Client
 	compat  Compat
-	tokens  tokenProvider
+	creds   credentials
 	timeout time.Duration
 
 	mu      sync.Mutex
@@ -139,7 +153,7 @@ type Client struct {
 
 // New returns a Client for opts. It fails with an *Error wrapping
 // ErrBadURL when BaseURL is not an absolute http(s) URL, and with a plain
-// error for an unknown Mode or an incomplete OAuth2 configuration.
+// error for an unknown Mode or an incomplete OAuth2 or Basic configuration.
 func New(opts Options) (*Client, error) {
 	base, err := normalizeBaseURL(opts.BaseURL)
 	if err != nil {
@@ -165,11 +179,15 @@ func New(opts Options) (*Client, error) {
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
 	}
-	if opts.Config != nil {
+	switch {
+	case c.noDiscovery():
+		spc := c.assumed()
+		c.config = &spc
+	case opts.Config != nil:
 		spc := *opts.Config
 		c.config = &spc
 	}
-	c.tokens, err = newTokenProvider(opts, hc, c.timeout)
+	c.creds, err = newCredentials(opts, hc, c.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +270,7 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		return &response{dryRun: true}, nil
 	}
 	resp, err := c.paced(ctx, req, body)
-	if err != nil && c.tokens != nil && StatusOf(err) == http.StatusUnauthorized && c.tokens.invalidate() {
+	if err != nil && c.creds != nil && StatusOf(err) == http.StatusUnauthorized && c.creds.invalidate() {
 		// A cached OAuth2 token may have been revoked: fetch a new one once.
 		resp, err = c.paced(ctx, req, body)
 	}
@@ -382,15 +400,15 @@ func (c *Client) send(ctx context.Context, req request, body []byte) (resp *resp
 		ua = DefaultUserAgent
 	}
 	hreq.Header.Set("User-Agent", ua)
-	if c.tokens != nil {
-		tok, err := c.tokens.token(ctx)
+	if c.creds != nil {
+		auth, err := c.creds.authorization(ctx)
 		if err != nil {
 			if e, ok := asError(err); ok {
 				e.Unsent = true
 			}
 			return nil, out, err
 		}
-		hreq.Header.Set("Authorization", "Bearer "+tok)
+		hreq.Header.Set("Authorization", auth)
 	}
 	hresp, err := c.hc.Do(hreq)
 	if err != nil {

@@ -18,11 +18,13 @@ const (
 	ModeSlack      Mode = "slack"
 	ModeSalesforce Mode = "salesforce"
 	ModeWebex      Mode = "webex"
+	ModeVCenter    Mode = "vcenter"
+	ModeGitLab     Mode = "gitlab"
 )
 
 // Modes lists every known compatibility mode.
 func Modes() []Mode {
-	return []Mode{ModeDefault, ModeAWS, ModeSlack, ModeSalesforce, ModeWebex}
+	return []Mode{ModeDefault, ModeAWS, ModeSlack, ModeSalesforce, ModeWebex, ModeVCenter, ModeGitLab}
 }
 
 // Compat is the table row of one compatibility mode. Each field is one
@@ -33,6 +35,17 @@ type Compat struct {
 	// DiscoveryPath is where the ServiceProviderConfig is read; "" means
 	// the standard "/ServiceProviderConfig".
 	DiscoveryPath string
+	// NoDiscovery: the ServiceProviderConfig is never requested; the target
+	// is taken to have the Assumed configuration (vcenter, gitlab: their
+	// discovery endpoints are missing or say other than what they do).
+	NoDiscovery bool
+	// Assumed is the configuration taken when NoDiscovery is set; unused
+	// otherwise.
+	Assumed ServiceProviderConfig
+	// InlineMembers: groups are written whole, their members inside the
+	// body of the group's POST and PUT, never by PATCH add/remove, even
+	// where the target takes PATCH (vcenter).
+	InlineMembers bool
 	// NoPatchForUsers forces user attribute updates to PUT even when the
 	// target advertises PATCH.
 	NoPatchForUsers bool
@@ -81,7 +94,16 @@ var compatTable = map[Mode]Compat{
 	ModeSlack:      {Mode: ModeSlack, ForceFilter: true, RequestsPerMinute: 180, Burst: 20},
 	ModeSalesforce: {Mode: ModeSalesforce, DiscoveryPath: "/ServiceProviderConfigs"},
 	ModeWebex:      {Mode: ModeWebex, MemberType: "user"},
+	// vCenter: no discovery; users take PATCH and filters, groups are written with their
+	// members inline.
+	ModeVCenter: {Mode: ModeVCenter, NoDiscovery: true, Assumed: assumedPatchAndFilter, InlineMembers: true},
+	// GitLab: no discovery; PATCH (GitLab has no PUT /Users/{id}) and filters, no Bulk.
+	ModeGitLab: {Mode: ModeGitLab, NoDiscovery: true, Assumed: assumedPatchAndFilter},
 }
+
+// assumedPatchAndFilter is the fixed capability set of the modes without discovery: PATCH
+// and filtering, no Bulk, sort, ETag or password change.
+var assumedPatchAndFilter = ServiceProviderConfig{Patch: Supported{true}, Filter: FilterConfig{Supported: true}}
 
 // CompatFor returns the row of mode m. The empty mode is ModeDefault;
 // names are case-insensitive; an unknown name is an error.
@@ -174,6 +196,10 @@ func (c Compat) Apply(spc ServiceProviderConfig) Capabilities {
 		if !c.NoPatchForUsers {
 			caps.UserUpdate = UpdatePatch
 		}
+	}
+	if c.InlineMembers {
+		caps.GroupUpdate = UpdatePut
+		caps.MemberPatch = false
 	}
 	if c.GroupPatchPaths != nil {
 		caps.GroupPatchPaths = slices.Clone(c.GroupPatchPaths)

@@ -38,6 +38,53 @@ type ServiceProviderConfig struct {
 	// Fallback is true when discovery failed and this is the fallback
 	// configuration (Options.Fallback or FallbackConfig).
 	Fallback bool `json:"-"`
+	// Assumed is true when the configuration was not requested at all:
+	// discovery is off (Options.NoDiscovery) or the compatibility mode
+	// assumes one (Compat.NoDiscovery).
+	Assumed bool `json:"-"`
+}
+
+// ConfigOverride corrects a ServiceProviderConfig: each field given (not
+// nil) replaces what the document says, whether it was discovered,
+// assumed or the fallback; fields left nil keep the document's value.
+// The zero value changes nothing.
+type ConfigOverride struct {
+	// Patch, when set, says whether PATCH is supported.
+	Patch *bool
+	// Bulk, when set, replaces the bulk capability: Supported false means
+	// no Bulk; with Supported true, a MaxOperations or MaxPayloadSize of 0
+	// keeps the document's limit (and where that is 0 too, the client's
+	// defaults DefaultBulkMaxOperations and DefaultBulkMaxPayloadSize apply).
+	Bulk *BulkConfig
+	// Filter, when set, says whether filtering is supported.
+	Filter *bool
+}
+
+// IsZero reports whether o changes nothing.
+func (o ConfigOverride) IsZero() bool { return o.Patch == nil && o.Bulk == nil && o.Filter == nil }
+
+// Apply returns spc with the fields of o that are set.
+func (o ConfigOverride) Apply(spc ServiceProviderConfig) ServiceProviderConfig {
+	if o.Patch != nil {
+		spc.Patch.Supported = *o.Patch
+	}
+	if o.Filter != nil {
+		spc.Filter.Supported = *o.Filter
+	}
+	if b := o.Bulk; b != nil {
+		if !b.Supported {
+			spc.Bulk = BulkConfig{}
+		} else {
+			spc.Bulk.Supported = true
+			if b.MaxOperations > 0 {
+				spc.Bulk.MaxOperations = b.MaxOperations
+			}
+			if b.MaxPayloadSize > 0 {
+				spc.Bulk.MaxPayloadSize = b.MaxPayloadSize
+			}
+		}
+	}
+	return spc
 }
 
 // FallbackConfig is the configuration used when discovery fails and
@@ -91,6 +138,10 @@ func (s *ServiceProviderConfig) UnmarshalJSON(b []byte) error {
 // Discover reads the target's ServiceProviderConfig (at the path of the
 // compatibility mode), remembers it for Capabilities, and returns it.
 //
+// Without discovery (Options.NoDiscovery, or a mode whose Compat.NoDiscovery
+// is set) it sends nothing and returns the assumed configuration (see
+// Options.NoDiscovery) with Assumed set.
+//
 // When the target has no discovery endpoint — it answers 404, 501 or
 // another object-level 4xx —
 // Discover returns Options.Fallback (FallbackConfig() when nil) with
@@ -101,6 +152,11 @@ func (s *ServiceProviderConfig) UnmarshalJSON(b []byte) error {
 // success answer that is not JSON (an HTML page) is ErrNotJSON, a
 // provider error: the base URL is most likely wrong.
 func (c *Client) Discover(ctx context.Context) (ServiceProviderConfig, error) {
+	if c.noDiscovery() {
+		spc := c.assumed()
+		c.setConfig(spc)
+		return spc, nil
+	}
 	var spc ServiceProviderConfig
 	_, err := c.do(ctx, request{op: "discover", method: http.MethodGet, path: c.compat.discoveryPath()}, &spc)
 	if err == nil {
@@ -113,6 +169,20 @@ func (c *Client) Discover(ctx context.Context) (ServiceProviderConfig, error) {
 		return fb, nil
 	}
 	return fb, err
+}
+
+// noDiscovery reports whether the client never requests the ServiceProviderConfig.
+func (c *Client) noDiscovery() bool { return c.opts.NoDiscovery || c.compat.NoDiscovery }
+
+// assumed is the configuration of a client without discovery: the mode's, else nothing
+// optional supported.
+func (c *Client) assumed() ServiceProviderConfig {
+	var spc ServiceProviderConfig
+	if c.compat.NoDiscovery {
+		spc = c.compat.Assumed
+	}
+	spc.Assumed = true
+	return spc
 }
 
 func discoveryMissing(err error) bool {
@@ -152,16 +222,23 @@ func (c *Client) Config() (spc ServiceProviderConfig, ok bool) {
 	return *c.config, true
 }
 
-// Capabilities returns the effective capabilities: Config() with the
-// compatibility mode applied. When no configuration is known yet it runs
-// Discover first; if that fails, the error is returned with the
-// capabilities of the fallback configuration.
+// Capabilities returns the effective capabilities: Config() with
+// Options.Override and then the compatibility mode applied. When no
+// configuration is known yet it runs Discover first; if that fails, the
+// error is returned with the capabilities of the fallback configuration.
 func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
 	if spc, ok := c.Config(); ok {
-		return c.compat.Apply(spc), nil
+		return c.effective(spc), nil
 	}
 	spc, err := c.Discover(ctx)
-	return c.compat.Apply(spc), err
+	return c.effective(spc), err
+}
+
+func (c *Client) effective(spc ServiceProviderConfig) Capabilities {
+	if c.opts.Override != nil {
+		spc = c.opts.Override.Apply(spc)
+	}
+	return c.compat.Apply(spc)
 }
 
 // Compat returns the compatibility row the client was built with.

@@ -202,6 +202,12 @@ func TestCompatTable(t *testing.T) {
 			MaxMembersPerRequest: 50, Filter: true, FilterMaxResults: 10, Bulk: true, BulkMaxOperations: 50, BulkMaxPayloadSize: 1000}},
 		{scim.ModeWebex, full, scim.Capabilities{Mode: scim.ModeWebex, UserUpdate: scim.UpdatePatch, GroupUpdate: scim.UpdatePatch, MemberPatch: true,
 			MaxMembersPerRequest: 50, MemberType: "user", FilterMaxResults: 10, Bulk: true, BulkMaxOperations: 50, BulkMaxPayloadSize: 1000}},
+		// vcenter and gitlab never discover (TestModesWithoutDiscovery); a document given
+		// anyway (an override's) is applied like any other: vcenter writes members inline.
+		{scim.ModeVCenter, full, scim.Capabilities{Mode: scim.ModeVCenter, UserUpdate: scim.UpdatePatch, GroupUpdate: scim.UpdatePut,
+			MaxMembersPerRequest: 50, FilterMaxResults: 10, Bulk: true, BulkMaxOperations: 50, BulkMaxPayloadSize: 1000}},
+		{scim.ModeGitLab, full, scim.Capabilities{Mode: scim.ModeGitLab, UserUpdate: scim.UpdatePatch, GroupUpdate: scim.UpdatePatch, MemberPatch: true,
+			MaxMembersPerRequest: 50, FilterMaxResults: 10, Bulk: true, BulkMaxOperations: 50, BulkMaxPayloadSize: 1000}},
 	}
 	for _, tt := range tests {
 		c, err := scim.CompatFor(tt.mode)
@@ -219,5 +225,14 @@ func TestCompatTable(t *testing.T) {
 	}
 	if c, _ := scim.CompatFor("SalesForce"); c.DiscoveryPath != "/ServiceProviderConfigs" {
 		t.Errorf("salesforce discovery path = %q", c.DiscoveryPath)
+	}
+	for _, m := range scim.Modes() {
+		c, _ := scim.CompatFor(m)
+		if want := m == scim.ModeVCenter || m == scim.ModeGitLab; c.NoDiscovery != want {
+			t.Errorf("%s: NoDiscovery = %v, want %v", m, c.NoDiscovery, want)
+		}
+		if want := m == scim.ModeVCenter; c.InlineMembers != want {
+			t.Errorf("%s: InlineMembers = %v, want %v", m, c.InlineMembers, want)
+		}
 	}
 }

@@ -32,6 +32,9 @@ func (s *Server) patchLocked(kind, id string, req patchRequest, base string) (ma
 	if len(req.Operations) == 0 {
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "Operations is empty")
 	}
+	if s.quirks.MembersInlineOnly && kind == "Groups" && touchesMembers(req.Operations) {
+		return nil, errorf(http.StatusBadRequest, "invalidValue", "members are written with the group (POST or PUT), not by PATCH")
+	}
 	if limit := s.quirks.MaxMembershipChanges; limit > 0 && kind == "Groups" {
 		if n := membershipChanges(req.Operations, o.body); n > limit {
 			return nil, errorf(http.StatusBadRequest, "tooMany", "at most %d membership changes per request, got %d", limit, n)
@@ -50,6 +53,27 @@ func (s *Server) patchLocked(kind, id string, req patchRequest, base string) (ma
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
 		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// touchesMembers reports whether an operation of ops changes members: its path starts
+// with members, or it has no path and its value sets members.
+func touchesMembers(ops []patchOp) bool {
+	for _, op := range ops {
+		if op.Path == "" {
+			if m, ok := op.Value.(map[string]any); ok {
+				for k := range m {
+					if strings.EqualFold(k, "members") {
+						return true
+					}
+				}
+			}
+			continue
+		}
+		if len(op.Path) >= len("members") && strings.EqualFold(op.Path[:len("members")], "members") {
 			return true
 		}
 	}

@@ -37,6 +37,17 @@ type Quirks struct {
 	// or not the request asks for it (aws); MaxPageSize caps a page (aws: 100).
 	CursorPaging bool
 	MaxPageSize  int
+	// DiscoveryStatus, when set, is the status both discovery endpoints
+	// answer with an error body (vcenter: 500, gitlab: 404), so a client
+	// that asks finds nothing it can use.
+	DiscoveryStatus int
+	// MembersInlineOnly: a PATCH of a group that changes its members is
+	// refused with 400; members are written in the group's POST or PUT
+	// (vcenter).
+	MembersInlineOnly bool
+	// NoUserPut: PUT /Users/{id} answers 405; users are changed by PATCH
+	// (gitlab).
+	NoUserPut bool
 }
 
 var profiles = map[string]Quirks{
@@ -53,10 +64,12 @@ var profiles = map[string]Quirks{
 	"slack":      {Name: "slack", HideFilterSupport: true, DeleteUserDeactivates: true},
 	"salesforce": {Name: "salesforce", DiscoveryPluralOnly: true},
 	"webex":      {Name: "webex", RequireMemberTypeUser: true},
+	"vcenter":    {Name: "vcenter", DiscoveryStatus: 500, MembersInlineOnly: true, NoBulk: true},
+	"gitlab":     {Name: "gitlab", DiscoveryStatus: 404, NoUserPut: true, NoBulk: true},
 }
 
 // Profile returns the quirks of a vendor profile: "default" (or ""),
-// "aws", "slack", "salesforce" or "webex". It panics on an unknown name,
+// "aws", "slack", "salesforce", "webex", "vcenter" or "gitlab". It panics on an unknown name,
 // like the setup failures of httptest.
 func Profile(name string) Quirks {
 	if name == "" {
@@ -71,5 +84,5 @@ func Profile(name string) Quirks {
 
 // ProfileNames lists the profiles Profile knows.
 func ProfileNames() []string {
-	return []string{"default", "aws", "slack", "salesforce", "webex"}
+	return []string{"default", "aws", "slack", "salesforce", "webex", "vcenter", "gitlab"}
 }

@@ -2,6 +2,7 @@ package scimtest
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,6 +35,11 @@ type Options struct {
 	// OAuth, when set, serves a token endpoint at /oauth/token (see
 	// Server.TokenURL) and accepts the tokens it issues.
 	OAuth *OAuth
+	// Basic, when set, accepts HTTP Basic credentials (RFC 7617) with its
+	// username and password on every SCIM request, besides the bearer
+	// tokens of Token and OAuth when those are set too. A request without
+	// acceptable credentials is answered 401 with a Basic challenge.
+	Basic *BasicAuth
 	// Quirks imitate a vendor; see Profile.
 	Quirks Quirks
 	// Config is the advertised (and enforced) ServiceProviderConfig.
@@ -69,6 +75,12 @@ type OAuth struct {
 	// RequiredParams must all be present in a token request with these
 	// values (extra token-request parameters); else 400 invalid_request.
 	RequiredParams url.Values
+}
+
+// BasicAuth are the credentials a Server takes with HTTP Basic.
+type BasicAuth struct {
+	Username string
+	Password string
 }
 
 // Config is the capabilities advertised at discovery and enforced. The
@@ -316,7 +328,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, bod
 		return
 	}
 	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="scimtest"`)
+		challenge := `Bearer realm="scimtest"`
+		if s.opts.Basic != nil {
+			challenge = `Basic realm="scimtest", charset="UTF-8"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		writeError(w, errorf(http.StatusUnauthorized, "", "authorization required"))
 		return
 	}
@@ -384,8 +400,13 @@ func (s *Server) logRequest(r *http.Request, route string, body []byte, status i
 }
 
 func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.Token == "" && s.opts.OAuth == nil {
+	if s.opts.Token == "" && s.opts.OAuth == nil && s.opts.Basic == nil {
 		return true
+	}
+	if user, pass, ok := r.BasicAuth(); ok {
+		b := s.opts.Basic
+		return b != nil && subtle.ConstantTimeCompare([]byte(user), []byte(b.Username)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(pass), []byte(b.Password)) == 1
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
@@ -463,6 +484,10 @@ func (s *Server) serveSCIM(w http.ResponseWriter, r *http.Request, rel string, b
 }
 
 func (s *Server) serveDiscovery(w http.ResponseWriter, plural bool, base string) {
+	if status := s.quirks.DiscoveryStatus; status != 0 {
+		writeError(w, errorf(status, "", "no ServiceProviderConfig is served here"))
+		return
+	}
 	if s.opts.Config.DiscoveryNotFound || plural != s.quirks.DiscoveryPluralOnly {
 		writeError(w, errorf(http.StatusNotFound, "", "no such endpoint"))
 		return
@@ -492,15 +517,26 @@ func (s *Server) serviceProviderConfig(base string) map[string]any {
 			"supported":  !cfg.NoFilter && !s.quirks.HideFilterSupport,
 			"maxResults": cfg.filterMaxResults(),
 		},
-		"changePassword": map[string]any{"supported": false},
-		"sort":           map[string]any{"supported": false},
-		"etag":           map[string]any{"supported": false},
-		"authenticationSchemes": []any{map[string]any{
-			"type": "oauthbearertoken", "name": "OAuth Bearer Token",
-			"description": "Authentication with a bearer token", "primary": true,
-		}},
-		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": base + "/ServiceProviderConfig"},
+		"changePassword":        map[string]any{"supported": false},
+		"sort":                  map[string]any{"supported": false},
+		"etag":                  map[string]any{"supported": false},
+		"authenticationSchemes": s.authenticationSchemes(),
+		"meta":                  map[string]any{"resourceType": "ServiceProviderConfig", "location": base + "/ServiceProviderConfig"},
 	}
+}
+
+func (s *Server) authenticationSchemes() []any {
+	schemes := []any{map[string]any{
+		"type": "oauthbearertoken", "name": "OAuth Bearer Token",
+		"description": "Authentication with a bearer token", "primary": s.opts.Basic == nil,
+	}}
+	if s.opts.Basic != nil {
+		schemes = append(schemes, map[string]any{
+			"type": "httpbasic", "name": "HTTP Basic",
+			"description": "Authentication with a username and password", "primary": true,
+		})
+	}
+	return schemes
 }
 
 func resourceTypes(base string) map[string]any {
@@ -577,6 +613,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, kind, id 
 			return
 		}
 		writeJSON(w, http.StatusOK, s.render(kind, o.body))
+	case id != "" && r.Method == http.MethodPut && kind == "Users" && s.quirks.NoUserPut:
+		writeError(w, errorf(http.StatusMethodNotAllowed, "", "PUT is not supported for Users: use PATCH"))
 	case id != "" && r.Method == http.MethodPut:
 		var in map[string]any
 		if e := decodeBody(body, &in); e != nil {

@@ -485,6 +485,66 @@ func TestQuirks(t *testing.T) {
 			t.Errorf("member with type user: %d, want 200", status)
 		}
 	})
+	t.Run("vcenter", func(t *testing.T) {
+		srv := scimtest.NewServer(scimtest.Options{Quirks: scimtest.Profile("vcenter")})
+		defer srv.Close()
+		for _, path := range []string{"/ServiceProviderConfig", "/ServiceProviderConfigs"} {
+			if status, _ := call(t, srv, "GET", path, nil); status != 500 {
+				t.Errorf("GET %s: %d, want 500", path, status)
+			}
+		}
+		u1, u2 := srv.AddUser(newUser("u1")), srv.AddUser(newUser("u2"))
+		status, g := call(t, srv, "POST", "/Groups", map[string]any{"schemas": []any{groupSchema}, "displayName": "g",
+			"members": []any{map[string]any{"value": u1}}})
+		if status != 201 {
+			t.Fatalf("POST group with members: %d", status)
+		}
+		gid := g["id"].(string)
+		for _, body := range []map[string]any{
+			patch(op("add", "members", []any{map[string]any{"value": u2}})),
+			patch(op("remove", `members[value eq "`+u1+`"]`, nil)),
+			patch(op("replace", "", map[string]any{"members": []any{}})),
+		} {
+			if status, _ := call(t, srv, "PATCH", "/Groups/"+gid, body); status != 400 {
+				t.Errorf("member PATCH %v: %d, want 400", body, status)
+			}
+		}
+		if status, _ := call(t, srv, "PATCH", "/Groups/"+gid, patch(op("replace", "displayName", "h"))); status != 200 {
+			t.Errorf("displayName PATCH: %d, want 200", status)
+		}
+		if status, _ := call(t, srv, "PUT", "/Groups/"+gid, map[string]any{"schemas": []any{groupSchema}, "displayName": "h",
+			"members": []any{map[string]any{"value": u2}}}); status != 200 {
+			t.Errorf("PUT group with members: %d, want 200", status)
+		}
+		if got := srv.GroupMembers(gid); len(got) != 1 || got[0] != u2 {
+			t.Errorf("members = %v, want [%s]", got, u2)
+		}
+		if status, _ := call(t, srv, "POST", "/Bulk", map[string]any{"schemas": []any{bulkSchema}, "Operations": []any{}}); status != 501 {
+			t.Errorf("bulk: %d, want 501", status)
+		}
+	})
+	t.Run("gitlab", func(t *testing.T) {
+		srv := scimtest.NewServer(scimtest.Options{Quirks: scimtest.Profile("gitlab")})
+		defer srv.Close()
+		for _, path := range []string{"/ServiceProviderConfig", "/ServiceProviderConfigs"} {
+			if status, _ := call(t, srv, "GET", path, nil); status != 404 {
+				t.Errorf("GET %s: %d, want 404", path, status)
+			}
+		}
+		uid := srv.AddUser(newUser("u"))
+		if status, _ := call(t, srv, "PUT", "/Users/"+uid, newUser("u", "title", "t")); status != 405 {
+			t.Errorf("PUT user: %d, want 405", status)
+		}
+		if status, _ := call(t, srv, "PATCH", "/Users/"+uid, patch(op("replace", "title", "t"))); status != 200 {
+			t.Errorf("PATCH user: %d, want 200", status)
+		}
+		if u, _ := srv.User(uid); u["title"] != "t" {
+			t.Errorf("user after PATCH = %v", u)
+		}
+		if status, _ := call(t, srv, "POST", "/Bulk", map[string]any{"schemas": []any{bulkSchema}, "Operations": []any{}}); status != 501 {
+			t.Errorf("bulk: %d, want 501", status)
+		}
+	})
 	t.Run("unknown profile panics", func(t *testing.T) {
 		defer func() {
 			if recover() == nil {
