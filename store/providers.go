@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -16,33 +17,92 @@ const (
 	DeprovisionNone       = "none"
 )
 
+// Discovery settings: whether a provider's ServiceProviderConfig is requested.
+const (
+	// DiscoveryAuto requests it, unless the compatibility mode assumes one (vcenter, gitlab).
+	DiscoveryAuto = "auto"
+	// DiscoveryOff never requests it: the target is taken to support nothing optional (or
+	// what its mode assumes), corrected by the provider's ServiceConfig.
+	DiscoveryOff = "off"
+)
+
+// ServiceConfigOverride is what a provider's configuration says of its target's
+// capabilities, winning over what discovery finds (or what is assumed without it). A nil
+// field says nothing; the zero value changes nothing. It is stored as a jsonb object.
+type ServiceConfigOverride struct {
+	Patch  *bool         `json:"patch,omitempty"`
+	Bulk   *BulkOverride `json:"bulk,omitempty"`
+	Filter *bool         `json:"filter,omitempty"`
+}
+
+// BulkOverride is the bulk capability of a ServiceConfigOverride: Supported false means no
+// Bulk; a limit of 0 keeps the discovered one.
+type BulkOverride struct {
+	Supported      bool `json:"supported"`
+	MaxOperations  int  `json:"maxOperations,omitempty"`
+	MaxPayloadSize int  `json:"maxPayloadSize,omitempty"`
+}
+
+// IsZero reports whether o changes nothing.
+func (o ServiceConfigOverride) IsZero() bool {
+	return o.Patch == nil && o.Bulk == nil && o.Filter == nil
+}
+
+// Equal reports whether o and p say the same.
+func (o ServiceConfigOverride) Equal(p ServiceConfigOverride) bool {
+	eqBool := func(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return eqBool(o.Patch, p.Patch) && eqBool(o.Filter, p.Filter) &&
+		(o.Bulk == nil) == (p.Bulk == nil) && (o.Bulk == nil || *o.Bulk == *p.Bulk)
+}
+
+// Value implements driver.Valuer.
+func (o ServiceConfigOverride) Value() (driver.Value, error) { return json.Marshal(o) }
+
+// Scan implements sql.Scanner.
+func (o *ServiceConfigOverride) Scan(src any) error {
+	*o = ServiceConfigOverride{}
+	b, err := jsonBytes(src)
+	if err != nil || b == nil {
+		return err
+	}
+	return json.Unmarshal(b, o)
+}
+
 // Provider is one configured SCIM target.
 //
-// Token, OAuthClientSecret and the values of OAuthParams are secret references (env:NAME,
-// file:/path) or sealed values; the worker resolves them just before use. They never leave
-// the worker in workflow inputs, logs or errors.
+// Token, OAuthClientSecret, BasicPassword and the values of OAuthParams are secret
+// references (env:NAME, file:/path) or sealed values; the worker resolves them just before
+// use. They never leave the worker in workflow inputs, logs or errors.
 type Provider struct {
-	ID                     string        `db:"id"`
-	Name                   string        `db:"name"` // lower-case slug; appears in workflow IDs
-	BaseURL                string        `db:"base_url"`
-	AuthMode               string        `db:"auth_mode"` // "token" or "oauth2"
-	Token                  string        `db:"token"`
-	OAuthTokenURL          string        `db:"oauth_token_url"`
-	OAuthClientID          string        `db:"oauth_client_id"`
-	OAuthClientSecret      string        `db:"oauth_client_secret"`
-	OAuthParams            StringMap     `db:"oauth_params"` // extra token-request parameters, e.g. grant_type
-	CompatibilityMode      string        `db:"compatibility_mode"`
-	ExcludeServiceAccounts bool          `db:"exclude_service_accounts"`
-	ApplicationID          *string       `db:"application_id"`
-	DryRun                 bool          `db:"dry_run"`
-	VerifyTLS              bool          `db:"verify_tls"`
-	PageSize               int           `db:"page_size"`
-	DeprovisionAction      string        `db:"deprovision_action"`
-	DeprovisionThreshold   int           `db:"deprovision_threshold"` // 0: no limit
-	FlattenGroups          bool          `db:"flatten_groups"`
-	LinkExisting           bool          `db:"link_existing"`
-	FullSyncInterval       time.Duration `db:"-"`
-	Enabled                bool          `db:"enabled"`
+	ID                string    `db:"id"`
+	Name              string    `db:"name"` // lower-case slug; appears in workflow IDs
+	BaseURL           string    `db:"base_url"`
+	AuthMode          string    `db:"auth_mode"` // "token", "oauth2" or "basic"
+	Token             string    `db:"token"`
+	OAuthTokenURL     string    `db:"oauth_token_url"`
+	OAuthClientID     string    `db:"oauth_client_id"`
+	OAuthClientSecret string    `db:"oauth_client_secret"`
+	OAuthParams       StringMap `db:"oauth_params"` // extra token-request parameters, e.g. grant_type
+	// BasicUsername (a literal or a reference) and BasicPassword (a secret) are the HTTP
+	// Basic credentials of auth mode basic.
+	BasicUsername string `db:"basic_username"`
+	BasicPassword string `db:"basic_password"`
+	// Discovery is DiscoveryAuto or DiscoveryOff; ServiceConfig corrects the target's
+	// capabilities, discovered or not.
+	Discovery              string                `db:"discovery"`
+	ServiceConfig          ServiceConfigOverride `db:"service_provider_config"`
+	CompatibilityMode      string                `db:"compatibility_mode"`
+	ExcludeServiceAccounts bool                  `db:"exclude_service_accounts"`
+	ApplicationID          *string               `db:"application_id"`
+	DryRun                 bool                  `db:"dry_run"`
+	VerifyTLS              bool                  `db:"verify_tls"`
+	PageSize               int                   `db:"page_size"`
+	DeprovisionAction      string                `db:"deprovision_action"`
+	DeprovisionThreshold   int                   `db:"deprovision_threshold"` // 0: no limit
+	FlattenGroups          bool                  `db:"flatten_groups"`
+	LinkExisting           bool                  `db:"link_existing"`
+	FullSyncInterval       time.Duration         `db:"-"`
+	Enabled                bool                  `db:"enabled"`
 	// RateLimitPerMinute and RateLimitBurst are the operator's limit on requests to the
 	// target, shared by every worker (0: none configured; the compatibility mode's
 	// published limit applies, if it has one). MaxInFlight caps the requests in flight
@@ -72,7 +132,7 @@ const (
 // ProviderDefaults returns a provider with the defaults of a new row.
 func ProviderDefaults() Provider {
 	return Provider{
-		AuthMode: "token", CompatibilityMode: "default", ExcludeServiceAccounts: true,
+		AuthMode: "token", CompatibilityMode: "default", Discovery: DiscoveryAuto, ExcludeServiceAccounts: true,
 		VerifyTLS: true, PageSize: 100, DeprovisionAction: DeprovisionDelete,
 		FullSyncInterval: time.Hour, Enabled: true,
 		ReconcileInterval: 24 * time.Hour, Orphans: OrphansReport,
@@ -84,7 +144,8 @@ const providerColumns = `id, name, base_url, auth_mode, token, oauth_token_url, 
 	dry_run, verify_tls, page_size, deprovision_action, deprovision_threshold, flatten_groups,
 	link_existing, extract(epoch FROM full_sync_interval)::float8 AS interval_seconds, enabled,
 	rate_limit_per_minute, rate_limit_burst, max_in_flight,
-	extract(epoch FROM reconcile_interval)::float8 AS reconcile_seconds, orphans, created_at, updated_at`
+	extract(epoch FROM reconcile_interval)::float8 AS reconcile_seconds, orphans, basic_username,
+	basic_password, discovery, service_provider_config, created_at, updated_at`
 
 func (p *Provider) afterScan() {
 	p.FullSyncInterval = time.Duration(p.IntervalSeconds * float64(time.Second))
@@ -100,15 +161,20 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 	if p.Orphans == "" {
 		p.Orphans = OrphansReport
 	}
+	if p.Discovery == "" {
+		p.Discovery = DiscoveryAuto
+	}
 	var out Provider
 	err := tx.tx.QueryRowxContext(ctx, `
 		INSERT INTO providers (name, base_url, auth_mode, token, oauth_token_url, oauth_client_id,
 			oauth_client_secret, oauth_params, compatibility_mode, exclude_service_accounts,
 			application_id, dry_run, verify_tls, page_size, deprovision_action,
 			deprovision_threshold, flatten_groups, link_existing, full_sync_interval, enabled,
-			rate_limit_per_minute, rate_limit_burst, max_in_flight, reconcile_interval, orphans)
+			rate_limit_per_minute, rate_limit_burst, max_in_flight, reconcile_interval, orphans,
+			basic_username, basic_password, discovery, service_provider_config)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-			make_interval(secs => $19), $20, $21, $22, $23, make_interval(secs => $24), $25)
+			make_interval(secs => $19), $20, $21, $22, $23, make_interval(secs => $24), $25,
+			$26, $27, $28, $29)
 		ON CONFLICT (name) DO UPDATE SET base_url = EXCLUDED.base_url, auth_mode = EXCLUDED.auth_mode,
 			token = EXCLUDED.token, oauth_token_url = EXCLUDED.oauth_token_url,
 			oauth_client_id = EXCLUDED.oauth_client_id, oauth_client_secret = EXCLUDED.oauth_client_secret,
@@ -123,6 +189,8 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 			rate_limit_per_minute = EXCLUDED.rate_limit_per_minute,
 			rate_limit_burst = EXCLUDED.rate_limit_burst, max_in_flight = EXCLUDED.max_in_flight,
 			reconcile_interval = EXCLUDED.reconcile_interval, orphans = EXCLUDED.orphans,
+			basic_username = EXCLUDED.basic_username, basic_password = EXCLUDED.basic_password,
+			discovery = EXCLUDED.discovery, service_provider_config = EXCLUDED.service_provider_config,
 			updated_at = CASE WHEN (providers.base_url, providers.auth_mode, providers.token,
 				providers.oauth_token_url, providers.oauth_client_id, providers.oauth_client_secret,
 				providers.oauth_params, providers.compatibility_mode, providers.exclude_service_accounts,
@@ -130,7 +198,8 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 				providers.deprovision_action, providers.deprovision_threshold, providers.flatten_groups,
 				providers.link_existing, providers.full_sync_interval, providers.enabled,
 				providers.rate_limit_per_minute, providers.rate_limit_burst, providers.max_in_flight,
-				providers.reconcile_interval, providers.orphans)
+				providers.reconcile_interval, providers.orphans, providers.basic_username,
+				providers.basic_password, providers.discovery, providers.service_provider_config)
 				IS DISTINCT FROM (EXCLUDED.base_url, EXCLUDED.auth_mode, EXCLUDED.token,
 				EXCLUDED.oauth_token_url, EXCLUDED.oauth_client_id, EXCLUDED.oauth_client_secret,
 				EXCLUDED.oauth_params, EXCLUDED.compatibility_mode, EXCLUDED.exclude_service_accounts,
@@ -138,14 +207,16 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 				EXCLUDED.deprovision_action, EXCLUDED.deprovision_threshold, EXCLUDED.flatten_groups,
 				EXCLUDED.link_existing, EXCLUDED.full_sync_interval, EXCLUDED.enabled,
 				EXCLUDED.rate_limit_per_minute, EXCLUDED.rate_limit_burst, EXCLUDED.max_in_flight,
-				EXCLUDED.reconcile_interval, EXCLUDED.orphans)
+				EXCLUDED.reconcile_interval, EXCLUDED.orphans, EXCLUDED.basic_username,
+				EXCLUDED.basic_password, EXCLUDED.discovery, EXCLUDED.service_provider_config)
 				THEN now() ELSE providers.updated_at END
 		RETURNING `+providerColumns,
 		p.Name, p.BaseURL, p.AuthMode, p.Token, p.OAuthTokenURL, p.OAuthClientID, p.OAuthClientSecret,
 		p.OAuthParams, p.CompatibilityMode, p.ExcludeServiceAccounts, p.ApplicationID, p.DryRun,
 		p.VerifyTLS, p.PageSize, p.DeprovisionAction, p.DeprovisionThreshold, p.FlattenGroups,
 		p.LinkExisting, p.FullSyncInterval.Seconds(), p.Enabled,
-		p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight, p.ReconcileInterval.Seconds(), p.Orphans).StructScan(&out)
+		p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight, p.ReconcileInterval.Seconds(), p.Orphans,
+		p.BasicUsername, p.BasicPassword, p.Discovery, p.ServiceConfig).StructScan(&out)
 	if err != nil {
 		return Provider{}, fmt.Errorf("store: save provider %s: %w", p.Name, translate(err))
 	}

@@ -91,7 +91,7 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first migrate: %v", err)
 	}
-	if want := []int64{1, 2, 3, 4, 5, 6}; !slices.Equal(applied, want) {
+	if want := []int64{1, 2, 3, 4, 5, 6, 8}; !slices.Equal(applied, want) {
 		t.Fatalf("first migrate applied %v, want %v", applied, want)
 	}
 	var tables []string
@@ -117,8 +117,8 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err := s.DB().GetContext(ctx, &versions, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`); err != nil {
 		t.Fatal(err)
 	}
-	if versions != 6 {
-		t.Fatalf("goose_db_version has %d applied rows, want 6", versions)
+	if versions != 7 {
+		t.Fatalf("goose_db_version has %d applied rows, want 7", versions)
 	}
 }
 
@@ -263,5 +263,67 @@ func TestProviderUpsertKeepsCacheUnlessChanged(t *testing.T) {
 	s.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	if _, ok, _ := s.CachedServiceConfig(ctx, p.ID, time.Hour); ok {
 		t.Fatal("a cached config older than maxAge was returned")
+	}
+}
+
+// TestProviderBasicAuthAndDiscoveryRoundTrip: the columns of 00008 store what they are
+// given, take their defaults, count as a change (the cached ServiceProviderConfig is
+// cleared), and refuse values outside their lists.
+func TestProviderBasicAuthAndDiscoveryRoundTrip(t *testing.T) {
+	s := freshStore(t)
+	ctx := ctxT(t)
+	def := createProvider(t, s, provider("plain"))
+	if def.Discovery != store.DiscoveryAuto || !def.ServiceConfig.IsZero() || def.BasicUsername != "" || def.BasicPassword != "" {
+		t.Fatalf("defaults: discovery %q, override %+v, basic %q/%q", def.Discovery, def.ServiceConfig, def.BasicUsername, def.BasicPassword)
+	}
+
+	yes := false
+	p := provider("vc")
+	p.CompatibilityMode, p.AuthMode, p.Token = "vcenter", "basic", ""
+	p.BasicUsername, p.BasicPassword = "scim-admin", "env:VC_PASSWORD"
+	p.Discovery = store.DiscoveryOff
+	p.ServiceConfig = store.ServiceConfigOverride{Filter: &yes, Bulk: &store.BulkOverride{Supported: true, MaxOperations: 50, MaxPayloadSize: 65536}}
+	got := createProvider(t, s, p)
+	if got.CompatibilityMode != "vcenter" || got.AuthMode != "basic" || got.BasicUsername != "scim-admin" ||
+		got.BasicPassword != "env:VC_PASSWORD" || got.Discovery != "off" || !got.ServiceConfig.Equal(p.ServiceConfig) {
+		t.Fatalf("stored %+v", got)
+	}
+	var raw string
+	if err := s.DB().GetContext(ctx, &raw, `SELECT service_provider_config::text FROM providers WHERE name = 'vc'`); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"bulk": {"supported": true, "maxOperations": 50, "maxPayloadSize": 65536}, "filter": false}`; raw != want {
+		t.Errorf("service_provider_config = %s, want %s", raw, want)
+	}
+	loaded, err := s.Provider(ctx, "vc")
+	if err != nil || !loaded.ServiceConfig.Equal(p.ServiceConfig) || loaded.ServiceConfig.Patch != nil {
+		t.Fatalf("loaded %+v, %v", loaded.ServiceConfig, err)
+	}
+
+	// A change of the override alone clears the cache.
+	if err := s.PutServiceConfig(ctx, got.ID, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	p.ServiceConfig.Filter = nil
+	createProvider(t, s, p)
+	if _, ok, _ := s.CachedServiceConfig(ctx, got.ID, time.Hour); ok {
+		t.Error("changing service_provider_config did not clear the cached ServiceProviderConfig")
+	}
+
+	for _, tc := range []struct {
+		edit       func(p *store.Provider)
+		constraint string
+	}{
+		{func(p *store.Provider) { p.Discovery = "sometimes" }, "providers_discovery_check"},
+		{func(p *store.Provider) { p.AuthMode = "digest" }, "providers_auth_mode_check"},
+		{func(p *store.Provider) { p.CompatibilityMode = "okta" }, "providers_compatibility_mode_check"},
+	} {
+		bad := provider("bad")
+		tc.edit(&bad)
+		err := s.InTx(ctx, func(tx *store.Tx) error { _, err := tx.UpsertProvider(ctx, bad); return err })
+		var invalid *store.InvalidError
+		if !errors.As(err, &invalid) || invalid.Constraint != tc.constraint {
+			t.Errorf("got %v, want InvalidError on %s", err, tc.constraint)
+		}
 	}
 }
