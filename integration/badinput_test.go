@@ -115,7 +115,7 @@ func TestBadConfigurationIsRejectedWhole(t *testing.T) {
 		{"credentials in the URL", "base_url: https://beta.example.com/scim", "base_url: https://admin:hunter2@beta.example.com/scim",
 			`providers[1].base_url: invalid URL `},
 		{"compatibility mode", "compatibility_mode: aws", "compatibility_mode: okta",
-			`providers[1].compatibility_mode: unknown value "okta": use default, aws, slack, salesforce or webex`},
+			`providers[1].compatibility_mode: unknown value "okta": use default, aws, slack, salesforce, webex, vcenter or gitlab`},
 		{"auth mode", "mode: token", "mode: basic", `providers[0].auth.mode: unknown value "basic": use token or oauth2`},
 		{"token reference", "token: env:ACME_TOKEN", `token: "env:"`, `providers[0].auth.token: env: must be followed by an environment variable name`},
 		{"secret file reference", "client_secret: file:/run/secrets/beta", "client_secret: file:secrets/beta",

@@ -424,7 +424,7 @@ providers:
 		bad+`:7:11: bindings[1].user: unknown user "ghost": no user of that username in the directory`,
 		bad+`:13:31: mappings[0].expression: line 2:25 of mapping "title": got '}', want primary expression`,
 		bad+`:16:15: providers[0].base_url: invalid URL "not a url": the scheme must be http or https`,
-		bad+`:17:25: providers[0].compatibility_mode: unknown value "okta": use default, aws, slack, salesforce or webex`,
+		bad+`:17:25: providers[0].compatibility_mode: unknown value "okta": use default, aws, slack, salesforce, webex, vcenter or gitlab`,
 		bad+`:20:7: providers[0].auth.tokn: unknown field (did you mean token?)`,
 		bad+`:21:28: providers[0].group_filters[1]: unknown group "interns": no group of that name in the directory`,
 		bad+`:22:40: providers[0].mappings[2]: unknown mapping "missing": define it under mappings, or use a built-in one (00-default-user, 00-default-group)`,

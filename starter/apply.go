@@ -50,9 +50,12 @@ Example:
     - name: demo                     # lower-case; appears in workflow IDs
       base_url: https://app.example.com/scim/v2
       auth:
-        mode: token                  # token (default) or oauth2 with token_url,
-        token: env:DEMO_SCIM_TOKEN   # client_id, client_secret and params
-      compatibility_mode: default    # default, aws, slack, salesforce or webex
+        mode: token                  # token (default), oauth2 with token_url, client_id,
+        token: env:DEMO_SCIM_TOKEN   # client_secret and params, or basic with username, password
+      compatibility_mode: default    # default, aws, slack, salesforce, webex, vcenter, gitlab
+      discovery: auto                # or off: never ask for the ServiceProviderConfig
+      service_provider_config:       # what the target supports, over what discovery says
+        patch: true                  # bulk: false, or {max_operations, max_payload_size}
       exclude_service_accounts: true
       application: portal            # sync only the users portal admits
       dry_run: false
@@ -573,7 +576,11 @@ func providerDiff(cur store.Provider, sel store.ProviderSelection, appNames map[
 	diff("auth.client_id", cur.OAuthClientID != want.OAuthClientID)
 	diff("auth.client_secret", cur.OAuthClientSecret != want.OAuthClientSecret)
 	diff("auth.params", !maps.Equal(cur.OAuthParams, want.OAuthParams))
+	diff("auth.username", cur.BasicUsername != want.BasicUsername)
+	diff("auth.password", cur.BasicPassword != want.BasicPassword)
 	diff("compatibility_mode", cur.CompatibilityMode != want.CompatibilityMode)
+	diff("discovery", cur.Discovery != want.Discovery)
+	diff("service_provider_config", !cur.ServiceConfig.Equal(want.ServiceConfig))
 	diff("exclude_service_accounts", cur.ExcludeServiceAccounts != want.ExcludeServiceAccounts)
 	diff("application", curApp != ps.application.name)
 	diff("dry_run", cur.DryRun != want.DryRun)

@@ -26,7 +26,9 @@ import (
 //	applications: [{name, policy_engine_mode}]
 //	mappings:     [{name, kind, expression}]
 //	providers:    [{name, base_url, auth: {mode, token, token_url, client_id, client_secret,
-//	                params}, compatibility_mode, exclude_service_accounts, application, dry_run,
+//	                params, username, password}, compatibility_mode, discovery,
+//	                service_provider_config: {patch, bulk, filter}, exclude_service_accounts,
+//	                application, dry_run,
 //	                verify_tls, page_size, deprovision: {action, threshold},
 //	                rate_limit: {requests_per_minute, burst, max_in_flight}, reconcile_interval,
 //	                orphans, flatten_groups, link_existing, full_sync_interval, enabled,
@@ -559,10 +561,11 @@ func (d *decoder) provider(n *yaml.Node, path string) providerSpec {
 			d.fields(v, ap, map[string]func(*yaml.Node, string){
 				"mode": func(v *yaml.Node, fp string) {
 					set("auth.mode", v)
-					if s, ok := d.oneOf(v, fp, "token", "oauth2"); ok {
-						p.AuthMode = s
-					}
+					s, _ := d.oneOf(v, fp, "token", "oauth2", "basic")
+					p.AuthMode = s // "" when unknown: no further auth errors follow from a guess
 				},
+				"username":      str(&p.BasicUsername, "auth.username"),
+				"password":      str(&p.BasicPassword, "auth.password"),
 				"token":         str(&p.Token, "auth.token"),
 				"token_url":     str(&p.OAuthTokenURL, "auth.token_url"),
 				"client_id":     str(&p.OAuthClientID, "auth.client_id"),
@@ -589,6 +592,28 @@ func (d *decoder) provider(n *yaml.Node, path string) providerSpec {
 			if s, ok := d.oneOf(v, fp, modes...); ok {
 				p.CompatibilityMode = s
 			}
+		},
+		"discovery": func(v *yaml.Node, fp string) {
+			set("discovery", v)
+			if s, ok := d.oneOf(v, fp, store.DiscoveryAuto, store.DiscoveryOff); ok {
+				p.Discovery = s
+			}
+		},
+		"service_provider_config": func(v *yaml.Node, sp string) {
+			set("service_provider_config", v)
+			d.fields(v, sp, map[string]func(*yaml.Node, string){
+				"patch": func(v *yaml.Node, fp string) {
+					if b, ok := d.boolean(v, fp); ok {
+						p.ServiceConfig.Patch = &b
+					}
+				},
+				"filter": func(v *yaml.Node, fp string) {
+					if b, ok := d.boolean(v, fp); ok {
+						p.ServiceConfig.Filter = &b
+					}
+				},
+				"bulk": func(v *yaml.Node, fp string) { p.ServiceConfig.Bulk = d.bulkOverride(v, fp, ps.nodes) },
+			})
 		},
 		"exclude_service_accounts": boolean(&p.ExcludeServiceAccounts, "exclude_service_accounts"),
 		"application": func(v *yaml.Node, fp string) {
@@ -728,11 +753,6 @@ func (d *decoder) checkProvider(ps *providerSpec) {
 		if p.Token == "" {
 			d.errorf(node("auth.mode"), join(path, "auth.token"), "required with auth mode token: a secret reference such as env:SCIM_TOKEN or file:/run/secrets/scim-token")
 		}
-		for _, k := range []string{"auth.token_url", "auth.client_id", "auth.client_secret", "auth.params"} {
-			if ps.nodes[k] != nil {
-				d.errorf(ps.nodes[k], join(path, k), "only used with auth mode oauth2")
-			}
-		}
 	case "oauth2":
 		if p.OAuthTokenURL == "" {
 			d.errorf(node("auth.mode"), join(path, "auth.token_url"), "required with auth mode oauth2")
@@ -742,17 +762,127 @@ func (d *decoder) checkProvider(ps *providerSpec) {
 		if p.OAuthClientID == "" {
 			d.errorf(node("auth.mode"), join(path, "auth.client_id"), "required with auth mode oauth2")
 		}
-		if ps.nodes["auth.token"] != nil {
-			d.errorf(ps.nodes["auth.token"], join(path, "auth.token"), "only used with auth mode token")
+	case "basic":
+		switch {
+		case p.BasicUsername == "":
+			d.errorf(node("auth.mode"), join(path, "auth.username"), "required with auth mode basic: the username, or a reference such as env:SCIM_USERNAME")
+		case !isReference(p.BasicUsername) && strings.Contains(p.BasicUsername, ":"):
+			d.errorf(node("auth.username"), join(path, "auth.username"), "a Basic username cannot contain ':' (RFC 7617)")
+		}
+		if p.BasicPassword == "" {
+			d.errorf(node("auth.mode"), join(path, "auth.password"), "required with auth mode basic: a secret reference such as env:SCIM_PASSWORD or file:/run/secrets/scim-password")
 		}
 	}
+	// Each auth field belongs to one mode; given with another, it is a mistake.
+	for _, f := range []struct{ key, mode, hint string }{
+		{"auth.token", "token", ""},
+		{"auth.token_url", "oauth2", ""}, {"auth.client_id", "oauth2", ""}, {"auth.client_secret", "oauth2", ""}, {"auth.params", "oauth2", ""},
+		{"auth.username", "basic", " (the OAuth2 password grant takes username and password in auth.params)"},
+		{"auth.password", "basic", " (the OAuth2 password grant takes username and password in auth.params)"},
+	} {
+		if n := ps.nodes[f.key]; n != nil && p.AuthMode != "" && p.AuthMode != f.mode {
+			hint := ""
+			if p.AuthMode == "oauth2" {
+				hint = f.hint
+			}
+			d.errorf(n, join(path, f.key), "only used with auth mode %s%s", f.mode, hint)
+		}
+	}
+	d.checkDiscovery(ps)
 	if n := ps.nodes["rate_limit.burst"]; n != nil && ps.nodes["rate_limit.requests_per_minute"] == nil {
 		d.errorf(n, join(path, "rate_limit.burst"), "only used with rate_limit.requests_per_minute: a burst of what rate?")
 	}
 	d.checkSecret(ps.nodes["auth.token"], join(path, "auth.token"), p.Token, true)
 	d.checkSecret(ps.nodes["auth.client_secret"], join(path, "auth.client_secret"), p.OAuthClientSecret, true)
+	d.checkSecret(ps.nodes["auth.username"], join(path, "auth.username"), p.BasicUsername, false)
+	d.checkSecret(ps.nodes["auth.password"], join(path, "auth.password"), p.BasicPassword, true)
 	for k, v := range p.OAuthParams {
 		d.checkSecret(ps.nodes["auth.params."+k], join(path, "auth.params."+k), v, secretParam(k))
+	}
+}
+
+// Limits of a service_provider_config's bulk.
+const (
+	maxBulkOperations  = 100_000
+	minBulkPayloadSize = 1 << 10
+	maxBulkPayloadSize = 1 << 30
+)
+
+// bulkOverride decodes service_provider_config.bulk: false (no Bulk), or a mapping of the
+// target's limits (Bulk supported).
+func (d *decoder) bulkOverride(v *yaml.Node, fp string, nodes map[string]*yaml.Node) *store.BulkOverride {
+	nodes["service_provider_config.bulk"] = v
+	const want = "false (the target has no Bulk) or a mapping {max_operations, max_payload_size} (it has Bulk, within these limits)"
+	switch {
+	case v.Kind == yaml.ScalarNode && v.Tag == "!!bool":
+		if b, _ := d.boolean(v, fp); b {
+			d.errorf(v, fp, "expected %s, got true: give the limits", want)
+			return nil
+		}
+		return &store.BulkOverride{}
+	case v.Kind != yaml.MappingNode:
+		d.errorf(v, fp, "expected %s, got %s", want, kindName(v))
+		return nil
+	}
+	b := &store.BulkOverride{Supported: true}
+	d.fields(v, fp, map[string]func(*yaml.Node, string){
+		"max_operations": func(v *yaml.Node, fp string) {
+			nodes["service_provider_config.bulk.max_operations"] = v
+			if i, ok := d.integer(v, fp); ok {
+				if i < 1 || i > maxBulkOperations {
+					d.errorf(v, fp, "must be between 1 and %d (operations in one Bulk request), got %d", maxBulkOperations, i)
+				}
+				b.MaxOperations = i
+			}
+		},
+		"max_payload_size": func(v *yaml.Node, fp string) {
+			nodes["service_provider_config.bulk.max_payload_size"] = v
+			if i, ok := d.integer(v, fp); ok {
+				if i < minBulkPayloadSize || i > maxBulkPayloadSize {
+					d.errorf(v, fp, "must be between %d and %d (bytes in one Bulk request), got %d", minBulkPayloadSize, maxBulkPayloadSize, i)
+				}
+				b.MaxPayloadSize = i
+			}
+		},
+	})
+	return b
+}
+
+// checkDiscovery checks service_provider_config against discovery: where nothing is
+// discovered (discovery off, or a mode that never discovers), the bulk limits cannot be
+// read from the target and must be given.
+func (d *decoder) checkDiscovery(ps *providerSpec) {
+	p, path := &ps.p, ps.path
+	compat, err := scim.CompatFor(scim.Mode(p.CompatibilityMode))
+	if err != nil {
+		return // reported with compatibility_mode
+	}
+	var why string
+	switch {
+	case p.Discovery == store.DiscoveryOff:
+		why = "with discovery off"
+	case compat.NoDiscovery:
+		why = fmt.Sprintf("with compatibility mode %s, which never discovers", p.CompatibilityMode)
+	default:
+		return
+	}
+	if b := p.ServiceConfig.Bulk; b != nil && b.Supported {
+		bulk := ps.nodes["service_provider_config.bulk"]
+		for _, f := range []struct {
+			key  string
+			set  bool
+			what string
+		}{
+			{"max_operations", b.MaxOperations != 0 || ps.nodes["service_provider_config.bulk.max_operations"] != nil, "the most operations the target takes in one Bulk request"},
+			{"max_payload_size", b.MaxPayloadSize != 0 || ps.nodes["service_provider_config.bulk.max_payload_size"] != nil, "the most bytes it takes in one Bulk request"},
+		} {
+			if !f.set {
+				d.errorf(bulk, join(path, "service_provider_config.bulk."+f.key), "required %s (nothing reads the target's limit): %s", why, f.what)
+			}
+		}
+	}
+	if p.Discovery == store.DiscoveryOff && !compat.NoDiscovery && p.ServiceConfig.IsZero() {
+		d.warnf(ps.nodes["discovery"], join(path, "discovery"), "off without service_provider_config: the target is taken to support neither PATCH, Bulk nor filtering; say what it supports under service_provider_config")
 	}
 }
 

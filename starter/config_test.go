@@ -56,7 +56,7 @@ bindings:
 	want := []string{
 		`bad.yaml:3:5: providers[0].bse_url: unknown field (did you mean base_url?)`,
 		`bad.yaml:4:15: providers[0].base_url: invalid URL "ftp//nope": the scheme must be http or https`,
-		`bad.yaml:5:25: providers[0].compatibility_mode: unknown value "azure": use default, aws, slack, salesforce or webex`,
+		`bad.yaml:5:25: providers[0].compatibility_mode: unknown value "azure": use default, aws, slack, salesforce, webex, vcenter or gitlab`,
 		`bad.yaml:6:16: providers[0].page_size: expected a whole number, got the string "many"`,
 		`bad.yaml:7:14: providers[0].enabled: expected true or false, got the string "yes"`,
 		`bad.yaml:9:13: providers[0].auth.token: required with auth mode token: a secret reference such as env:SCIM_TOKEN or file:/run/secrets/scim-token`,

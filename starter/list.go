@@ -47,31 +47,36 @@ versions applied.`)
 // providerView is a provider as listed: its settings with names instead of ids, and its
 // secrets as the references they are stored as (a literal is never shown).
 type providerView struct {
-	Name                   string            `json:"name"`
-	Enabled                bool              `json:"enabled"`
-	BaseURL                string            `json:"baseUrl"`
-	AuthMode               string            `json:"authMode"`
-	Token                  string            `json:"token,omitempty"`
-	OAuthTokenURL          string            `json:"oauthTokenUrl,omitempty"`
-	OAuthClientID          string            `json:"oauthClientId,omitempty"`
-	OAuthClientSecret      string            `json:"oauthClientSecret,omitempty"`
-	OAuthParams            map[string]string `json:"oauthParams,omitempty"`
-	CompatibilityMode      string            `json:"compatibilityMode"`
-	ExcludeServiceAccounts bool              `json:"excludeServiceAccounts"`
-	Application            string            `json:"application,omitempty"`
-	DryRun                 bool              `json:"dryRun"`
-	VerifyTLS              bool              `json:"verifyTls"`
-	PageSize               int               `json:"pageSize"`
-	DeprovisionAction      string            `json:"deprovisionAction"`
-	DeprovisionThreshold   int               `json:"deprovisionThreshold"`
-	FlattenGroups          bool              `json:"flattenGroups"`
-	LinkExisting           bool              `json:"linkExisting"`
-	FullSyncInterval       string            `json:"fullSyncInterval"`
-	RateLimit              *rateLimitView    `json:"rateLimit,omitempty"`
-	ReconcileInterval      string            `json:"reconcileInterval"`
-	Orphans                string            `json:"orphans"`
-	GroupFilters           []string          `json:"groupFilters"`
-	Mappings               []string          `json:"mappings"`
+	Name              string            `json:"name"`
+	Enabled           bool              `json:"enabled"`
+	BaseURL           string            `json:"baseUrl"`
+	AuthMode          string            `json:"authMode"`
+	Token             string            `json:"token,omitempty"`
+	OAuthTokenURL     string            `json:"oauthTokenUrl,omitempty"`
+	OAuthClientID     string            `json:"oauthClientId,omitempty"`
+	OAuthClientSecret string            `json:"oauthClientSecret,omitempty"`
+	OAuthParams       map[string]string `json:"oauthParams,omitempty"`
+	BasicUsername     string            `json:"basicUsername,omitempty"`
+	BasicPassword     string            `json:"basicPassword,omitempty"`
+	CompatibilityMode string            `json:"compatibilityMode"`
+	Discovery         string            `json:"discovery"`
+	// ServiceProviderConfig is the provider's override of the target's capabilities.
+	ServiceProviderConfig  *store.ServiceConfigOverride `json:"serviceProviderConfig,omitempty"`
+	ExcludeServiceAccounts bool                         `json:"excludeServiceAccounts"`
+	Application            string                       `json:"application,omitempty"`
+	DryRun                 bool                         `json:"dryRun"`
+	VerifyTLS              bool                         `json:"verifyTls"`
+	PageSize               int                          `json:"pageSize"`
+	DeprovisionAction      string                       `json:"deprovisionAction"`
+	DeprovisionThreshold   int                          `json:"deprovisionThreshold"`
+	FlattenGroups          bool                         `json:"flattenGroups"`
+	LinkExisting           bool                         `json:"linkExisting"`
+	FullSyncInterval       string                       `json:"fullSyncInterval"`
+	RateLimit              *rateLimitView               `json:"rateLimit,omitempty"`
+	ReconcileInterval      string                       `json:"reconcileInterval"`
+	Orphans                string                       `json:"orphans"`
+	GroupFilters           []string                     `json:"groupFilters"`
+	Mappings               []string                     `json:"mappings"`
 }
 
 // rateLimitView is a provider's rate_limit as configured.
@@ -116,11 +121,16 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 		v := providerView{
 			Name: p.Name, Enabled: p.Enabled, BaseURL: p.BaseURL, AuthMode: p.AuthMode, Token: secretView(p.Token),
 			OAuthTokenURL: p.OAuthTokenURL, OAuthClientID: p.OAuthClientID, OAuthClientSecret: secretView(p.OAuthClientSecret),
+			BasicUsername: p.BasicUsername, BasicPassword: secretView(p.BasicPassword), Discovery: p.Discovery,
 			CompatibilityMode: p.CompatibilityMode, ExcludeServiceAccounts: p.ExcludeServiceAccounts, DryRun: p.DryRun,
 			VerifyTLS: p.VerifyTLS, PageSize: p.PageSize, DeprovisionAction: p.DeprovisionAction,
 			DeprovisionThreshold: p.DeprovisionThreshold, FlattenGroups: p.FlattenGroups, LinkExisting: p.LinkExisting,
 			FullSyncInterval: p.FullSyncInterval.String(), GroupFilters: []string{}, Mappings: []string{},
 			ReconcileInterval: p.ReconcileInterval.String(), Orphans: p.Orphans,
+		}
+		if !p.ServiceConfig.IsZero() {
+			sc := p.ServiceConfig
+			v.ServiceProviderConfig = &sc
 		}
 		if p.RateLimitPerMinute > 0 || p.MaxInFlight > 0 {
 			v.RateLimit = &rateLimitView{RequestsPerMinute: p.RateLimitPerMinute, Burst: p.RateLimitBurst, MaxInFlight: p.MaxInFlight}

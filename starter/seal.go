@@ -61,6 +61,7 @@ func sealLiterals(file string, cfg *configFile, snap *snapshot, installationSecr
 		p := &ps.p
 		p.Token = seal("auth.token", p.Token, cur.Token)
 		p.OAuthClientSecret = seal("auth.client_secret", p.OAuthClientSecret, cur.OAuthClientSecret)
+		p.BasicPassword = seal("auth.password", p.BasicPassword, cur.BasicPassword)
 		for k, v := range p.OAuthParams { // the errors are sorted by position afterwards
 			if secretParam(k) {
 				p.OAuthParams[k] = seal("auth.params."+k, v, cur.OAuthParams[k])

@@ -467,6 +467,8 @@ func describeCaps(c activities.DiscoverResult) string {
 	}
 	s := fmt.Sprintf("PATCH %s, Bulk %s, filter %s", yesNo(c.Patch), bulk, yesNo(c.Filter))
 	switch {
+	case c.Assumed:
+		s += " (not discovered: discovery is off or the compatibility mode assumes them)"
 	case c.Fallback:
 		s += " (discovery failed: conservative fallback)"
 	case c.Cached:
