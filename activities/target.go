@@ -70,17 +70,27 @@ func (a *Activities) newTarget(ctx context.Context, p store.Provider) (*target, 
 	if err := a.authenticate(p, &opts); err != nil {
 		return nil, err
 	}
+	opts.NoDiscovery = p.Discovery == store.DiscoveryOff
+	opts.Override = configOverride(p.ServiceConfig)
 
 	t := &target{provider: p}
-	cached, ok, err := a.Store.CachedServiceConfig(ctx, p.ID, a.ttl())
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		var spc scim.ServiceProviderConfig
-		if err := json.Unmarshal(cached, &spc); err == nil {
-			opts.Config = &spc
-			t.configAt = time.Now() // fresh enough: the store checked its age
+	// Without discovery (off, or a mode that assumes the target's configuration) the
+	// client knows its configuration from the start: nothing to cache or discover.
+	compat, _ := scim.CompatFor(opts.Mode) // an unknown mode fails scim.New below
+	assumed := opts.NoDiscovery || compat.NoDiscovery
+	ok := false
+	if !assumed {
+		var cached json.RawMessage
+		var err error
+		if cached, ok, err = a.Store.CachedServiceConfig(ctx, p.ID, a.ttl()); err != nil {
+			return nil, err
+		}
+		if ok {
+			var spc scim.ServiceProviderConfig
+			if err := json.Unmarshal(cached, &spc); err == nil {
+				opts.Config = &spc
+				t.configAt = time.Now() // fresh enough: the store checked its age
+			}
 		}
 	}
 	c, err := scim.New(opts)
@@ -88,12 +98,28 @@ func (a *Activities) newTarget(ctx context.Context, p store.Provider) (*target, 
 		return nil, classify(p.Name, err)
 	}
 	t.client = c
-	if !ok {
+	switch {
+	case assumed:
+		t.configAt = time.Now()
+	case !ok:
 		if err := a.discover(ctx, t); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// configOverride is the client's form of a provider's service_provider_config; nil when
+// it says nothing.
+func configOverride(o store.ServiceConfigOverride) *scim.ConfigOverride {
+	if o.IsZero() {
+		return nil
+	}
+	out := &scim.ConfigOverride{Patch: o.Patch, Filter: o.Filter}
+	if b := o.Bulk; b != nil {
+		out.Bulk = &scim.BulkConfig{Supported: b.Supported, MaxOperations: b.MaxOperations, MaxPayloadSize: b.MaxPayloadSize}
+	}
+	return out
 }
 
 // discover reads the target's ServiceProviderConfig and caches it, the fallback included
@@ -136,7 +162,7 @@ func (a *Activities) Discover(ctx context.Context, in ProviderInput) (DiscoverRe
 	spc, _ := t.client.Config()
 	return DiscoverResult{
 		Patch: caps.UserUpdate == scim.UpdatePatch || caps.MemberPatch, Bulk: caps.Bulk, Filter: caps.Filter,
-		MaxOperations: caps.BulkMaxOperations, Cached: cached, Fallback: spc.Fallback,
+		MaxOperations: caps.BulkMaxOperations, Cached: cached && !spc.Assumed, Fallback: spc.Fallback, Assumed: spc.Assumed,
 	}, nil
 }
 
@@ -178,6 +204,16 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 			}
 		}
 		opts.OAuth2 = cfg
+	case "basic":
+		user, err := a.secret(p.BasicUsername)
+		if err != nil {
+			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: basic username: %w", p.Name, err))
+		}
+		password, err := a.secret(p.BasicPassword)
+		if err != nil {
+			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: basic password: %w", p.Name, err))
+		}
+		opts.Basic = &scim.Basic{Username: user, Password: password}
 	default:
 		return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: unknown auth mode %q", p.Name, p.AuthMode))
 	}

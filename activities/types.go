@@ -45,6 +45,9 @@ type DiscoverResult struct {
 	Cached bool `json:"cached"`
 	// Fallback is true when discovery failed and the conservative fallback is in use.
 	Fallback bool `json:"fallback"`
+	// Assumed is true when nothing was discovered: discovery is off, or the compatibility
+	// mode assumes the target's configuration (vcenter, gitlab).
+	Assumed bool `json:"assumed,omitempty"`
 }
 
 // ListInput asks for a page of object ids after Cursor.
