@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -140,4 +141,71 @@ func withoutName(names []string, name string) []string {
 		}
 	}
 	return out
+}
+
+// TestStarterBasicAuthLiteralPasswordIsSealedAndUsed: a configuration with auth mode basic
+// and a literal password is applied with a warning that does not echo it, stored sealed
+// (the row never holds it in clear, starter providers shows <sealed>), and opened by the
+// pipeline to send the exact Basic credentials; a wrong password fails the sync with the
+// 401 and no trace of the password.
+func TestStarterBasicAuthLiteralPasswordIsSealedAndUsed(t *testing.T) {
+	const username, password = "scim-admin", "b4sic-it-pa55-8c1e"
+	e := newEnv(t, scimtest.Options{Basic: &scimtest.BasicAuth{Username: username, Password: password}})
+	e.tx(func(tx *store.Tx) error {
+		_, err := tx.CreateUser(e.ctx, store.User{Username: "basic-user", Name: "Basic User", Email: "basic@example.test", IsActive: true})
+		return err
+	})
+	file := func(pass string) string {
+		return e.writeFile("basic.yaml", "providers:\n  - name: vc\n    base_url: "+e.target.URL+
+			"\n    compatibility_mode: vcenter\n    auth: {mode: basic, username: "+username+", password: "+pass+"}\n")
+	}
+	cfg := file(password)
+	r := e.starter("apply", "-f", cfg)
+	r.expect(t, 0, cfg+":5:57: providers[0].auth.password: a literal secret is stored sealed under the installation secret",
+		"provider vc: created\n")
+	var row string
+	if err := e.store.DB().GetContext(e.ctx, &row, `SELECT row_to_json(p)::text FROM providers p WHERE name = 'vc'`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(row, password) || !strings.Contains(row, `"basic_password":"sealed:v1:`) || !strings.Contains(row, `"auth_mode":"basic"`) {
+		t.Errorf("stored row %s: want auth mode basic with the password sealed", row)
+	}
+	if r := e.starter("providers", "--json"); strings.Contains(r.stdout, password) || !strings.Contains(r.stdout, `"basicPassword": "<sealed>"`) {
+		t.Errorf("providers --json shows the password or no placeholder:\n%s", r.stdout)
+	}
+	e.starter("apply", "-f", cfg).expect(t, 0, "provider vc: unchanged\n")
+
+	e.starter("sync", "user", "basic-user", "--provider", "vc").expect(t, 0, "→ POST /Users 201")
+	if remoteUser(e.target, "basic-user") == nil {
+		t.Fatal("basic-user was not created")
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+	for _, req := range e.target.Requests() {
+		if req.Header.Get("Authorization") != want {
+			t.Errorf("%s: Authorization %q, want %q", req.Route, req.Header.Get("Authorization"), want)
+		}
+		if strings.HasPrefix(req.Route, "GET /ServiceProviderConfig") {
+			t.Errorf("vcenter asked for the ServiceProviderConfig")
+		}
+	}
+
+	const wrong = "wr0ng-it-pa55-41f0"
+	e.starter("apply", "-f", file(wrong)).expect(t, 0, "provider vc: updated (auth.password)")
+	e.target.ResetLog()
+	e.tx(func(tx *store.Tx) error { // a change, so that the sync has something to send
+		u, err := e.store.UserByUsername(e.ctx, "basic-user")
+		if err != nil {
+			return err
+		}
+		u.Name = "Basic Renamed"
+		_, err = tx.UpdateUser(e.ctx, u)
+		return err
+	})
+	r = e.starter("sync", "user", "basic-user", "--provider", "vc")
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "401") || strings.Contains(r.stdout+r.stderr, wrong) || strings.Contains(r.stdout+r.stderr, password) {
+		t.Errorf("sync with a wrong password: exit %d\n%s%s\nwant a failure naming the 401, without the password", r.code, r.stdout, r.stderr)
+	}
+	if reqs := e.target.Requests(); len(reqs) == 0 || reqs[0].Status != 401 {
+		t.Errorf("requests %v, want the first answered 401", e.target.Counts())
+	}
 }
