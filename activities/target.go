@@ -205,6 +205,9 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 		}
 		opts.OAuth2 = cfg
 	case "basic":
+		if p.BasicUsername == "" || p.BasicPassword == "" {
+			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: auth mode basic needs a username and a password", p.Name))
+		}
 		user, err := a.secret(p.BasicUsername)
 		if err != nil {
 			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: basic username: %w", p.Name, err))
@@ -212,6 +215,9 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 		password, err := a.secret(p.BasicPassword)
 		if err != nil {
 			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: basic password: %w", p.Name, err))
+		}
+		if strings.Contains(user, ":") {
+			return nonRetryable(ErrTypeConfig, fmt.Errorf("provider %s: basic username: a Basic username cannot contain ':' (RFC 7617)", p.Name))
 		}
 		opts.Basic = &scim.Basic{Username: user, Password: password}
 	default:

@@ -116,7 +116,7 @@ func TestBadConfigurationIsRejectedWhole(t *testing.T) {
 			`providers[1].base_url: invalid URL `},
 		{"compatibility mode", "compatibility_mode: aws", "compatibility_mode: okta",
 			`providers[1].compatibility_mode: unknown value "okta": use default, aws, slack, salesforce, webex, vcenter or gitlab`},
-		{"auth mode", "mode: token", "mode: basic", `providers[0].auth.mode: unknown value "basic": use token or oauth2`},
+		{"auth mode", "mode: token", "mode: digest", `providers[0].auth.mode: unknown value "digest": use token, oauth2 or basic`},
 		{"token reference", "token: env:ACME_TOKEN", `token: "env:"`, `providers[0].auth.token: env: must be followed by an environment variable name`},
 		{"secret file reference", "client_secret: file:/run/secrets/beta", "client_secret: file:secrets/beta",
 			`providers[1].auth.client_secret: file: must be followed by an absolute path`},
@@ -234,7 +234,8 @@ func TestBadTargetsFailClearly(t *testing.T) {
 		"cfg-url": {srv: newTarget(nil, false), provide: func(p *store.Provider) { p.BaseURL = "not a url" }, want: []string{"bad base URL"}},
 		"cfg-mode": {srv: newTarget(nil, false), provide: func(p *store.Provider) { p.CompatibilityMode = "okta" },
 			want: []string{"okta"}},
-		"cfg-auth": {srv: newTarget(nil, false), provide: func(p *store.Provider) { p.AuthMode = "basic" }, want: []string{`unknown auth mode "basic"`}},
+		"cfg-auth": {srv: newTarget(nil, false), provide: func(p *store.Provider) { p.AuthMode = "basic" },
+			want: []string{"auth mode basic needs a username and a password"}},
 	}
 	for name, tg := range targets {
 		tg := tg
