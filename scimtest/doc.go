@@ -8,7 +8,7 @@
 // for caseExact attributes such as id and externalId), ListResponse
 // paging, PATCH with filtered paths, Bulk with bulkId references, a
 // configurable ServiceProviderConfig, uniqueness (409 on userName and
-// group displayName), bearer authentication and an OAuth2 token endpoint.
+// group displayName), bearer and HTTP Basic authentication and an OAuth2 token endpoint.
 //
 // Tests inject faults (errors at a rate, 429 with Retry-After, latency,
 // hangs, HTML bodies) with AddFault, imitate vendors with Quirks (see
