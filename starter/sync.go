@@ -271,6 +271,9 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		log.step("map", "mappings %s → payload (valid SCIM %s):", strings.Join(names, ", "), strings.ToUpper(obj.kind[:1])+obj.kind[1:])
 		body, _ := json.MarshalIndent(o.Payload, "", "  ")
 		log.block(string(body))
+		if len(o.OnCreate) > 0 {
+			log.step("map", "and in a create only (apply: on_create): %s", strings.Join(onCreateAttributes(o.OnCreate), ", "))
+		}
 		present = true
 		action := "create"
 		if l, ok := before[obj.id]; ok && l.Remote() != "" {
