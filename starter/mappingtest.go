@@ -35,9 +35,8 @@ Exit code 1 when a mapping or the schema rejects the object.
 
 // Mapping is `starter mapping`: its one subcommand is test.
 func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "mapping", "mapping test --provider P user|group NAME", mappingHelp)
-	var provider string
-	cl.fs.StringVar(&provider, "provider", "", "the provider whose mappings run (required)")
+	cl := newCmdLine(d, "mapping", "mapping test [--provider P] user|group NAME", mappingHelp)
+	provider := cl.providerFlag("the provider whose mappings run")
 	pos, code := cl.parse(args, 1, 3, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -52,12 +51,9 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	if kind != store.KindUser && kind != store.KindGroup {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
 	}
-	if provider == "" {
-		return cl.usageError(stderr, "--provider is required")
-	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, provider)
+	st, p, err := sess.provider(ctx, *provider)
 	if err != nil {
 		return exitCode(stderr, "mapping test", err)
 	}
