@@ -69,7 +69,7 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 		matched := known && w.links[o.ID].Remote() != remote
 		if !known {
 			w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanCreate, Repair: o.Repair,
-				Changes: attributeChanges(nil, o.Payload)})
+				Changes: attributeChanges(nil, o.CreatePayload())})
 			creating[o.ID] = encodePayload(o.Payload)
 			ops = append(ops, scim.BulkOperation{Method: "POST", Kind: w.skind, BulkID: o.ID, Data: w.body(o, true)})
 			plans = append(plans, planned{obj: o, method: "POST"})

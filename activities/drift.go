@@ -118,7 +118,9 @@ func driftedAttributes(body, payload map[string]any) []string {
 // observedView is what the target holds of an object, as the old side of a PATCH: the
 // target's values of the attributes the payload or the payload last written set, so that
 // the diff writes what differs at the target and removes what scimsync stopped writing,
-// and never touches what the target holds beyond.
+// and never touches what the target holds beyond. An extension object is viewed attribute
+// by attribute, as the diff patches it: an attribute of it that scimsync does not write
+// (one an on_create mapping set, one the application added) is left out too.
 func observedView(body, payload, written map[string]any) map[string]any {
 	out := make(map[string]any, len(payload))
 	for _, m := range []map[string]any{payload, written} {
@@ -130,15 +132,30 @@ func observedView(body, payload, written map[string]any) map[string]any {
 				continue
 			}
 			if v := scim.Attr(body, k); v != nil {
-				if covers(v, payload[k], strings.EqualFold(k, "externalId")) {
+				switch {
+				case covers(v, payload[k], strings.EqualFold(k, "externalId")):
 					out[k] = payload[k] // held as written: no operation
-				} else {
+				case isExtension(k, v):
+					out[k] = observedView(v.(map[string]any), asMap(payload[k]), asMap(written[k]))
+				default:
 					out[k] = v
 				}
 			}
 		}
 	}
 	return out
+}
+
+// isExtension reports whether the attribute k with value v is an extension object
+// ("urn:...:User": {...}).
+func isExtension(k string, v any) bool {
+	_, ok := v.(map[string]any)
+	return ok && strings.HasPrefix(strings.ToLower(k), "urn:")
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 // readBackView is what a read-back found for a batch of objects of one kind.

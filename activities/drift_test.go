@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/scimsync/scimsync/scim"
 )
 
 func jsonMap(t *testing.T, s string) map[string]any {
@@ -78,5 +80,34 @@ func TestObservedViewPatchesOnlyWhatDiffers(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"displayName", "locale", "title"}) {
 		t.Errorf("changes %+v, want displayName, locale (removed), title (added)", changes)
+	}
+}
+
+// TestObservedViewOfAnExtensionLeavesOutWhatScimsyncDoesNotWrite: an extension object is
+// viewed attribute by attribute, so that repairing one attribute of it never removes
+// another that scimsync does not write (an on_create mapping's, the application's own).
+func TestObservedViewOfAnExtensionLeavesOutWhatScimsyncDoesNotWrite(t *testing.T) {
+	const ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	payload := jsonMap(t, `{"schemas":["s"],"userName":"ada","`+ent+`":{"department":"Maths","division":"Science"}}`)
+	written := jsonMap(t, `{"schemas":["s"],"userName":"ada","`+ent+`":{"department":"Maths","division":"Science","costCenter":"C1"}}`)
+	remote := jsonMap(t, `{"userName":"ada","password":"Initial-ada","`+ent+`":{"department":"Edited","Division":"science",
+		"costCenter":"C1","employeeNumber":"E-1"}}`)
+	got := observedView(remote, payload, written)
+	// department as the target has it; division held (case-insensitively): as written;
+	// costCenter, which scimsync stopped writing, as it is there; employeeNumber (set on
+	// create) and password: out of the view.
+	want := jsonMap(t, `{"schemas":["s"],"userName":"ada","`+ent+`":{"department":"Edited","division":"Science","costCenter":"C1"}}`)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("observedView = %v\nwant %v", got, want)
+	}
+}
+
+// TestTargetObjectKeepsNoPassword: what a read-back keeps of a remote user never holds a
+// password, even from a target that returns one (an on_create mapping may have set it).
+func TestTargetObjectKeepsNoPassword(t *testing.T) {
+	o := targetObject("user", scim.Resource{ID: "r1", Attributes: map[string]any{"id": "r1", "userName": "ada",
+		"Password": "Initial-ada", "title": "Boss"}}, false)
+	if got, want := string(o.Body), `{"title":"Boss","userName":"ada"}`; got != want || o.Name != "ada" {
+		t.Errorf("body %s (name %q), want %s", got, o.Name, want)
 	}
 }

@@ -36,18 +36,21 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 	}
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
 
-	var payloads map[string]map[string]any
+	var mapped map[string]mapping.Payloads
 	switch in.Kind {
 	case store.KindUser:
-		payloads, res.Skipped, err = a.mapUsers(ctx, p, programs, mp, in.IDs, true)
+		mapped, res.Skipped, err = a.mapUsers(ctx, p, programs, mp, in.IDs, true)
 	case store.KindGroup:
-		payloads, res.Skipped, err = a.mapGroups(ctx, p, programs, mp, in.IDs, true)
+		mapped, res.Skipped, err = a.mapGroups(ctx, p, programs, mp, in.IDs, true)
 	default:
 		return res, nonRetryable(ErrTypeConfig, fmt.Errorf("unknown object kind %q", in.Kind))
 	}
 	if err != nil {
 		return res, err
 	}
+	// What is compared, with the target or with what was written, is what every write
+	// sends: never the on_create attributes.
+	payloads := alwaysPayloads(mapped)
 
 	skipped := make(map[string]bool, len(res.Skipped))
 	for _, id := range res.Skipped {
@@ -76,7 +79,7 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 			}
 			live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
 			unchanged := live && link.PayloadHash == hash
-			o := MappedObject{ID: id, Payload: payload, Hash: hash, New: !live}
+			o := MappedObject{ID: id, Payload: payload, OnCreate: mapped[id].OnCreate, Hash: hash, New: !live}
 			if view != nil {
 				o.Repair, o.Remote, o.Gone = view.drift(in.Kind, link, linked, payload)
 				if o.Repair == RepairAttributes && !unchanged {
@@ -95,10 +98,21 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 	return res, nil
 }
 
+// alwaysPayloads returns the payload of every write of each object.
+func alwaysPayloads(mapped map[string]mapping.Payloads) map[string]map[string]any {
+	out := make(map[string]map[string]any, len(mapped))
+	for id, m := range mapped {
+		out[id] = m.Always
+	}
+	return out
+}
+
 // mapUsers maps the users among ids that exist and are in scope, and validates the
 // payloads when validate is set (a payload compared with the one last written needs no
 // validation: if equal, it was valid when written; if not, it is validated before a write).
-func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string, validate bool) (map[string]map[string]any, []string, error) {
+// Both the payload of every write and, with on_create mappings, that of a create are
+// validated: an update sends the one, a create the other.
+func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string, validate bool) (map[string]mapping.Payloads, []string, error) {
 	inScope, err := a.Store.UsersInScope(ctx, p.ID, ids)
 	if err != nil {
 		return nil, nil, err
@@ -107,10 +121,10 @@ func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make(map[string]map[string]any, len(users))
+	out := make(map[string]mapping.Payloads, len(users))
 	var skipped []string
 	for _, u := range users {
-		payload, err := a.Mapper.MapUser(ctx, programs, mapping.User{
+		payload, err := a.Mapper.MapUserPayloads(ctx, programs, mapping.User{
 			ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, IsActive: u.IsActive, Type: u.Type,
 			Locale: u.Locale, Avatar: u.Avatar, Attributes: u.Attributes, Groups: u.Groups,
 		}, mp)
@@ -122,7 +136,7 @@ func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []
 			return nil, nil, mappingError(ctx, store.KindUser, u.ID, err)
 		}
 		if validate {
-			if err := schemas.ValidateUser(payload); err != nil {
+			if err := validatePayloads(schemas.ValidateUser, payload); err != nil {
 				return nil, nil, schemaError(store.KindUser, u.ID, programs, err)
 			}
 		}
@@ -132,7 +146,7 @@ func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []
 }
 
 // mapGroups maps the groups among ids that exist and are in scope, like mapUsers.
-func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string, validate bool) (map[string]map[string]any, []string, error) {
+func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs []*mapping.Program, mp mapping.Provider, ids []string, validate bool) (map[string]mapping.Payloads, []string, error) {
 	inScope, err := a.Store.GroupsInScope(ctx, p.ID, ids)
 	if err != nil {
 		return nil, nil, err
@@ -141,10 +155,10 @@ func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs [
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make(map[string]map[string]any, len(groups))
+	out := make(map[string]mapping.Payloads, len(groups))
 	var skipped []string
 	for _, g := range groups {
-		payload, err := a.Mapper.MapGroup(ctx, programs, mapping.Group{
+		payload, err := a.Mapper.MapGroupPayloads(ctx, programs, mapping.Group{
 			ID: g.ID, Name: g.Name, ParentName: g.ParentName, Attributes: g.Attributes,
 		}, mp)
 		if errors.Is(err, mapping.ErrSkipObject) {
@@ -155,9 +169,13 @@ func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs [
 			return nil, nil, mappingError(ctx, store.KindGroup, g.ID, err)
 		}
 		// Membership is written separately (SyncMembers), from the store, never from a mapping.
-		delete(payload, "members")
+		delete(payload.Always, "members")
+		delete(payload.OnCreate, "members")
+		if len(payload.OnCreate) == 0 {
+			payload.OnCreate = nil
+		}
 		if validate {
-			if err := schemas.ValidateGroup(payload); err != nil {
+			if err := validatePayloads(schemas.ValidateGroup, payload); err != nil {
 				return nil, nil, schemaError(store.KindGroup, g.ID, programs, err)
 			}
 		}
@@ -166,7 +184,26 @@ func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs [
 	return out, skipped, nil
 }
 
-// compiledMappings returns the provider's mappings of kind, compiled once per version.
+// validatePayloads validates the payload of every write and, when on_create attributes add
+// to it, the payload of a create.
+func validatePayloads(validate func(map[string]any) error, p mapping.Payloads) error {
+	if err := validate(p.Always); err != nil {
+		if p.OnCreate != nil {
+			return fmt.Errorf("without the on_create attributes (what an update sends): %w", err)
+		}
+		return err
+	}
+	if p.OnCreate == nil {
+		return nil
+	}
+	if err := validate(p.Create()); err != nil {
+		return fmt.Errorf("with the on_create attributes (what a create sends): %w", err)
+	}
+	return nil
+}
+
+// compiledMappings returns the provider's mappings of kind, compiled once per version, each
+// applied as its row says (always or on_create).
 func (a *Activities) compiledMappings(ctx context.Context, providerID, kind string) ([]*mapping.Program, error) {
 	ms, err := a.Store.ProviderMappings(ctx, providerID, kind)
 	if err != nil {
@@ -174,15 +211,20 @@ func (a *Activities) compiledMappings(ctx context.Context, providerID, kind stri
 	}
 	programs := make([]*mapping.Program, 0, len(ms))
 	for _, m := range ms {
-		key := m.ID + "@" + m.UpdatedAt.String()
+		key := m.ID + "@" + m.UpdatedAt.String() + "@" + m.Apply
 		if v, ok := a.programs.Load(key); ok {
 			programs = append(programs, v.(*mapping.Program))
 			continue
+		}
+		apply, err := mapping.ParseApply(m.Apply)
+		if err != nil {
+			return nil, nonRetryable(ErrTypeMapping, fmt.Errorf("mapping %q: %w", m.Name, err))
 		}
 		prog, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression)
 		if err != nil {
 			return nil, nonRetryable(ErrTypeMapping, err)
 		}
+		prog = prog.WithApply(apply)
 		a.programs.Store(key, prog)
 		programs = append(programs, prog)
 	}

@@ -139,6 +139,8 @@ func targetObject(kind string, r scim.Resource, membersHidden bool) store.Target
 		switch strings.ToLower(k) {
 		case "meta", "members", "groups", "schemas", "id":
 			continue
+		case "password": // never compared; a target should not return it, and it is not kept
+			continue
 		}
 		body[k] = v
 	}

@@ -117,7 +117,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	payloads, skips, err := a.mapInParallel(ctx, p, kind, programs, linked)
+	mapped, skips, err := a.mapInParallel(ctx, p, kind, programs, linked)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.NonRetryable() {
 		// A mapping or the schema refuses one of these objects: their SyncBatch reports it,
@@ -133,6 +133,8 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 	for _, id := range skips {
 		skipped[id] = true
 	}
+	// Unchanged is decided on the payload of every write, never on on_create attributes.
+	payloads := alwaysPayloads(mapped)
 	var view *readBackView
 	if readBack != "" {
 		if view, err = a.viewReadBack(ctx, p, kind, readBack, links, payloads, false); err != nil {
@@ -188,9 +190,9 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 // mapInParallel maps the objects (without validating them: see mapUsers) in up to
 // GOMAXPROCS parts at once; mapping is what a listing of an unchanged directory spends its
 // time on.
-func (a *Activities) mapInParallel(ctx context.Context, p store.Provider, kind string, programs []*mapping.Program, ids []string) (map[string]map[string]any, []string, error) {
+func (a *Activities) mapInParallel(ctx context.Context, p store.Provider, kind string, programs []*mapping.Program, ids []string) (map[string]mapping.Payloads, []string, error) {
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
-	mapPart := func(ids []string) (map[string]map[string]any, []string, error) {
+	mapPart := func(ids []string) (map[string]mapping.Payloads, []string, error) {
 		if kind == store.KindGroup {
 			return a.mapGroups(ctx, p, programs, mp, ids, false)
 		}
@@ -201,7 +203,7 @@ func (a *Activities) mapInParallel(ctx context.Context, p store.Provider, kind s
 		return mapPart(ids)
 	}
 	type result struct {
-		payloads map[string]map[string]any
+		payloads map[string]mapping.Payloads
 		skips    []string
 		err      error
 	}
@@ -218,7 +220,7 @@ func (a *Activities) mapInParallel(ctx context.Context, p store.Provider, kind s
 		}()
 	}
 	wg.Wait()
-	payloads := map[string]map[string]any{}
+	payloads := map[string]mapping.Payloads{}
 	var skips []string
 	for _, r := range results {
 		if r.err != nil {

@@ -3,6 +3,7 @@ package activities
 import (
 	"time"
 
+	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -94,9 +95,16 @@ type ObjectsInput struct {
 
 // MappedObject is an object's validated SCIM payload and its hash.
 type MappedObject struct {
-	ID      string         `json:"id"`
+	ID string `json:"id"`
+	// Payload is what every write of the object sends (mapping.Payloads.Always): what an
+	// update compares and the link records as written.
 	Payload map[string]any `json:"payload"`
-	Hash    string         `json:"hash"`
+	// OnCreate holds the attributes of the provider's apply: on_create mappings, added to
+	// Payload in a create only (mapping.Payloads.OnCreate); they count in neither Hash nor
+	// a read-back's comparison.
+	OnCreate map[string]any `json:"onCreate,omitempty"`
+	// Hash is mapping.Hash of Payload.
+	Hash string `json:"hash"`
 	// New is set when the object had no live remote object as it was mapped (never
 	// written, its create unconfirmed, or deactivated there): once written, it must be
 	// added to its groups.
@@ -111,6 +119,11 @@ type MappedObject struct {
 	// Gone is set when the read-back found no remote copy of a linked object: it is
 	// created again, without a lookup.
 	Gone bool `json:"gone,omitempty"`
+}
+
+// CreatePayload is the payload of o's create: Payload with the on_create attributes.
+func (o MappedObject) CreatePayload() map[string]any {
+	return mapping.Payloads{Always: o.Payload, OnCreate: o.OnCreate}.Create()
 }
 
 // Repairs: why a read-back makes an unchanged object be written.

@@ -339,9 +339,11 @@ func (w *writer) remoteOf(o MappedObject) string {
 
 // oldPayload is the old side of o's change at remote: what a read-back found there, else
 // the payload last written (when remote is the link's), else nothing (a PUT of it whole).
+// It leaves out o's on_create attributes, which no update touches: even when the payload
+// last written had them (their mapping was applied always then), they are not removed.
 func (w *writer) oldPayload(o MappedObject, remote string) map[string]any {
 	link := w.links[o.ID]
-	written := decodePayload(link.Payload)
+	written := withoutOnCreate(decodePayload(link.Payload), o.OnCreate)
 	if t, ok := w.observed[remote]; ok && remote != "" && (remote != link.Remote() || t.Fresh(link)) {
 		return observedView(decodePayload(t.Body), o.Payload, written)
 	}
@@ -349,6 +351,32 @@ func (w *writer) oldPayload(o MappedObject, remote string) map[string]any {
 		return written
 	}
 	return nil
+}
+
+// withoutOnCreate returns old without the attributes onCreate sets: its top-level ones, and
+// those of its extension objects within old's (names compared case-insensitively). It is
+// old itself when onCreate is empty.
+func withoutOnCreate(old, onCreate map[string]any) map[string]any {
+	if len(old) == 0 || len(onCreate) == 0 {
+		return old
+	}
+	out := make(map[string]any, len(old))
+	for k, v := range old {
+		cv := scim.Attr(onCreate, k)
+		switch {
+		case cv == nil || strings.EqualFold(k, "schemas"):
+			out[k] = v
+		case isExtension(k, v) && isExtension(k, cv):
+			ext := map[string]any{}
+			for sk, sv := range v.(map[string]any) {
+				if scim.Attr(cv.(map[string]any), sk) == nil {
+					ext[sk] = sv
+				}
+			}
+			out[k] = ext
+		}
+	}
+	return out
 }
 
 // writeOne creates or updates one object with single requests.
@@ -447,7 +475,7 @@ func (w *writer) plan(c PlannedChange) {
 func (w *writer) create(ctx context.Context, o MappedObject) error {
 	body := w.body(o, true)
 	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanCreate, Repair: o.Repair,
-		Changes: attributeChanges(nil, o.Payload)})
+		Changes: attributeChanges(nil, o.CreatePayload())})
 	if !w.dry && !w.marked[o.ID] {
 		if _, err := w.a.Store.MarkCreating(ctx, w.t.provider.ID, w.kind, o.ID, encodePayload(o.Payload)); err != nil {
 			return err
@@ -563,14 +591,19 @@ func (w *writer) updateRequest(o MappedObject, old map[string]any) (method strin
 	return "PUT", w.body(o, false)
 }
 
-// body is the payload to POST or PUT. Groups carry their members when written whole: on
-// every PUT, and on create when membership cannot be patched later.
+// body is the payload to POST or PUT: a create's carries the on_create attributes, a PUT's
+// never does. Groups carry their members when written whole: on every PUT, and on create
+// when membership cannot be patched later.
 func (w *writer) body(o MappedObject, create bool) map[string]any {
-	if w.kind != store.KindGroup || (create && w.caps.MemberPatch) {
-		return o.Payload
+	payload := o.Payload
+	if create {
+		payload = o.CreatePayload()
 	}
-	body := make(map[string]any, len(o.Payload)+1)
-	for k, v := range o.Payload {
+	if w.kind != store.KindGroup || (create && w.caps.MemberPatch) {
+		return payload
+	}
+	body := make(map[string]any, len(payload)+1)
+	for k, v := range payload {
 		body[k] = v
 	}
 	body["members"] = scim.MemberRefs(w.members[o.ID], w.caps)

@@ -37,9 +37,10 @@ var predeclared = starlark.StringDict{
 // A Program is a compiled mapping. It is immutable and safe for concurrent use
 // by many goroutines; each evaluation runs on its own Starlark thread.
 type Program struct {
-	name string
-	kind Kind
-	fn   *starlark.Function
+	name  string
+	kind  Kind
+	apply Apply
+	fn    *starlark.Function
 }
 
 // Name returns the name the mapping was compiled with; programs run in order
@@ -48,6 +49,26 @@ func (p *Program) Name() string { return p.name }
 
 // Kind returns the kind of object the mapping maps.
 func (p *Program) Kind() Kind { return p.kind }
+
+// Apply returns when the mapping's attributes are written: ApplyAlways (what
+// Compile returns) or ApplyOnCreate.
+func (p *Program) Apply() Apply {
+	if p.apply == "" {
+		return ApplyAlways
+	}
+	return p.apply
+}
+
+// WithApply returns a copy of p applied as a says (see Apply); the compiled
+// code is shared. It panics on an unknown value: check it with ParseApply.
+func (p *Program) WithApply(a Apply) *Program {
+	if _, err := ParseApply(string(a)); err != nil {
+		panic(err)
+	}
+	q := *p
+	q.apply = a
+	return &q
+}
 
 // A CompileError reports a mapping that does not compile. Line and Column are
 // 1-based positions in the mapping's source, 0 when the error has no position

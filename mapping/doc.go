@@ -18,6 +18,21 @@
 // hashed id or the group's id. The result is a JSON-ready map that the caller
 // validates with package schemas and fingerprints with Hash.
 //
+// # When a mapping is applied
+//
+// A program is applied always (Compile's default) or only on create
+// (Program.WithApply(ApplyOnCreate)), as Entra's "apply this mapping" does.
+// MapUserPayloads and MapGroupPayloads keep the two apart: Payloads.Always merges
+// the always programs and is what every write sends and what Hash fingerprints;
+// Payloads.OnCreate merges the on_create programs and is added to it only in the
+// create (Payloads.Create), so an initial password or a value the application
+// owns afterwards is never updated, removed or compared. The split is by
+// attribute: a top-level attribute, or one attribute of an extension object
+// ("urn:...:User": {"employeeNumber": ...}); "schemas" lists are joined. An
+// attribute both kinds set, and an externalId set only on create, are an
+// *EvalError naming the on_create mapping. MapUser and MapGroup return the
+// payload of a create.
+//
 // What a mapping sees
 //
 //	user.id           string  directory id of the user

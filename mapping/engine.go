@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -83,50 +84,61 @@ func (e *EvalError) Error() string {
 func (e *EvalError) Unwrap() error { return e.Err }
 
 // MapUser runs the user mappings programs (in order of their names) for u and
-// returns the merged SCIM payload, with externalId defaulting to u's hashed
-// id. It does not validate the payload against the SCIM schema.
+// returns the merged SCIM payload of a create (Payloads.Create of MapUserPayloads):
+// the attributes of the ApplyOnCreate mappings included, externalId defaulting to
+// u's hashed id. It does not validate the payload against the SCIM schema.
 //
 // Errors: ErrNoSecret, ErrNoMappings, an error matching ErrSkipObject when a
 // mapping skipped the user, *EvalError when a mapping failed, and a plain
 // error when a program is not a user mapping.
 func (e *Engine) MapUser(ctx context.Context, programs []*Program, u User, p Provider) (map[string]any, error) {
+	out, err := e.MapUserPayloads(ctx, programs, u, p)
+	if err != nil {
+		return nil, err
+	}
+	return out.Create(), nil
+}
+
+// MapUserPayloads is MapUser split by when the attributes are written: Always from the
+// ApplyAlways mappings (merged in order of their names, externalId defaulting to u's
+// hashed id), OnCreate from the ApplyOnCreate ones (merged likewise). An attribute that
+// both kinds of mapping set, or an externalId set only on create, is an *EvalError
+// naming the on_create mapping: an attribute is written either always or only on create.
+func (e *Engine) MapUserPayloads(ctx context.Context, programs []*Program, u User, p Provider) (Payloads, error) {
 	if e.Secret == "" {
-		return nil, ErrNoSecret
+		return Payloads{}, ErrNoSecret
 	}
 	uid := HashedUserID(u.ID, e.Secret)
 	obj := &userValue{u: &u, uid: uid}
-	payload, err := e.run(ctx, KindUser, u.ID, programs, obj, &p, func() []string { return userSecrets(&u) })
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := payload["externalId"]; !ok {
-		payload["externalId"] = uid
-	}
-	return payload, nil
+	return e.run(ctx, KindUser, u.ID, programs, obj, &p, uid, func() []string { return userSecrets(&u) })
 }
 
 // MapGroup runs the group mappings programs (in order of their names) for g
-// and returns the merged SCIM payload, with externalId defaulting to g's id.
-// It does not validate the payload and does not add members. Errors are those
-// of MapUser, except ErrNoSecret.
+// and returns the merged SCIM payload of a create, with externalId defaulting
+// to g's id. It does not validate the payload and does not add members. Errors
+// are those of MapUser, except ErrNoSecret.
 func (e *Engine) MapGroup(ctx context.Context, programs []*Program, g Group, p Provider) (map[string]any, error) {
-	obj := &groupValue{g: &g}
-	payload, err := e.run(ctx, KindGroup, g.ID, programs, obj, &p, func() []string { return stringLeaves(g.Attributes, nil, 0) })
+	out, err := e.MapGroupPayloads(ctx, programs, g, p)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := payload["externalId"]; !ok {
-		payload["externalId"] = g.ID
-	}
-	return payload, nil
+	return out.Create(), nil
 }
 
-// run evaluates programs in order of their names and merges their results.
-// personal lists the values to redact from error messages; it is called only
-// when there is an error.
-func (e *Engine) run(ctx context.Context, kind Kind, id string, programs []*Program, obj starlark.Value, p *Provider, personal func() []string) (map[string]any, error) {
+// MapGroupPayloads is MapGroup split by when the attributes are written, like
+// MapUserPayloads.
+func (e *Engine) MapGroupPayloads(ctx context.Context, programs []*Program, g Group, p Provider) (Payloads, error) {
+	obj := &groupValue{g: &g}
+	return e.run(ctx, KindGroup, g.ID, programs, obj, &p, g.ID, func() []string { return stringLeaves(g.Attributes, nil, 0) })
+}
+
+// run evaluates programs in order of their names and merges their results: those of
+// ApplyAlways programs into Always, externalId defaulting to externalID, and those of
+// ApplyOnCreate programs into OnCreate. personal lists the values to redact from error
+// messages; it is called only when there is an error.
+func (e *Engine) run(ctx context.Context, kind Kind, id string, programs []*Program, obj starlark.Value, p *Provider, externalID string, personal func() []string) (Payloads, error) {
 	if len(programs) == 0 {
-		return nil, fmt.Errorf("%w for %s %s", ErrNoMappings, kind, id)
+		return Payloads{}, fmt.Errorf("%w for %s %s", ErrNoMappings, kind, id)
 	}
 	byName := func(a, b *Program) int { return cmp.Compare(a.name, b.name) }
 	if !slices.IsSortedFunc(programs, byName) {
@@ -134,17 +146,21 @@ func (e *Engine) run(ctx context.Context, kind Kind, id string, programs []*Prog
 		slices.SortStableFunc(programs, byName)
 	}
 	args := starlark.Tuple{obj, providerValue{p}}
-	var payload map[string]any
+	var always, onCreate map[string]any
+	// With on_create programs, set records the attributes each program set, to name them
+	// in a conflict.
+	split := hasOnCreate(programs)
+	var set []programPaths
 	for _, prog := range programs {
 		if prog.kind != kind {
-			return nil, fmt.Errorf("mapping: %q is a %s mapping, not a %s mapping", prog.name, prog.kind, kind)
+			return Payloads{}, fmt.Errorf("mapping: %q is a %s mapping, not a %s mapping", prog.name, prog.kind, kind)
 		}
 		result, err := e.eval(ctx, prog, args)
 		if err != nil {
 			if errors.Is(err, ErrSkipObject) {
-				return nil, fmt.Errorf("mapping %q: %s %s: %w", prog.name, kind, id, ErrSkipObject)
+				return Payloads{}, fmt.Errorf("mapping %q: %s %s: %w", prog.name, kind, id, ErrSkipObject)
 			}
-			return nil, newEvalError(prog, kind, id, err, personal())
+			return Payloads{}, newEvalError(prog, kind, id, err, personal())
 		}
 		var m map[string]any
 		switch r := result.(type) {
@@ -152,24 +168,91 @@ func (e *Engine) run(ctx context.Context, kind Kind, id string, programs []*Prog
 			continue
 		case *starlark.Dict:
 			if m, err = dictToGo(r, 0); err != nil {
-				return nil, newEvalError(prog, kind, id, fmt.Errorf("result%w", err), personal())
+				return Payloads{}, newEvalError(prog, kind, id, fmt.Errorf("result%w", err), personal())
 			}
 		default:
 			err := fmt.Errorf("a mapping must return a dict or None, not a %s", result.Type())
-			return nil, newEvalError(prog, kind, id, err, personal())
+			return Payloads{}, newEvalError(prog, kind, id, err, personal())
 		}
-		if payload == nil {
-			payload = m
+		dst := &always
+		if prog.Apply() == ApplyOnCreate {
+			dst = &onCreate
+		}
+		if split {
+			set = append(set, programPaths{prog, attributePaths(m)})
+		}
+		if *dst == nil {
+			*dst = m
 		} else {
-			deepMerge(payload, m)
+			deepMerge(*dst, m)
 		}
 	}
-	if payload == nil {
-		payload = map[string]any{}
+	if always == nil {
+		always = map[string]any{}
 	}
-	removeNone(payload)
-	dedupeSchemas(payload)
-	return payload, nil
+	removeNone(always)
+	dedupeSchemas(always)
+	if onCreate != nil {
+		removeNone(onCreate)
+		dedupeSchemas(onCreate)
+		if err := checkOnCreate(kind, id, always, onCreate, set); err != nil {
+			return Payloads{}, err
+		}
+		if len(onCreate) == 0 {
+			onCreate = nil
+		}
+	}
+	if _, ok := always["externalId"]; !ok {
+		always["externalId"] = externalID
+	}
+	return Payloads{Always: always, OnCreate: onCreate}, nil
+}
+
+// programPaths are the attributes one program's result set (attributePaths).
+type programPaths struct {
+	prog  *Program
+	paths []string
+}
+
+func hasOnCreate(programs []*Program) bool {
+	return slices.ContainsFunc(programs, func(p *Program) bool { return p.Apply() == ApplyOnCreate })
+}
+
+// checkOnCreate refuses an on_create attribute that an always mapping sets too, and an
+// externalId set only on create; the error names the last on_create mapping that set it.
+func checkOnCreate(kind Kind, id string, always, onCreate map[string]any, set []programPaths) error {
+	if k, ok := lookupFold(onCreate, "externalId"); ok {
+		if _, inAlways := lookupFold(always, "externalId"); !inAlways {
+			return &EvalError{Mapping: lastSetting(set, ApplyOnCreate, k), Kind: kind, ObjectID: id,
+				Msg: fmt.Sprintf("%s cannot be applied on_create only: every write carries it, scimsync finds the objects it wrote by it; set it in an always mapping, or leave it to its default", k)}
+		}
+	}
+	attr, ok := conflict(always, onCreate)
+	if !ok {
+		return nil
+	}
+	return &EvalError{Mapping: lastSetting(set, ApplyOnCreate, attr), Kind: kind, ObjectID: id,
+		Msg: fmt.Sprintf("sets %s, which mapping %q (apply: always) sets too: an attribute is written either always or only on create; set it in one of them",
+			attr, lastSetting(set, ApplyAlways, attr))}
+}
+
+// lastSetting returns the name of the last program applied as a whose result set attr (or
+// an attribute of it, or the object it is an attribute of).
+func lastSetting(set []programPaths, a Apply, attr string) string {
+	attr = strings.ToLower(attr)
+	name := ""
+	for _, s := range set {
+		if s.prog.Apply() != a {
+			continue
+		}
+		for _, q := range s.paths {
+			if q == attr || strings.HasPrefix(q, attr+":") || strings.HasPrefix(attr, q+":") {
+				name = s.prog.name
+				break
+			}
+		}
+	}
+	return name
 }
 
 // eval calls one program on a fresh thread bounded by the engine's limits.

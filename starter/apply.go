@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -46,6 +48,11 @@ Example:
             return None
         urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
         return {"schemas": [urn], urn: {"department": dept}}
+    - name: initial-password
+      kind: user
+      apply: on_create               # always (default), or on_create: sent only in the
+      expression: |                  # create, never updated, removed or compared
+        return {"password": user.attributes.get("initial_password")}
   providers:
     - name: demo                     # lower-case; appears in workflow IDs
       base_url: https://app.example.com/scim/v2
@@ -436,6 +443,9 @@ func plan(cfg *configFile, snap *snapshot, prune bool) []change {
 		}
 		if ok && cur.Expression != m.Expression {
 			fields = append(fields, "expression")
+		}
+		if ok && cmp.Or(cur.Apply, string(mapping.ApplyAlways)) != m.Apply {
+			fields = append(fields, "apply")
 		}
 		save := func(ctx context.Context, tx *store.Tx, ids *idIndex) error {
 			out, err := tx.SaveMapping(ctx, m)

@@ -24,7 +24,7 @@ import (
 // The configuration file of `starter apply`: YAML with four lists.
 //
 //	applications: [{name, policy_engine_mode}]
-//	mappings:     [{name, kind, expression}]
+//	mappings:     [{name, kind, expression, apply}]
 //	providers:    [{name, base_url, auth: {mode, token, token_url, client_id, client_secret,
 //	                params, username, password}, compatibility_mode, discovery,
 //	                service_provider_config: {patch, bulk, filter}, exclude_service_accounts,
@@ -454,7 +454,13 @@ func (d *decoder) mapping(n *yaml.Node, path string) mappingSpec {
 			m.m.Expression, _ = d.str(v, p)
 			m.nodes["expression"] = v
 		},
+		"apply": func(v *yaml.Node, p string) {
+			m.m.Apply, _ = d.oneOf(v, p, string(mapping.ApplyAlways), string(mapping.ApplyOnCreate))
+		},
 	})
+	if m.m.Apply == "" {
+		m.m.Apply = string(mapping.ApplyAlways)
+	}
 	switch m.m.Name {
 	case "":
 		d.errorf(n, join(path, "name"), "required")

@@ -189,10 +189,10 @@ func TestStarterHelpAndUsageExitCodes(t *testing.T) {
 		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate"`},
 		{[]string{"apply"}, ExitUsage, "-f FILE is required"},
 		{[]string{"apply", "--nope"}, ExitUsage, "flag provided but not defined: -nope"},
-		{[]string{"sync", "user", "ada"}, ExitUsage, "--provider is required"},
+		{[]string{"sync", "user", "ada"}, ExitUsage, "DATABASE_URL (or --database-url) is required"},
 		{[]string{"sync", "robot", "ada", "--provider", "x"}, ExitUsage, `unknown object kind "robot"`},
 		{[]string{"mapping", "test", "--provider", "x", "user"}, ExitUsage, "mapping test needs user|group NAME"},
-		{[]string{"full-sync"}, ExitUsage, "--provider is required"},
+		{[]string{"full-sync"}, ExitUsage, "DATABASE_URL (or --database-url) is required"},
 		{[]string{"status", "extra"}, ExitUsage, "unexpected arguments: extra"},
 		{[]string{"providers"}, ExitUsage, "DATABASE_URL (or --database-url) is required"},
 	} {

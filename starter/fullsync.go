@@ -40,14 +40,13 @@ query) and the final counts; the exit code is then 1 when it failed or objects f
 
 // FullSync is `starter full-sync`.
 func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "full-sync", "full-sync --provider P [--read-target] [--wait] [--allow-deletions [--deletions N]] [--timeout D] [--json]", fullSyncHelp)
-	var provider string
+	cl := newCmdLine(d, "full-sync", "full-sync [--provider P] [--read-target] [--wait] [--allow-deletions [--deletions N]] [--timeout D] [--json]", fullSyncHelp)
 	var wait, allowDeletions, asJSON, readTarget bool
 	var deletions int
 	cl.fs.IntVar(&deletions, "deletions", 0, "with --allow-deletions, approve deprovisioning at most this many objects (default: what the full sync waits for, else the objects stale now)")
 	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and repair what differs, whatever reconcile_interval says")
 	var timeout time.Duration
-	cl.fs.StringVar(&provider, "provider", "", "the provider (required)")
+	providerName := cl.providerFlag("the provider")
 	cl.fs.BoolVar(&wait, "wait", false, "wait for the full sync to finish, printing its progress")
 	cl.fs.BoolVar(&allowDeletions, "allow-deletions", false, "approve deprovisioning beyond the provider's deprovision threshold")
 	cl.fs.DurationVar(&timeout, "timeout", 0, "with --wait, stop waiting after this long (0: no limit)")
@@ -55,18 +54,16 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
 		return code
 	}
-	if provider == "" {
-		return cl.usageError(stderr, "--provider is required")
-	}
 	if deletions < 0 || (deletions > 0 && !allowDeletions) {
 		return cl.usageError(stderr, "--deletions N takes a positive N, with --allow-deletions")
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, provider)
+	st, p, err := sess.provider(ctx, *providerName)
 	if err != nil {
 		return exitCode(stderr, "full-sync", err)
 	}
+	provider := p.Name
 	if !p.Enabled {
 		return exitCode(stderr, "full-sync", fmt.Errorf("provider %s is disabled: it has no full-sync schedule; enable it first", provider))
 	}

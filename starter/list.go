@@ -1,12 +1,14 @@
 package starter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/sealed"
 	"github.com/scimsync/scimsync/store"
 )
@@ -197,9 +199,10 @@ interval, mappings and base URL. Secrets are shown as their references.`)
 // Mappings is `starter mappings`.
 func Mappings(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
 	cl := newCmdLine(d, "mappings", "mappings [--json]", `
-Lists the property mappings: name, kind, the providers that select them, and the length of
-their source. The built-in defaults (00-default-user, 00-default-group) run for providers
-that select no mapping of their kind. --json includes the expressions.`)
+Lists the property mappings: name, kind, the providers that select them, the length of
+their source, and when they apply (always, or on_create: only in the create of an object).
+The built-in defaults (00-default-user, 00-default-group) run for providers that select no
+mapping of their kind. --json includes the expressions.`)
 	var asJSON bool
 	cl.fs.BoolVar(&asJSON, "json", false, "print the mappings with their expressions as JSON")
 	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
@@ -226,25 +229,26 @@ that select no mapping of their kind. --json includes the expressions.`)
 		Kind       string   `json:"kind"`
 		Builtin    bool     `json:"builtin"`
 		Providers  []string `json:"providers"`
+		Apply      string   `json:"apply"`
 		Expression string   `json:"expression"`
 	}
 	out := []mappingView{}
 	for _, m := range ms {
 		out = append(out, mappingView{Name: m.Name, Kind: m.Kind, Builtin: isBuiltinMapping(m.Name),
-			Providers: append([]string{}, usedBy[m.Name]...), Expression: m.Expression})
+			Providers: append([]string{}, usedBy[m.Name]...), Apply: cmp.Or(m.Apply, string(mapping.ApplyAlways)), Expression: m.Expression})
 	}
 	if asJSON {
 		writeJSON(stdout, out)
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tPROVIDERS\tLINES")
+	fmt.Fprintln(tw, "NAME\tKIND\tPROVIDERS\tLINES\tAPPLY")
 	for _, m := range out {
 		providers := strings.Join(m.Providers, ",")
 		if m.Builtin {
 			providers = strings.TrimSpace(providers + " (built-in default)")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Name, m.Kind, orDash(providers), strings.Count(strings.TrimRight(m.Expression, "\n"), "\n")+1)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Name, m.Kind, orDash(providers), strings.Count(strings.TrimRight(m.Expression, "\n"), "\n")+1, m.Apply)
 	}
 	tw.Flush()
 	return ExitOK

@@ -399,18 +399,51 @@ func (s *session) store(ctx context.Context) (*store.Store, error) {
 	return st, nil
 }
 
+// providerFlag defines a command's --provider flag, whose value session.provider resolves:
+// it may be left out when there is exactly one provider.
+func (cl *cmdLine) providerFlag(usage string) *string {
+	name := new(string)
+	cl.fs.StringVar(name, "provider", "", usage+" (may be left out when there is exactly one provider)")
+	return name
+}
+
 // provider opens the store and finds the named provider in it; when there is none, the
-// error says where the names are listed.
+// error says where the names are listed. An empty name (--provider left out) means the
+// only provider there is; with none or several it is a usage error that lists them.
 func (s *session) provider(ctx context.Context, name string) (*store.Store, store.Provider, error) {
 	st, err := s.store(ctx)
 	if err != nil {
 		return nil, store.Provider{}, err
+	}
+	if name == "" {
+		ps, err := st.Providers(ctx)
+		if err != nil {
+			return st, store.Provider{}, err
+		}
+		p, err := onlyProvider(ps)
+		return st, p, err
 	}
 	p, err := st.Provider(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return st, p, fmt.Errorf("provider %q does not exist (see starter providers)", name)
 	}
 	return st, p, err
+}
+
+// onlyProvider returns the one provider of ps; with none or several, a usage error that
+// lists them.
+func onlyProvider(ps []store.Provider) (store.Provider, error) {
+	switch len(ps) {
+	case 1:
+		return ps[0], nil
+	case 0:
+		return store.Provider{}, usageErrorf("--provider is required, and there are no providers: define one in a configuration file and run starter apply -f FILE")
+	}
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return store.Provider{}, usageErrorf("--provider is required when there are several providers; there are %d: %s", len(ps), strings.Join(names, ", "))
 }
 
 // temporal returns the Temporal client: Deps.Temporal, or one dialed like the worker does.

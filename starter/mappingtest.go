@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/scimsync/scimsync/activities"
@@ -18,7 +19,9 @@ const mappingHelp = `
 mapping test evaluates a provider's property mappings for one user or group, exactly as a
 sync would (in order of their names, deep-merged, externalId defaulted, members left to the
 membership sync), validates the payload against the SCIM schema, and prints it as JSON on
-standard output. Nothing is written, nothing is sent.
+standard output: the payload of a create, with the attributes of apply: on_create mappings,
+which a note names (updates send the payload without them). Nothing is written, nothing is
+sent.
 
 A mapping that does not compile or fails is reported with its line:column; an invalid
 payload with the offending fields. Notes (the mappings that ran, the scope) go to standard
@@ -32,9 +35,8 @@ Exit code 1 when a mapping or the schema rejects the object.
 
 // Mapping is `starter mapping`: its one subcommand is test.
 func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "mapping", "mapping test --provider P user|group NAME", mappingHelp)
-	var provider string
-	cl.fs.StringVar(&provider, "provider", "", "the provider whose mappings run (required)")
+	cl := newCmdLine(d, "mapping", "mapping test [--provider P] user|group NAME", mappingHelp)
+	provider := cl.providerFlag("the provider whose mappings run")
 	pos, code := cl.parse(args, 1, 3, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -49,12 +51,9 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	if kind != store.KindUser && kind != store.KindGroup {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
 	}
-	if provider == "" {
-		return cl.usageError(stderr, "--provider is required")
-	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, provider)
+	st, p, err := sess.provider(ctx, *provider)
 	if err != nil {
 		return exitCode(stderr, "mapping test", err)
 	}
@@ -90,7 +89,13 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 			failed = true
 			continue
 		}
-		programs = append(programs, prog)
+		apply, err := mapping.ParseApply(m.Apply)
+		if err != nil {
+			fmt.Fprintf(stderr, "mapping %s: %v\n", m.Name, err)
+			failed = true
+			continue
+		}
+		programs = append(programs, prog.WithApply(apply))
 	}
 	if failed {
 		return ExitFailure
@@ -102,25 +107,28 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 
 	engine := &mapping.Engine{Secret: secret}
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
-	var payload map[string]any
+	var payloads mapping.Payloads
 	if kind == store.KindUser {
-		users, err := st.UsersByIDs(ctx, []string{obj.id})
-		if err != nil || len(users) != 1 {
-			return exitCode(stderr, "mapping test", fmt.Errorf("load user %s: %v", obj.id, err))
+		// Not := : the mapping's error below must reach the switch after this block.
+		users, lerr := st.UsersByIDs(ctx, []string{obj.id})
+		if lerr != nil || len(users) != 1 {
+			return exitCode(stderr, "mapping test", fmt.Errorf("load user %s: %v", obj.id, lerr))
 		}
 		u := users[0]
-		payload, err = engine.MapUser(ctx, programs, mapping.User{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email,
+		payloads, err = engine.MapUserPayloads(ctx, programs, mapping.User{ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email,
 			IsActive: u.IsActive, Type: u.Type, Locale: u.Locale, Avatar: u.Avatar, Attributes: u.Attributes, Groups: u.Groups}, mp)
 		if err == nil && noSecret {
-			if ext, ok := payload["externalId"].(string); ok && ext == mapping.HashedUserID(u.ID, secret) {
-				delete(payload, "externalId")
+			if ext, ok := payloads.Always["externalId"].(string); ok && ext == mapping.HashedUserID(u.ID, secret) {
+				delete(payloads.Always, "externalId")
 				fmt.Fprintln(stderr, "# note: externalId (the hashed user id) is left out: set SCIMSYNC_INSTALLATION_SECRET to see it")
 			}
 		}
 	} else {
-		payload, err = engine.MapGroup(ctx, programs, mapping.Group{ID: obj.group.ID, Name: obj.group.Name,
+		payloads, err = engine.MapGroupPayloads(ctx, programs, mapping.Group{ID: obj.group.ID, Name: obj.group.Name,
 			ParentName: obj.group.ParentName, Attributes: obj.group.Attributes}, mp)
-		delete(payload, "members") // written by the membership sync, never from a mapping
+		// Written by the membership sync, never from a mapping.
+		delete(payloads.Always, "members")
+		delete(payloads.OnCreate, "members")
 	}
 	switch {
 	case errors.Is(err, mapping.ErrSkipObject):
@@ -130,11 +138,23 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(stderr, "mapping failed: %v\n", err)
 		return ExitFailure
 	}
-	var verr error
+	validate := schemas.ValidateGroup
 	if kind == store.KindUser {
-		verr = schemas.ValidateUser(payload)
-	} else {
-		verr = schemas.ValidateGroup(payload)
+		validate = schemas.ValidateUser
+	}
+	// A sync validates what an update sends and, with on_create attributes, what a create
+	// sends; the payload printed is the create's.
+	payload := payloads.Create()
+	verr := validate(payloads.Always)
+	if verr != nil && len(payloads.OnCreate) > 0 {
+		payload = payloads.Always
+		fmt.Fprintln(stderr, "# without the on_create attributes (what an update sends):")
+	} else if verr == nil {
+		verr = validate(payload)
+	}
+	if len(payloads.OnCreate) > 0 {
+		fmt.Fprintf(stderr, "# note: %s only in the create (apply: on_create): never updated, removed or compared\n",
+			strings.Join(onCreateAttributes(payloads.OnCreate), ", "))
 	}
 	body, _ := json.MarshalIndent(payload, "", "  ")
 	var ve *schemas.ValidationError
@@ -156,6 +176,26 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "%s\n", body)
 	return ExitOK
+}
+
+// onCreateAttributes names the attributes of an on_create payload, sorted: top-level ones,
+// and those of an extension object as urn:...:attribute.
+func onCreateAttributes(onCreate map[string]any) []string {
+	var out []string
+	for k, v := range onCreate {
+		if k == "schemas" {
+			continue
+		}
+		if ext, ok := v.(map[string]any); ok && strings.HasPrefix(strings.ToLower(k), "urn:") {
+			for sk := range ext {
+				out = append(out, k+":"+sk)
+			}
+			continue
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func compileMessage(err error) string {

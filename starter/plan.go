@@ -65,17 +65,13 @@ func (r planResult) changed() bool {
 
 // Plan is `starter plan`.
 func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "plan", "plan --provider P [--read-target] [--json]", planHelp)
-	var provider string
+	cl := newCmdLine(d, "plan", "plan [--provider P] [--read-target] [--json]", planHelp)
 	var readTarget, asJSON bool
-	cl.fs.StringVar(&provider, "provider", "", "the provider (required)")
+	provider := cl.providerFlag("the provider")
 	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and show what would be repaired and the orphans")
 	cl.fs.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
 		return code
-	}
-	if provider == "" {
-		return cl.usageError(stderr, "--provider is required")
 	}
 	if cl.cfg.InstallationSecret == "" {
 		return exitCode(stderr, "plan", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
@@ -86,7 +82,7 @@ func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, provider)
+	st, p, err := sess.provider(ctx, *provider)
 	if err != nil {
 		return exitCode(stderr, "plan", err)
 	}

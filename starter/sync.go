@@ -48,11 +48,10 @@ Exit code 1 when the object could not be synced (a mapping, schema or target err
 
 // Sync is `starter sync`.
 func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "sync", "sync user|group NAME --provider P [--via-temporal] [--timeout D]", syncHelp)
-	var provider string
+	cl := newCmdLine(d, "sync", "sync user|group NAME [--provider P] [--via-temporal] [--timeout D]", syncHelp)
 	var viaTemporal bool
 	var timeout time.Duration
-	cl.fs.StringVar(&provider, "provider", "", "the provider to sync to (required)")
+	provider := cl.providerFlag("the provider to sync to")
 	cl.fs.BoolVar(&viaTemporal, "via-temporal", false, "signal the object's ObjectSync workflow and wait for it, instead of syncing in this process")
 	cl.fs.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the sync")
 	pos, code := cl.parse(args, 2, 2, stdout, stderr)
@@ -63,14 +62,11 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	if kind != store.KindUser && kind != store.KindGroup {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
 	}
-	if provider == "" {
-		return cl.usageError(stderr, "--provider is required")
-	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, provider)
+	st, p, err := sess.provider(ctx, *provider)
 	if err != nil {
 		return exitCode(stderr, "sync", err)
 	}
@@ -271,6 +267,9 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		log.step("map", "mappings %s → payload (valid SCIM %s):", strings.Join(names, ", "), strings.ToUpper(obj.kind[:1])+obj.kind[1:])
 		body, _ := json.MarshalIndent(o.Payload, "", "  ")
 		log.block(string(body))
+		if len(o.OnCreate) > 0 {
+			log.step("map", "and in a create only (apply: on_create): %s", strings.Join(onCreateAttributes(o.OnCreate), ", "))
+		}
 		present = true
 		action := "create"
 		if l, ok := before[obj.id]; ok && l.Remote() != "" {

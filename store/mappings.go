@@ -20,27 +20,38 @@ const (
 
 // PropertyMapping is a Starlark property mapping (see package mapping).
 type PropertyMapping struct {
-	ID         string    `db:"id"`
-	Name       string    `db:"name"`
-	Kind       string    `db:"kind"` // "user" or "group"
-	Expression string    `db:"expression"`
-	CreatedAt  time.Time `db:"created_at"`
-	UpdatedAt  time.Time `db:"updated_at"`
+	ID         string `db:"id"`
+	Name       string `db:"name"`
+	Kind       string `db:"kind"` // "user" or "group"
+	Expression string `db:"expression"`
+	// Apply is when the mapping's attributes are written: "always" (also when empty) or
+	// "on_create" (see mapping.Apply).
+	Apply     string    `db:"apply"`
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
+// mappingColumns are the columns of a PropertyMapping, for SELECT and RETURNING.
+const mappingColumns = `id, name, kind, expression, apply, created_at, updated_at`
+
 // SaveMapping creates or replaces the mapping m.Name. A mapping that does not compile is
-// refused with the *mapping.CompileError (line and column) wrapped, and nothing is written.
+// refused with the *mapping.CompileError (line and column) wrapped, and nothing is written;
+// so is an unknown Apply ("" means always).
 func (tx *Tx) SaveMapping(ctx context.Context, m PropertyMapping) (PropertyMapping, error) {
 	if _, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression); err != nil {
 		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
 	}
+	apply, err := mapping.ParseApply(m.Apply)
+	if err != nil {
+		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
+	}
 	var out PropertyMapping
-	err := tx.tx.QueryRowxContext(ctx, `
-		INSERT INTO property_mappings (name, kind, expression) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, expression = EXCLUDED.expression,
-			updated_at = CASE WHEN (property_mappings.kind, property_mappings.expression)
-				IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.expression) THEN now() ELSE property_mappings.updated_at END
-		RETURNING id, name, kind, expression, created_at, updated_at`, m.Name, m.Kind, m.Expression).StructScan(&out)
+	err = tx.tx.QueryRowxContext(ctx, `
+		INSERT INTO property_mappings (name, kind, expression, apply) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, expression = EXCLUDED.expression, apply = EXCLUDED.apply,
+			updated_at = CASE WHEN (property_mappings.kind, property_mappings.expression, property_mappings.apply)
+				IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.expression, EXCLUDED.apply) THEN now() ELSE property_mappings.updated_at END
+		RETURNING `+mappingColumns, m.Name, m.Kind, m.Expression, string(apply)).StructScan(&out)
 	if err != nil {
 		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, translate(err))
 	}
@@ -70,7 +81,7 @@ func (tx *Tx) SetProviderMappings(ctx context.Context, providerID string, mappin
 // Mapping loads a mapping by name; ErrNotFound when none.
 func (s *Store) Mapping(ctx context.Context, name string) (PropertyMapping, error) {
 	var m PropertyMapping
-	if err := s.db.GetContext(ctx, &m, `SELECT id, name, kind, expression, created_at, updated_at
+	if err := s.db.GetContext(ctx, &m, `SELECT `+mappingColumns+`
 		FROM property_mappings WHERE name = $1`, name); err != nil {
 		return PropertyMapping{}, fmt.Errorf("store: mapping %s: %w", name, translate(err))
 	}
@@ -80,7 +91,7 @@ func (s *Store) Mapping(ctx context.Context, name string) (PropertyMapping, erro
 // Mappings lists every mapping by name.
 func (s *Store) Mappings(ctx context.Context) ([]PropertyMapping, error) {
 	ms := []PropertyMapping{}
-	if err := s.db.SelectContext(ctx, &ms, `SELECT id, name, kind, expression, created_at, updated_at
+	if err := s.db.SelectContext(ctx, &ms, `SELECT `+mappingColumns+`
 		FROM property_mappings ORDER BY name`); err != nil {
 		return nil, fmt.Errorf("store: list mappings: %w", translate(err))
 	}
@@ -93,7 +104,7 @@ func (s *Store) Mappings(ctx context.Context) ([]PropertyMapping, error) {
 func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) ([]PropertyMapping, error) {
 	ms := []PropertyMapping{}
 	err := s.db.SelectContext(ctx, &ms, `
-		SELECT m.id, m.name, m.kind, m.expression, m.created_at, m.updated_at
+		SELECT m.id, m.name, m.kind, m.expression, m.apply, m.created_at, m.updated_at
 		FROM provider_mappings pm JOIN property_mappings m ON m.id = pm.mapping_id
 		WHERE pm.provider_id = $1 AND m.kind = $2 ORDER BY m.name COLLATE "C"`, providerID, kind)
 	if err != nil {
@@ -117,8 +128,8 @@ func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) (
 func (s *Store) saveDefaultMappings(ctx context.Context) error {
 	return s.InTx(ctx, func(tx *Tx) error {
 		for _, m := range []PropertyMapping{
-			{Name: DefaultUserMappingName, Kind: KindUser, Expression: mapping.DefaultUserMapping},
-			{Name: DefaultGroupMappingName, Kind: KindGroup, Expression: mapping.DefaultGroupMapping},
+			{Name: DefaultUserMappingName, Kind: KindUser, Expression: mapping.DefaultUserMapping, Apply: string(mapping.ApplyAlways)},
+			{Name: DefaultGroupMappingName, Kind: KindGroup, Expression: mapping.DefaultGroupMapping, Apply: string(mapping.ApplyAlways)},
 		} {
 			if _, err := tx.SaveMapping(ctx, m); err != nil {
 				return err

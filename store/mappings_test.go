@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/scimsync/scimsync/mapping"
@@ -66,5 +68,69 @@ func TestProviderMappingsDefaultAndOrder(t *testing.T) {
 	groups, err := s.ProviderMappings(ctx, p.ID, store.KindGroup)
 	if err != nil || len(groups) != 1 || groups[0].Name != store.DefaultGroupMappingName {
 		t.Fatalf("group mappings = %+v, %v; want the built-in group mapping", groups, err)
+	}
+}
+
+// TestSaveMappingApply: a mapping's apply is stored (always by default), changing it alone
+// is a change (updated_at moves, so workers compile it again), and an unknown value is
+// refused with nothing written.
+func TestSaveMappingApply(t *testing.T) {
+	s := freshStore(t)
+	ctx := ctxT(t)
+	p := createProvider(t, s, provider("apply"))
+	var first store.PropertyMapping
+	mustTx(t, s, func(tx *store.Tx) (err error) {
+		if first, err = tx.SaveMapping(ctx, store.PropertyMapping{Name: "initial", Kind: "user", Expression: `return {"password": "x"}`}); err != nil {
+			return err
+		}
+		return tx.SetProviderMappings(ctx, p.ID, []string{first.ID})
+	})
+	if first.Apply != "always" {
+		t.Fatalf("apply of a mapping saved without one = %q, want always", first.Apply)
+	}
+	var second store.PropertyMapping
+	mustTx(t, s, func(tx *store.Tx) (err error) {
+		second, err = tx.SaveMapping(ctx, store.PropertyMapping{Name: "initial", Kind: "user", Expression: `return {"password": "x"}`, Apply: "on_create"})
+		return err
+	})
+	if second.Apply != "on_create" || !second.UpdatedAt.After(first.UpdatedAt) {
+		t.Fatalf("after setting apply: %+v (was %+v), want on_create and a later updated_at", second, first)
+	}
+	for _, load := range []func() (store.PropertyMapping, error){
+		func() (store.PropertyMapping, error) { return s.Mapping(ctx, "initial") },
+		func() (store.PropertyMapping, error) {
+			ms, err := s.ProviderMappings(ctx, p.ID, store.KindUser)
+			if err != nil || len(ms) != 1 {
+				return store.PropertyMapping{}, fmt.Errorf("provider mappings %+v, %v", ms, err)
+			}
+			return ms[0], nil
+		},
+		func() (store.PropertyMapping, error) {
+			ms, err := s.Mappings(ctx)
+			for _, m := range ms {
+				if m.Name == "initial" {
+					return m, err
+				}
+			}
+			return store.PropertyMapping{}, fmt.Errorf("not listed: %v", err)
+		},
+	} {
+		if m, err := load(); err != nil || m.Apply != "on_create" || m.UpdatedAt != second.UpdatedAt {
+			t.Errorf("loaded %+v, %v; want apply on_create", m, err)
+		}
+	}
+	err := s.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.SaveMapping(ctx, store.PropertyMapping{Name: "initial", Kind: "user", Expression: `return None`, Apply: "once"})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), `unknown apply "once": use always or on_create`) {
+		t.Fatalf("SaveMapping with apply once = %v", err)
+	}
+	if m, _ := s.Mapping(ctx, "initial"); m.Expression != `return {"password": "x"}` || m.Apply != "on_create" {
+		t.Errorf("a refused save changed the mapping: %+v", m)
+	}
+	def, err := s.Mapping(ctx, store.DefaultUserMappingName)
+	if err != nil || def.Apply != "always" {
+		t.Errorf("built-in mapping %+v, %v; want apply always", def, err)
 	}
 }

@@ -37,7 +37,7 @@ func (tx *Tx) Providers(ctx context.Context) ([]Provider, error) {
 // Mappings lists every property mapping by name, as the transaction sees them.
 func (tx *Tx) Mappings(ctx context.Context) ([]PropertyMapping, error) {
 	ms := []PropertyMapping{}
-	if err := tx.tx.SelectContext(ctx, &ms, `SELECT id, name, kind, expression, created_at, updated_at
+	if err := tx.tx.SelectContext(ctx, &ms, `SELECT `+mappingColumns+`
 		FROM property_mappings ORDER BY name`); err != nil {
 		return nil, fmt.Errorf("store: list mappings: %w", translate(err))
 	}
