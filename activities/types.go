@@ -245,6 +245,9 @@ const (
 	ErrTypeSchema        = "SchemaError"        // a payload is not valid SCIM
 	ErrTypeConfig        = "ConfigError"        // provider missing, no mappings, bad secret reference
 	ErrTypeTargetInvalid = "TargetInvalidError" // the target answered something unusable
+	// ErrTypeWrongInstallation: the workflow an activity serves is not of the worker's
+	// installation (worker.InstallationGuard); the activity did nothing.
+	ErrTypeWrongInstallation = "WrongInstallation"
 )
 
 // StaleCount counts linked objects that are deleted or out of scope.

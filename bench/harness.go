@@ -20,6 +20,7 @@ import (
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/worker"
+	"github.com/scimsync/scimsync/workflows"
 )
 
 // Sizes of --small, the size CI runs.
@@ -258,6 +259,7 @@ type world struct {
 	name        string
 	provider    string
 	queue       string
+	inst        workflows.Installation // the database's installation
 	dbName      string
 	dsn         string
 	store       *store.Store
@@ -292,6 +294,13 @@ func (h *harness) newWorld(ctx context.Context, name string, opts worldOptions) 
 		return nil, err
 	}
 	if _, err := w.store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	installation, err := w.store.Installation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w.inst, err = workflows.NewInstallation(installation.ID); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -330,7 +339,7 @@ func (h *harness) newWorld(ctx context.Context, name string, opts worldOptions) 
 		worker.ScheduleOptions{TaskQueue: w.queue, NoInitialRun: true, Logger: quietLogger}); err != nil {
 		return nil, err
 	}
-	if err := h.temporal.ScheduleClient().GetHandle(ctx, "scim-full-sync/"+w.provider).
+	if err := h.temporal.ScheduleClient().GetHandle(ctx, workflows.FullSyncScheduleID(w.inst, w.provider)).
 		Pause(ctx, client.SchedulePauseOptions{Note: "paused by the benchmark"}); err != nil {
 		return nil, fmt.Errorf("pause schedule: %w", err)
 	}

@@ -317,7 +317,7 @@ func (w *world) timedFullSync(ctx context.Context, res *Result, label string, in
 	in.Provider, in.Parallelism = w.provider, w.h.cfg.Parallelism
 	start := time.Now()
 	run, err := w.h.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        workflows.FullSyncWorkflowID(w.provider) + "/bench-" + label,
+		ID:        workflows.FullSyncWorkflowID(w.inst, w.provider) + "/bench-" + label,
 		TaskQueue: w.queue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.ProviderAttribute.ValueSet(w.provider)),

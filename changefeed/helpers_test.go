@@ -58,6 +58,7 @@ type env struct {
 	store *store.Store
 	c     client.Client
 	queue string
+	inst  workflows.Installation // the database's installation
 	logs  *testenv.SyncBuffer
 
 	mu     sync.Mutex
@@ -75,6 +76,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	installation, err := s.Installation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := workflows.NewInstallation(installation.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := testenv.TemporalClient(t)
 	queue := fmt.Sprintf("changefeed-%s-%d", t.Name(), time.Now().UnixNano())
 	w := worker.New(c, queue, worker.Options{})
@@ -85,7 +94,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return &env{t: t, dsn: dsn, store: s, c: c, queue: queue, logs: logs}
+	return &env{t: t, dsn: dsn, store: s, c: c, queue: queue, inst: inst, logs: logs}
 }
 
 func (e *env) logger() *slog.Logger {

@@ -74,7 +74,8 @@ func TestPlanBatchKnowsTheChangesOfEverySignalAndTrigger(t *testing.T) {
 	for _, s := range p.signals {
 		got = append(got, fmt.Sprintf("%s %v", s.workflowID(), s.changes))
 	}
-	want := []string{"scim/a/user/u1 [1 2 4]", "scim/b/user/u1 [1 2 4]", "scim/a/group/g1 [2]", "scim/b/group/g1 [2]"}
+	want := []string{"scim/0123456789ab/a/user/u1 [1 2 4]", "scim/0123456789ab/b/user/u1 [1 2 4]",
+		"scim/0123456789ab/a/group/g1 [2]", "scim/0123456789ab/b/group/g1 [2]"}
 	if !slices.Equal(got, want) {
 		t.Errorf("signals' changes = %q, want %q", got, want)
 	}

@@ -8,9 +8,18 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
 )
 
 func ptr(s string) *string { return &s }
+
+// planInstallation is the installation of the plans' workflow IDs.
+const planInstallation workflows.Installation = "0123456789ab"
+
+// workflowID is the ID of the ObjectSync the signal is for.
+func (s *signal) workflowID() string {
+	return workflows.ObjectSyncID(planInstallation, s.provider, s.kind, s.objectID)
+}
 
 func TestPlanBatchMapsAndCoalescesChanges(t *testing.T) {
 	const (
@@ -42,15 +51,15 @@ func TestPlanBatchMapsAndCoalescesChanges(t *testing.T) {
 		got = append(got, s.workflowID()+" <- "+strings.Join(s.reasons, ", "))
 	}
 	want := []string{
-		"scim/a/user/" + u1 + " <- user update, membership insert",
-		"scim/b/user/" + u1 + " <- user update, membership insert",
-		"scim/c/user/" + u1 + " <- user update, membership insert",
-		"scim/a/group/" + g1 + " <- group insert, membership insert",
-		"scim/b/group/" + g1 + " <- group insert, membership insert",
-		"scim/c/group/" + g1 + " <- group insert, membership insert",
-		"scim/a/user/" + u2 + " <- membership insert",
-		"scim/b/user/" + u2 + " <- membership insert",
-		"scim/c/user/" + u2 + " <- membership insert",
+		"scim/0123456789ab/a/user/" + u1 + " <- user update, membership insert",
+		"scim/0123456789ab/b/user/" + u1 + " <- user update, membership insert",
+		"scim/0123456789ab/c/user/" + u1 + " <- user update, membership insert",
+		"scim/0123456789ab/a/group/" + g1 + " <- group insert, membership insert",
+		"scim/0123456789ab/b/group/" + g1 + " <- group insert, membership insert",
+		"scim/0123456789ab/c/group/" + g1 + " <- group insert, membership insert",
+		"scim/0123456789ab/a/user/" + u2 + " <- membership insert",
+		"scim/0123456789ab/b/user/" + u2 + " <- membership insert",
+		"scim/0123456789ab/c/user/" + u2 + " <- membership insert",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("signals:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))

@@ -24,7 +24,7 @@ func TestAChangeTemporalRefusesIsParkedAndTheRestOfItsBatchRelayed(t *testing.T)
 	rec := newRecorder(e.c)
 	ref := newRefuser(rec)
 	r := e.relay(ref)
-	id := func(kind, objectID string) string { return workflows.ObjectSyncID("poison", kind, objectID) }
+	id := func(kind, objectID string) string { return workflows.ObjectSyncID(e.inst, "poison", kind, objectID) }
 
 	// One transaction, one batch: four users, a group, and a membership of the third user.
 	var users []store.User
@@ -117,7 +117,7 @@ func TestAChangeTemporalRefusesIsParkedAndTheRestOfItsBatchRelayed(t *testing.T)
 	if got := e.parkedRows(); len(got) != 0 {
 		t.Errorf("parked changes after the retry: %q, want none", got)
 	}
-	e.assertNoWorkflow(workflows.ObjectSyncID("poison-off", workflows.KindUser, bad.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "poison-off", workflows.KindUser, bad.ID))
 
 	logs := e.logs.String()
 	if !strings.Contains(logs, "refused a change permanently") || !strings.Contains(logs, fmt.Sprintf("change=%d", ids["user insert "+bad.ID])) {
@@ -134,7 +134,9 @@ func TestTransientFailuresParkNothing(t *testing.T) {
 	rec := newRecorder(e.c)
 	ref := newRefuser(rec)
 	r := e.relay(ref)
-	id := func(u store.User) string { return workflows.ObjectSyncID("transient", workflows.KindUser, u.ID) }
+	id := func(u store.User) string {
+		return workflows.ObjectSyncID(e.inst, "transient", workflows.KindUser, u.ID)
+	}
 
 	var users []store.User
 	e.tx(func(ctx context.Context, tx *store.Tx) error {

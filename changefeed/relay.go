@@ -89,9 +89,15 @@ type Relay struct {
 	// MaxBackoff caps the wait between attempts after a failed batch (it starts at 200 ms
 	// and doubles). Zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// Installation is the installation whose workflows the relay starts and whose
+	// schedules it triggers. Empty means the Store's (store.Installation).
+	Installation workflows.Installation
 	// TaskQueue is the task queue of the workflows the relay starts. Empty means
-	// workflows.TaskQueue; tests set their own to stay isolated.
+	// workflows.DefaultTaskQueue(Installation); tests set their own to stay isolated.
 	TaskQueue string
+
+	instMu sync.Mutex
+	inst   workflows.Installation
 
 	changesRelayed     atomic.Int64
 	changesParked      atomic.Int64
@@ -241,24 +247,25 @@ type signal struct {
 	changes                  []int64
 }
 
-func (s *signal) workflowID() string { return workflows.ObjectSyncID(s.provider, s.kind, s.objectID) }
-
 // plan is what one batch of changes asks of Temporal, coalesced: one signal per
 // (provider, kind, object) and one trigger per provider schedule, in order of appearance,
 // each with the ids of the changes it relays.
 type plan struct {
 	signals  []*signal
-	byID     map[string]*signal
+	byKey    map[signalKey]*signal
 	triggers []string           // provider names
 	trigger  map[string][]int64 // provider name → the changes its trigger relays
 }
 
+// signalKey names the ObjectSync a signal is for, within the installation.
+type signalKey struct{ provider, kind, objectID string }
+
 func (p *plan) addSignal(provider, kind, objectID, reason string, change int64) {
-	id := workflows.ObjectSyncID(provider, kind, objectID)
-	s, ok := p.byID[id]
+	key := signalKey{provider, kind, objectID}
+	s, ok := p.byKey[key]
 	if !ok {
 		s = &signal{provider: provider, kind: kind, objectID: objectID}
-		p.byID[id] = s
+		p.byKey[key] = s
 		p.signals = append(p.signals, s)
 	}
 	if n := len(s.changes); n == 0 || s.changes[n-1] != change {
@@ -287,7 +294,7 @@ func (p *plan) addTrigger(provider string, change int64) {
 // groups and perhaps its scope changed); binding → the full-sync schedule of every enabled
 // provider attached to the application.
 func planBatch(changes []store.Change, providers []store.Provider) *plan {
-	p := &plan{byID: map[string]*signal{}, trigger: map[string][]int64{}}
+	p := &plan{byKey: map[signalKey]*signal{}, trigger: map[string][]int64{}}
 	for _, c := range changes {
 		reason := c.Kind + " " + c.Op
 		for _, prov := range providers {
@@ -319,6 +326,10 @@ func planBatch(changes []store.Change, providers []store.Provider) *plan {
 // failure leaves all the batch's rows in the outbox; the refusals name the changes each
 // permanently refused call was relaying, to be parked while the others are deleted.
 func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) ([]store.Refusal, error) {
+	inst, err := r.installation(ctx)
+	if err != nil {
+		return nil, err
+	}
 	providers, err := r.Store.Providers(ctx)
 	if err != nil {
 		return nil, err
@@ -376,10 +387,10 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) ([]store
 		}()
 	}
 	for _, s := range p.signals {
-		run(s.provider, func() error { return r.sendSignal(ctx, s) })
+		run(s.provider, func() error { return r.sendSignal(ctx, inst, s) })
 	}
 	for _, name := range p.triggers {
-		run(name, func() error { return r.triggerFullSync(ctx, name) })
+		run(name, func() error { return r.triggerFullSync(ctx, inst, name) })
 	}
 	wg.Wait()
 	if firstErr != nil {
@@ -460,12 +471,12 @@ func refusalText(err error) string {
 }
 
 // sendSignal signals the object's ObjectSync workflow, starting it when none runs.
-func (r *Relay) sendSignal(ctx context.Context, s *signal) error {
+func (r *Relay) sendSignal(ctx context.Context, inst workflows.Installation, s *signal) error {
 	ctx, cancel := context.WithTimeout(ctx, r.callTimeout())
 	defer cancel()
 	// The start options (ID, task queue, USE_EXISTING, search attributes) come from the
 	// workflows contract, shared with every other caller that signals an ObjectSync.
-	opts := workflows.ObjectSyncStartOptions(r.taskQueue(), s.provider, s.kind, s.objectID)
+	opts := workflows.ObjectSyncStartOptions(r.TaskQueue, inst, s.provider, s.kind, s.objectID)
 	id := opts.ID
 	_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalObjectChanged,
 		workflows.ObjectChanged{Reason: strings.Join(s.reasons, ", ")}, opts,
@@ -482,10 +493,10 @@ func (r *Relay) sendSignal(ctx context.Context, s *signal) error {
 // overlaps a running one: BUFFER_ONE queues it behind a full sync already running, which may
 // have read the scope before the change. A missing schedule is not an error: the schedule
 // keeper creates it, and a new schedule starts with a full sync.
-func (r *Relay) triggerFullSync(ctx context.Context, provider string) error {
+func (r *Relay) triggerFullSync(ctx context.Context, inst workflows.Installation, provider string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.callTimeout())
 	defer cancel()
-	id := workflows.FullSyncScheduleID(provider)
+	id := workflows.FullSyncScheduleID(inst, provider)
 	err := r.Temporal.ScheduleClient().GetHandle(ctx, id).Trigger(ctx, client.ScheduleTriggerOptions{
 		Overlap: enums.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
 	})
@@ -525,7 +536,25 @@ func (r *Relay) callTimeout() time.Duration  { return orDefault(r.CallTimeout, D
 func (r *Relay) maxBackoff() time.Duration   { return orDefault(r.MaxBackoff, DefaultMaxBackoff) }
 func (r *Relay) batchSize() int              { return orDefault(r.BatchSize, DefaultBatchSize) }
 func (r *Relay) concurrency() int            { return orDefault(r.Concurrency, DefaultConcurrency) }
-func (r *Relay) taskQueue() string           { return orDefault(r.TaskQueue, workflows.TaskQueue) }
+
+// installation returns Installation, else the store's, read once.
+func (r *Relay) installation(ctx context.Context) (workflows.Installation, error) {
+	if r.Installation != "" {
+		return r.Installation, nil
+	}
+	r.instMu.Lock()
+	defer r.instMu.Unlock()
+	if r.inst == "" {
+		inst, err := r.Store.Installation(ctx)
+		if err != nil {
+			return "", err
+		}
+		if r.inst, err = workflows.NewInstallation(inst.ID); err != nil {
+			return "", err
+		}
+	}
+	return r.inst, nil
+}
 
 func orDefault[T comparable](v, def T) T {
 	var zero T

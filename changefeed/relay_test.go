@@ -30,8 +30,8 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 	r.PollInterval = time.Hour
 	e.start(r)
 
-	userID := func(u store.User) string { return workflows.ObjectSyncID("on", workflows.KindUser, u.ID) }
-	groupID := func(g store.Group) string { return workflows.ObjectSyncID("on", workflows.KindGroup, g.ID) }
+	userID := func(u store.User) string { return workflows.ObjectSyncID(e.inst, "on", workflows.KindUser, u.ID) }
+	groupID := func(g store.Group) string { return workflows.ObjectSyncID(e.inst, "on", workflows.KindGroup, g.ID) }
 
 	var user store.User
 	e.tx(func(ctx context.Context, tx *store.Tx) (err error) {
@@ -104,8 +104,8 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 			break
 		}
 	}
-	e.assertNoWorkflow(workflows.ObjectSyncID("off", workflows.KindUser, user.ID))
-	e.assertNoWorkflow(workflows.ObjectSyncID("off", workflows.KindGroup, group.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "off", workflows.KindUser, user.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "off", workflows.KindGroup, group.ID))
 
 	if st := r.Stats(); st.Errors == 0 && (st.ChangesRelayed != 7 || st.SignalsSent != 8) {
 		t.Errorf("stats = %+v, want 7 changes relayed, 8 signals sent", st)
@@ -123,7 +123,7 @@ func TestBurstOfUpdatesCoalescesIntoOneExecution(t *testing.T) {
 		user, err = tx.CreateUser(ctx, store.User{Username: "grace", IsActive: true})
 		return err
 	})
-	id := workflows.ObjectSyncID("burst", workflows.KindUser, user.ID)
+	id := workflows.ObjectSyncID(e.inst, "burst", workflows.KindUser, user.ID)
 	update := func(i int) {
 		e.tx(func(ctx context.Context, tx *store.Tx) error {
 			user.Name = fmt.Sprintf("Grace %d", i)
@@ -216,7 +216,7 @@ func TestChangesWaitInTheOutboxWhileTemporalIsUnreachable(t *testing.T) {
 		t.Errorf("accepted calls %v, want one per user", calls)
 	}
 	for _, u := range users {
-		id := workflows.ObjectSyncID("outage", workflows.KindUser, u.ID)
+		id := workflows.ObjectSyncID(e.inst, "outage", workflows.KindUser, u.ID)
 		e.checkCalls(calls, id, 1)
 		e.waitReasons(id, "user insert")
 	}
@@ -266,7 +266,7 @@ func TestTwoRelaysDeliverEachChangeOncePerProvider(t *testing.T) {
 	}
 	for _, u := range users {
 		for _, p := range []string{"twin-a", "twin-b"} {
-			e.checkCalls(calls, workflows.ObjectSyncID(p, workflows.KindUser, u.ID), 1)
+			e.checkCalls(calls, workflows.ObjectSyncID(e.inst, p, workflows.KindUser, u.ID), 1)
 		}
 	}
 	// Every stand-in received exactly one signal (at least one, should an attempt have
@@ -283,7 +283,7 @@ func TestTwoRelaysDeliverEachChangeOncePerProvider(t *testing.T) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				id := workflows.ObjectSyncID(p, workflows.KindUser, u.ID)
+				id := workflows.ObjectSyncID(e.inst, p, workflows.KindUser, u.ID)
 				deadline := time.Now().Add(20 * time.Second)
 				for {
 					got, err := e.query(id)
@@ -342,11 +342,11 @@ func TestBindingChangeTriggersTheAttachedProvidersFullSync(t *testing.T) {
 	handles := map[string]client.ScheduleHandle{}
 	for _, p := range []string{attached, disabled, elsewhere, unattached} {
 		h, err := e.c.ScheduleClient().Create(context.Background(), client.ScheduleOptions{
-			ID:      workflows.FullSyncScheduleID(p),
+			ID:      workflows.FullSyncScheduleID(e.inst, p),
 			Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: 24 * time.Hour}}},
 			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 			Action: &client.ScheduleWorkflowAction{
-				ID: workflows.FullSyncWorkflowID(p), Workflow: workflows.FullSyncWorkflow,
+				ID: workflows.FullSyncWorkflowID(e.inst, p), Workflow: workflows.FullSyncWorkflow,
 				Args: []any{workflows.FullSyncInput{Provider: p}}, TaskQueue: e.queue,
 			},
 		})
@@ -379,8 +379,8 @@ func TestBindingChangeTriggersTheAttachedProvidersFullSync(t *testing.T) {
 		a := actions(attached)
 		return len(a) == 1, fmt.Sprintf("%s schedule took %d actions, want 1", attached, len(a))
 	})
-	if wid := actions(attached)[0].StartWorkflowResult.WorkflowID; !strings.HasPrefix(wid, workflows.FullSyncWorkflowID(attached)+"-") {
-		t.Errorf("triggered full sync has workflow ID %q, want %s-<time>", wid, workflows.FullSyncWorkflowID(attached))
+	if wid := actions(attached)[0].StartWorkflowResult.WorkflowID; !strings.HasPrefix(wid, workflows.FullSyncWorkflowID(e.inst, attached)+"-") {
+		t.Errorf("triggered full sync has workflow ID %q, want %s-<time>", wid, workflows.FullSyncWorkflowID(e.inst, attached))
 	}
 	for _, p := range []string{disabled, elsewhere, unattached} {
 		if a := actions(p); len(a) != 0 {

@@ -211,7 +211,7 @@ func TestDryRunSendsNothingAndShowsWhatItWouldSend(t *testing.T) {
 	}
 	// The per-object sync's history shows the request it would have sent.
 	e.signal("rehearsal", store.KindUser, users[0].ID)
-	id := workflows.ObjectSyncID("rehearsal", store.KindUser, users[0].ID)
+	id := workflows.ObjectSyncID(e.inst, "rehearsal", store.KindUser, users[0].ID)
 	var shown string
 	e.waitFor(15*time.Second, func() string {
 		shown = historyText(t, e, id)

@@ -251,7 +251,7 @@ func newIsolatedEnv(t *testing.T, dev *devServer, dsn string) *env {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, store: s, dsn: dsn, temporal: dev.Client(),
+	return &env{t: t, ctx: ctx, store: s, dsn: dsn, inst: installationOf(t, s), temporal: dev.Client(),
 		queue: fmt.Sprintf("it-%s-%d", safeName(t.Name()), queueSeq.Add(1))}
 }
 
@@ -615,7 +615,7 @@ func TestChangesWrittenWithoutWorkerAreDelivered(t *testing.T) {
 
 	w.Start()
 	r := e.waitState(ft.Server, d, nil, 5*time.Minute)
-	desc, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID("offline")).Describe(e.ctx)
+	desc, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(e.inst, "offline")).Describe(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

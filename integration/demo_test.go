@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
 )
 
 // emailAddress matches what a reader would take for an e-mail address.
@@ -181,7 +184,13 @@ func TestDemoHistoriesHoldNoEmailInClear(t *testing.T) {
 			t.Fatalf("run %d: dial the demo's Temporal: %v", run, err)
 		}
 		defer c.Close()
-		hist := exportHistories(t, c, "scimsync")
+		st, err := store.Open(context.Background(), s.dsn)
+		if err != nil {
+			t.Fatalf("run %d: open the demo's database: %v", run, err)
+		}
+		queue := workflows.DefaultTaskQueue(installationOf(t, st)) // the demo sets no task queue
+		st.Close()
+		hist := exportHistories(t, c, queue)
 		if hist.Runs == 0 || len(hist.Payloads) == 0 {
 			t.Fatalf("run %d: the demo's histories are empty: %d runs, %d payloads", run, hist.Runs, len(hist.Payloads))
 		}

@@ -37,7 +37,7 @@ func TestDirectDeprovisionsStopAtTheThreshold(t *testing.T) {
 	})
 	ids := make([]string, len(users))
 	for i, u := range users {
-		ids[i] = workflows.ObjectSyncID("guard", workflows.KindUser, u.ID)
+		ids[i] = workflows.ObjectSyncID(e.inst, "guard", workflows.KindUser, u.ID)
 	}
 	e.waitClosed(e.temporal, 2*time.Minute, ids...)
 

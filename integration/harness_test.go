@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/scimsync/scimsync/activities"
@@ -39,6 +40,7 @@ type env struct {
 	ctx      context.Context
 	store    *store.Store
 	dsn      string
+	inst     workflows.Installation // the database's installation
 	temporal client.Client
 	queue    string
 	acts     *activities.Activities
@@ -83,19 +85,37 @@ func newEnvWithoutWorker(t *testing.T, opts scimtest.Options) *env {
 	target := scimtest.NewServer(opts)
 	t.Cleanup(target.Close)
 
-	e := &env{t: t, ctx: ctx, store: s, dsn: dsn, temporal: c, target: target,
+	e := &env{t: t, ctx: ctx, store: s, dsn: dsn, inst: installationOf(t, s), temporal: c, target: target,
 		queue: fmt.Sprintf("it-%s-%d", safeName(t.Name()), queueSeq.Add(1))}
 	e.acts = &activities.Activities{
 		Store:          s,
 		Mapper:         &mapping.Engine{Secret: installationSecret},
-		Signaler:       worker.Signaler{Client: c, TaskQueue: e.queue},
+		Signaler:       worker.Signaler{Client: c, Installation: e.inst, TaskQueue: e.queue},
 		RequestTimeout: 5 * time.Second,
 	}
 	return e
 }
 
+// installationOf reads the database's installation, in the short form of IDs.
+func installationOf(t *testing.T, s *store.Store) workflows.Installation {
+	t.Helper()
+	installation, err := s.Installation(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := workflows.NewInstallation(installation.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst
+}
+
+// startWorker starts an in-process worker of the env's installation on its queue, with the
+// installation guard as cmd/worker has it.
 func (e *env) startWorker() sdkworker.Worker {
-	w := sdkworker.New(e.temporal, e.queue, sdkworker.Options{})
+	w := sdkworker.New(e.temporal, e.queue, sdkworker.Options{
+		Interceptors: []interceptor.WorkerInterceptor{worker.InstallationGuard(e.inst)},
+	})
 	worker.Register(w, e.acts)
 	if err := w.Start(); err != nil {
 		e.t.Fatal(err)
@@ -150,7 +170,7 @@ func (e *env) startFullSync(provider string, in workflows.FullSyncInput) client.
 	e.t.Helper()
 	in.Provider = provider
 	run, err := e.temporal.ExecuteWorkflow(e.ctx, client.StartWorkflowOptions{
-		ID:        fmt.Sprintf("%s/%s/%d", workflows.FullSyncWorkflowID(provider), e.queue, time.Now().UnixNano()),
+		ID:        fmt.Sprintf("%s/%s/%d", workflows.FullSyncWorkflowID(e.inst, provider), e.queue, time.Now().UnixNano()),
 		TaskQueue: e.queue,
 	}, workflows.FullSyncWorkflow, in)
 	if err != nil {
@@ -162,7 +182,7 @@ func (e *env) startFullSync(provider string, in workflows.FullSyncInput) client.
 // signal starts or signals the object's ObjectSync, as the change feed does.
 func (e *env) signal(provider, kind, id string) {
 	e.t.Helper()
-	if err := workflows.SignalObjectSync(e.ctx, e.temporal, e.queue, provider, kind, id, "test"); err != nil {
+	if err := workflows.SignalObjectSync(e.ctx, e.temporal, e.queue, e.inst, provider, kind, id, "test"); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -103,7 +103,7 @@ func TestMemberWhoseWriteResultWasLostJoinsItsGroup(t *testing.T) {
 	// bob's workflow history: the write ran twice (attempt 2 after the lost result), then
 	// the user's groups were signalled. (The reads are local activities: markers.)
 	const want = "[WriteObjects:2 SignalGroupsOfUsers:1]"
-	if got := fmt.Sprint(e.activityAttempts(workflows.ObjectSyncID(provider, store.KindUser, bob.ID))); got != want {
+	if got := fmt.Sprint(e.activityAttempts(workflows.ObjectSyncID(e.inst, provider, store.KindUser, bob.ID))); got != want {
 		t.Errorf("activities of bob's sync = %s, want %s", got, want)
 	}
 
@@ -135,7 +135,7 @@ func (e *env) syncAndWait(provider, kind, id string) {
 	e.signal(provider, kind, id)
 	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 	defer cancel()
-	if err := e.temporal.GetWorkflow(ctx, workflows.ObjectSyncID(provider, kind, id), "").Get(ctx, nil); err != nil {
+	if err := e.temporal.GetWorkflow(ctx, workflows.ObjectSyncID(e.inst, provider, kind, id), "").Get(ctx, nil); err != nil {
 		e.t.Fatalf("%s sync of %s: %v", kind, id, err)
 	}
 }

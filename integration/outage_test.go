@@ -32,7 +32,7 @@ func TestFullSyncWaitsForATargetThatIsDown(t *testing.T) {
 
 	// Started as the schedule starts it, findable by its provider.
 	run, err := e.temporal.ExecuteWorkflow(e.ctx, client.StartWorkflowOptions{
-		ID: fmt.Sprintf("%s/%s", workflows.FullSyncWorkflowID("outage"), e.queue), TaskQueue: e.queue,
+		ID: fmt.Sprintf("%s/%s", workflows.FullSyncWorkflowID(e.inst, "outage"), e.queue), TaskQueue: e.queue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.ProviderAttribute.ValueSet("outage")),
 	}, workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: "outage"})
 	if err != nil {

@@ -119,6 +119,9 @@ type workerOptions struct {
 	LogLevel        string // default: info
 	RequestTimeout  time.Duration
 	Env             []string // extra KEY=VALUE
+	// DefaultTaskQueue leaves SCIMSYNC_TASK_QUEUE unset: the worker polls its
+	// installation's default task queue, not the env's.
+	DefaultTaskQueue bool
 }
 
 // newWorkerProc prepares (without starting) a worker process on the env's task queue.
@@ -138,13 +141,12 @@ func (e *env) newWorkerProc(bin string, o workerOptions) *workerProc {
 	}
 	p := &workerProc{t: e.t, bin: bin, Addr: freeAddr(e.t)}
 	p.Log = filepath.Join(e.t.TempDir(), fmt.Sprintf("worker-%s.log", strings.ReplaceAll(p.Addr, ":", "-")))
-	p.env = append([]string{
+	p.env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + o.DatabaseURL,
 		"TEMPORAL_ADDRESS=" + o.TemporalAddress,
 		"TEMPORAL_NAMESPACE=" + testenv.Namespace,
-		"SCIMSYNC_TASK_QUEUE=" + e.queue,
 		"SCIMSYNC_INSTALLATION_SECRET=env:IT_INSTALLATION_SECRET",
 		"IT_INSTALLATION_SECRET=" + installationSecret,
 		"IT_TARGET_TOKEN=" + targetToken,
@@ -154,7 +156,11 @@ func (e *env) newWorkerProc(bin string, o workerOptions) *workerProc {
 		"SCIMSYNC_SCHEDULE_INTERVAL=2s",
 		"SCIMSYNC_MAX_ACTIVITIES=20",
 		"SCIMSYNC_WRITE_CONCURRENCY=8",
-	}, o.Env...)
+	}
+	if !o.DefaultTaskQueue {
+		p.env = append(p.env, "SCIMSYNC_TASK_QUEUE="+e.queue)
+	}
+	p.env = append(p.env, o.Env...)
 	e.t.Cleanup(p.stop)
 	return p
 }
@@ -956,7 +962,7 @@ func (e *env) waitState(target *scimtest.Server, d *directory, creates func() ma
 // when the test ends.
 func (e *env) scheduledFullSync(c client.Client, provider string, timeout time.Duration) string {
 	e.t.Helper()
-	h := c.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(provider))
+	h := c.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(e.inst, provider))
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

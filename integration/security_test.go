@@ -212,7 +212,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	// The per-object syncs at the failing providers end (with their errors recorded)
 	// before the corpus is read.
 	e.waitClosed(e.temporal, time.Minute,
-		workflows.ObjectSyncID("sec-badtoken", workflows.KindUser, u.ID), workflows.ObjectSyncID("sec-badoauth", workflows.KindUser, u.ID))
+		workflows.ObjectSyncID(e.inst, "sec-badtoken", workflows.KindUser, u.ID), workflows.ObjectSyncID(e.inst, "sec-badoauth", workflows.KindUser, u.ID))
 
 	hist := exportHistories(t, e.temporal, e.queue)
 	_, metrics := httpGet(t, "http://"+w.Addr+"/metrics")

@@ -590,7 +590,7 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(starterProvider)).Delete(context.Background())
+		e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(e.inst, starterProvider)).Delete(context.Background())
 	})
 	inScope := 0
 	for _, u := range dir.Users {
@@ -599,7 +599,7 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 		}
 	}
 	r = e.starter("full-sync", "--provider", starterProvider, "--wait")
-	r.expect(t, 0, "full sync of starter-demo started: workflow scim-full-sync/starter-demo",
+	r.expect(t, 0, "full sync of starter-demo started: workflow "+workflows.FullSyncWorkflowID(e.inst, starterProvider),
 		fmt.Sprintf("  users:  %d created, 0 updated, 1 unchanged, 0 skipped, 0 failed, 0 deprovisioned\n", inScope-1),
 		"  groups: 5 created, 0 updated, 1 unchanged, 0 skipped, 0 failed, 0 deprovisioned\n")
 	gotUsers := remoteUsers(e.target)
@@ -643,10 +643,11 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 		t.Fatalf("link errors = %+v, %v", errs, err)
 	}
 	r = e.starter("status", "--provider", starterProvider)
-	r.expect(t, 0, "provider starter-demo: enabled\n",
+	r.expect(t, 0, "installation "+string(e.inst)+" (task queue "+e.queue+"; created ",
+		"provider starter-demo: enabled\n",
 		"  target     "+e.target.URL+" (mode default, dry run off)\n",
-		"  schedule   scim-full-sync/starter-demo every 1h0m0s; next run ",
-		"  last run   scim-full-sync/starter-demo",
+		"  schedule   "+workflows.FullSyncScheduleID(e.inst, starterProvider)+" every 1h0m0s; next run ",
+		"  last run   "+workflows.FullSyncWorkflowID(e.inst, starterProvider),
 		fmt.Sprintf(" completed %s", time.Now().UTC().Format("2006-01-02")),
 		fmt.Sprintf("; users %d created, 0 updated, 1 unchanged, 0 skipped, 0 failed, 0 deprovisioned; groups 5 created", inScope-1),
 		"  running    no full sync\n",
@@ -655,20 +656,22 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 		"               user ghopper: "+errs[0].LastError+"; since "+time.Now().UTC().Format("2006-01-02"),
 		"outbox: ")
 	var st struct {
-		Providers []struct {
+		Installation struct{ ID, TaskQueue string } `json:"installation"`
+		Providers    []struct {
 			LinkedUsers int `json:"linkedUsers"`
 			Errors      []struct{ Kind, Name, Error string }
 		} `json:"providers"`
 	}
 	r = e.starter("status", "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Providers) != 1 || st.Providers[0].LinkedUsers != inScope ||
-		len(st.Providers[0].Errors) != 1 || st.Providers[0].Errors[0].Name != "ghopper" {
+		len(st.Providers[0].Errors) != 1 || st.Providers[0].Errors[0].Name != "ghopper" ||
+		st.Installation.ID != string(e.inst) || st.Installation.TaskQueue != e.queue {
 		t.Errorf("status --json: %v %+v", err, st)
 	}
 
 	// sync --via-temporal: the worker's ObjectSync writes the change and clears the error.
 	r = e.starter("sync", "user", "ghopper", "--provider", starterProvider, "--via-temporal")
-	r.expect(t, 0, "workflow   scim/starter-demo/user/"+e.user("ghopper").ID+" (run ", "completed after ", "link       remote id ", "result     ok\n")
+	r.expect(t, 0, "workflow   "+workflows.ObjectSyncID(e.inst, starterProvider, workflows.KindUser, e.user("ghopper").ID)+" (run ", "completed after ", "link       remote id ", "result     ok\n")
 	if got := remoteUser(e.target, "ghopper"); diffJSON(got, expectedDemoUser(e.user("ghopper"))) != "" {
 		t.Errorf("remote ghopper = %v", got)
 	}
@@ -786,7 +789,7 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(starterProvider)).Delete(context.Background())
+		e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(e.inst, starterProvider)).Delete(context.Background())
 	})
 	e.starter("full-sync", "--provider", starterProvider, "--wait").expect(t, 0, "  users:  42 created, ")
 
@@ -796,13 +799,13 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 		e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, u.ID) })
 	}
 	r := e.starter("full-sync", "--provider", starterProvider, "--wait", "--timeout", "3s")
-	r.expect(t, 1, "full sync of starter-demo started: workflow scim-full-sync/starter-demo-",
+	r.expect(t, 1, "full sync of starter-demo started: workflow "+workflows.FullSyncWorkflowID(e.inst, starterProvider)+"-",
 		// Only the groups batch runs: the users have nothing to write, so the listing leaves
 		// them out (counted as unchanged); the groups lost members.
 		"progress: phase awaiting-deletion-approval, batches 1 of 1 done; users 0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 0 deprovisioned; "+
 			"groups 0 created, 0 updated, 6 unchanged, 0 skipped, 0 failed, 0 deprovisioned; waiting for approval to deprovision 2 objects (starter full-sync --allow-deletions)\n",
 		"stopped waiting after ")
-	e.starter("status", "--provider", starterProvider).expect(t, 0, "  running    scim-full-sync/starter-demo-",
+	e.starter("status", "--provider", starterProvider).expect(t, 0, "  running    "+workflows.FullSyncWorkflowID(e.inst, starterProvider)+"-",
 		": phase awaiting-deletion-approval, ")
 	if remoteUser(e.target, "aturing") == nil {
 		t.Fatal("aturing was deprovisioned without approval")
@@ -811,7 +814,7 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 	// An approval for fewer than it waits for approves nothing: it goes on waiting, and
 	// starter status shows both counts.
 	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--deletions", "1")
-	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
+	r.expect(t, 0, "a full sync of starter-demo is already running: workflow "+workflows.FullSyncWorkflowID(e.inst, starterProvider)+"-",
 		"deprovisioning of up to 1 objects approved (signal approve-deletions): as given (--deletions)\n")
 	e.waitFor(time.Minute, func() string {
 		r := e.starter("status", "--provider", starterProvider)
@@ -827,7 +830,7 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 	// --allow-deletions approves the running full sync (no second one starts) for the count
 	// it waits for, and waits.
 	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait")
-	r.expect(t, 0, "a full sync of starter-demo is already running: workflow scim-full-sync/starter-demo-",
+	r.expect(t, 0, "a full sync of starter-demo is already running: workflow "+workflows.FullSyncWorkflowID(e.inst, starterProvider)+"-",
 		"deprovisioning of up to 2 objects approved (signal approve-deletions): the 2 the full sync waits to deprovision\n",
 		"  users:  0 created, 0 updated, 40 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
 	if got := remoteUsers(e.target); len(got) != 40 || got["aturing"] != nil || got["ghopper"] != nil {
@@ -844,7 +847,7 @@ func TestStarterFullSyncWaitsForApprovalToDeprovisionBeyondTheThreshold(t *testi
 		e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, u.ID) })
 	}
 	r = e.starter("full-sync", "--provider", starterProvider, "--allow-deletions", "--wait", "--timeout", "2m")
-	r.expect(t, 0, "full sync of starter-demo started: workflow scim-full-sync/starter-demo-",
+	r.expect(t, 0, "full sync of starter-demo started: workflow "+workflows.FullSyncWorkflowID(e.inst, starterProvider)+"-",
 		"deprovisioning of up to 2 objects approved (signal approve-deletions): the 2 users and 0 groups deleted or out of scope now; ",
 		"  users:  0 created, 0 updated, 38 unchanged, 0 skipped, 0 failed, 2 deprovisioned\n")
 	if got := remoteUsers(e.target); len(got) != 38 || got["ltorvalds"] != nil || got["mhamilton"] != nil {

@@ -87,13 +87,13 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 	name := "wiki"
 	e.provider(name, func(p *store.Provider) { p.ApplicationID = &app.ID })
 	t.Cleanup(func() {
-		h := e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(name))
+		h := e.temporal.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(e.inst, name))
 		h.Delete(context.Background())
 	})
 	addr := e.runWorker()
 	// The schedule exists as soon as the worker says it started: a full sync triggered
 	// right away (as the demo does) finds it.
-	if _, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(name)).Describe(e.ctx); err != nil {
+	if _, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(e.inst, name)).Describe(e.ctx); err != nil {
 		t.Fatalf("no schedule once the worker started: %v", err)
 	}
 
@@ -105,7 +105,7 @@ func TestWorkerSchedulesFullSyncAndABindingChangeDeprovisions(t *testing.T) {
 		}
 		return ""
 	})
-	desc, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(name)).Describe(e.ctx)
+	desc, err := e.temporal.ScheduleClient().GetHandle(e.ctx, workflows.FullSyncScheduleID(e.inst, name)).Describe(e.ctx)
 	if err != nil {
 		t.Fatalf("describe schedule: %v", err)
 	}

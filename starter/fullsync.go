@@ -16,10 +16,10 @@ import (
 )
 
 const fullSyncHelp = `
-Starts a full sync of a provider now by triggering its schedule (scim-full-sync/PROVIDER,
-which the workers keep for every enabled provider). The schedule never runs two full syncs
-of one provider at once: when one is already running, nothing new starts (with --wait, that
-one is waited for).
+Starts a full sync of a provider now by triggering its schedule
+(scim-full-sync-INSTALLATION/PROVIDER, which the workers keep for every enabled provider).
+The schedule never runs two full syncs of one provider at once: when one is already
+running, nothing new starts (with --wait, that one is waited for).
 
 --allow-deletions approves deprovisioning more objects than the provider's deprovision
 threshold: the full sync (the one started, or the one running, which may be waiting for
@@ -80,7 +80,11 @@ func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Wri
 			return exitCode(stderr, "full-sync", err)
 		}
 	}
-	wid, started, err := triggerFullSync(ctx, c, provider)
+	inst, err := sess.installation(ctx)
+	if err != nil {
+		return exitCode(stderr, "full-sync", err)
+	}
+	wid, started, err := triggerFullSync(ctx, c, inst, provider)
 	if err != nil {
 		return exitCode(stderr, "full-sync", err)
 	}
@@ -165,8 +169,8 @@ const triggerSkipGrace = 5 * time.Second
 
 // triggerFullSync triggers the provider's schedule unless a full sync is running, and
 // returns the workflow ID of the full sync that runs (or ran) as a result.
-func triggerFullSync(ctx context.Context, c client.Client, provider string) (wid string, started bool, err error) {
-	id := workflows.FullSyncScheduleID(provider)
+func triggerFullSync(ctx context.Context, c client.Client, inst workflows.Installation, provider string) (wid string, started bool, err error) {
+	id := workflows.FullSyncScheduleID(inst, provider)
 	h := c.ScheduleClient().GetHandle(ctx, id)
 	desc, err := h.Describe(ctx)
 	var nf *serviceerror.NotFound

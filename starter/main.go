@@ -60,7 +60,7 @@ type Config struct {
 	TemporalTLSCert    string // --temporal-tls-cert, TEMPORAL_TLS_CERT
 	TemporalTLSKey     string // --temporal-tls-key, TEMPORAL_TLS_KEY
 	TemporalTLS        bool   // --temporal-tls, TEMPORAL_TLS
-	TaskQueue          string // --task-queue, SCIMSYNC_TASK_QUEUE (scimsync)
+	TaskQueue          string // --task-queue, SCIMSYNC_TASK_QUEUE ("": the installation's default)
 	InstallationSecret string // --installation-secret, SCIMSYNC_INSTALLATION_SECRET
 	// CodecKeys (--codec-keys, SCIMSYNC_CODEC_KEYS) are the workers' payload encryption
 	// keys: with them the starter reads the results and progress the workers sealed.
@@ -84,7 +84,7 @@ func configFromEnv(getenv func(string) string) Config {
 		TemporalTLSCert:    env("TEMPORAL_TLS_CERT", ""),
 		TemporalTLSKey:     env("TEMPORAL_TLS_KEY", ""),
 		TemporalTLS:        tls,
-		TaskQueue:          env("SCIMSYNC_TASK_QUEUE", workflows.TaskQueue),
+		TaskQueue:          env("SCIMSYNC_TASK_QUEUE", ""),
 		InstallationSecret: env("SCIMSYNC_INSTALLATION_SECRET", ""),
 		CodecKeys:          env("SCIMSYNC_CODEC_KEYS", ""),
 	}
@@ -106,7 +106,8 @@ func (c *Config) defineGlobals(fs *flag.FlagSet) {
 	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", c.TemporalTLSCert, "client certificate file for Temporal mTLS (TEMPORAL_TLS_CERT)")
 	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", c.TemporalTLSKey, "client key file for Temporal mTLS (TEMPORAL_TLS_KEY)")
 	fs.BoolVar(&c.TemporalTLS, "temporal-tls", c.TemporalTLS, "connect to Temporal with TLS (TEMPORAL_TLS)")
-	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "task queue of the scimsync workers (SCIMSYNC_TASK_QUEUE)")
+	fs.StringVar(&c.TaskQueue, "task-queue", c.TaskQueue, "task queue of the scimsync workers; empty: the installation's own, "+
+		workflows.DefaultTaskQueue("<installation id>")+" (SCIMSYNC_TASK_QUEUE)")
 	fs.StringVar(&c.InstallationSecret, "installation-secret", c.InstallationSecret,
 		"installation secret for hashed user ids, literal or env:/file: reference (SCIMSYNC_INSTALLATION_SECRET)")
 	fs.StringVar(&c.CodecKeys, "codec-keys", c.CodecKeys,
@@ -466,9 +467,23 @@ func (s *session) temporal(ctx context.Context) (client.Client, error) {
 	return c, nil
 }
 
-func (s *session) taskQueue() string {
+// installation returns the installation of the store, in the short form of IDs.
+func (s *session) installation(ctx context.Context) (workflows.Installation, error) {
+	st, err := s.store(ctx)
+	if err != nil {
+		return "", err
+	}
+	inst, err := st.Installation(ctx)
+	if err != nil {
+		return "", err
+	}
+	return workflows.NewInstallation(inst.ID)
+}
+
+// taskQueue is the workers' task queue: as configured, else the installation's default.
+func (s *session) taskQueue(inst workflows.Installation) string {
 	if s.cfg.TaskQueue == "" {
-		return workflows.TaskQueue
+		return workflows.DefaultTaskQueue(inst)
 	}
 	return s.cfg.TaskQueue
 }

@@ -20,7 +20,9 @@ import (
 )
 
 const statusHelp = `
-Shows, per provider: whether it is enabled, its target (and whether it fails every request
+Shows the installation: its id, which scopes its workflow IDs, schedule IDs and default task
+queue in the Temporal namespace (other installations may share it), and the task queue.
+Then, per provider: whether it is enabled, its target (and whether it fails every request
 now, since when), its full-sync schedule (interval,
 last run with its result, next run), the full syncs running now with their progress, its
 pacing (the configured or learned rate every worker shares, the rate it is written at, and
@@ -102,14 +104,26 @@ type objectError struct {
 	Since time.Time `json:"since"`
 }
 
+// installationStatus is the installation the database belongs to.
+type installationStatus struct {
+	// ID is the short form in every workflow ID, schedule ID and the default task queue.
+	ID        string    `json:"id"`
+	UUID      string    `json:"uuid"`
+	CreatedAt time.Time `json:"createdAt"`
+	// TaskQueue is the workers' task queue as the starter is configured: SCIMSYNC_TASK_QUEUE,
+	// else the installation's default.
+	TaskQueue string `json:"taskQueue"`
+}
+
 type statusResult struct {
-	Providers     []providerStatus `json:"providers"`
-	OutboxWaiting int              `json:"outboxWaiting"`
-	OutboxOldest  string           `json:"outboxOldest"`
-	ParkedCount   int              `json:"parkedCount"`
-	ParkedOldest  string           `json:"parkedOldest"` // how long the longest parked change has been parked
-	Parked        []parkedView     `json:"parked"`       // the longest parked first, at most --parked
-	TemporalError string           `json:"temporalError,omitempty"`
+	Installation  installationStatus `json:"installation"`
+	Providers     []providerStatus   `json:"providers"`
+	OutboxWaiting int                `json:"outboxWaiting"`
+	OutboxOldest  string             `json:"outboxOldest"`
+	ParkedCount   int                `json:"parkedCount"`
+	ParkedOldest  string             `json:"parkedOldest"` // how long the longest parked change has been parked
+	Parked        []parkedView       `json:"parked"`       // the longest parked first, at most --parked
+	TemporalError string             `json:"temporalError,omitempty"`
 }
 
 // Status is `starter status`.
@@ -139,7 +153,16 @@ func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Write
 		return exitCode(stderr, "status", err)
 	}
 
-	res := statusResult{Providers: []providerStatus{}}
+	installation, err := st.Installation(ctx)
+	if err != nil {
+		return exitCode(stderr, "status", err)
+	}
+	inst, err := workflows.NewInstallation(installation.ID)
+	if err != nil {
+		return exitCode(stderr, "status", err)
+	}
+	res := statusResult{Providers: []providerStatus{}, Installation: installationStatus{ID: string(inst),
+		UUID: installation.ID, CreatedAt: installation.CreatedAt, TaskQueue: sess.taskQueue(inst)}}
 	c, terr := sess.temporal(ctx)
 	if terr != nil {
 		res.TemporalError = terr.Error()
@@ -150,7 +173,7 @@ func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Write
 			return exitCode(stderr, "status", err)
 		}
 		if c != nil {
-			temporalState(ctx, c, cl.cfg.TemporalNamespace, p, &ps)
+			temporalState(ctx, c, cl.cfg.TemporalNamespace, inst, p, &ps)
 		} else {
 			ps.ScheduleError = "Temporal unreachable"
 		}
@@ -248,9 +271,10 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 	return ps, nil
 }
 
-// temporalState fills the provider's schedule and running full syncs.
-func temporalState(ctx context.Context, c client.Client, namespace string, p store.Provider, ps *providerStatus) {
-	id := workflows.FullSyncScheduleID(p.Name)
+// temporalState fills the provider's schedule and running full syncs, those of the
+// installation inst: another installation of the namespace may have a provider of that name.
+func temporalState(ctx context.Context, c client.Client, namespace string, inst workflows.Installation, p store.Provider, ps *providerStatus) {
+	id := workflows.FullSyncScheduleID(inst, p.Name)
 	desc, err := c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 	var nf *serviceerror.NotFound
 	switch {
@@ -294,7 +318,9 @@ func temporalState(ctx context.Context, c client.Client, namespace string, p sto
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: query})
 	if err == nil {
 		for _, e := range resp.GetExecutions() {
-			running[e.GetExecution().GetWorkflowId()] = true
+			if wid := e.GetExecution().GetWorkflowId(); strings.HasPrefix(wid, workflows.FullSyncSchedulePrefix(inst)) {
+				running[wid] = true
+			}
 		}
 	}
 	for wid := range running {
@@ -347,6 +373,8 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 }
 
 func printStatus(w io.Writer, res statusResult, now time.Time) {
+	fmt.Fprintf(w, "installation %s (task queue %s; created %s)\n", res.Installation.ID, res.Installation.TaskQueue,
+		res.Installation.CreatedAt.UTC().Format(time.RFC3339))
 	if len(res.Providers) == 0 {
 		fmt.Fprintln(w, "no providers; add them with starter apply -f FILE")
 	}

@@ -538,8 +538,12 @@ func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p stor
 	if err != nil {
 		return exitCode(stderr, "sync", err)
 	}
-	fmt.Fprintf(stdout, "sync %s %s to provider %s (via Temporal, task queue %s)\n", obj.kind, obj.label, p.Name, sess.taskQueue())
-	opts := workflows.ObjectSyncStartOptions(sess.taskQueue(), p.Name, obj.kind, obj.id)
+	inst, err := sess.installation(ctx)
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
+	fmt.Fprintf(stdout, "sync %s %s to provider %s (via Temporal, task queue %s)\n", obj.kind, obj.label, p.Name, sess.taskQueue(inst))
+	opts := workflows.ObjectSyncStartOptions(sess.taskQueue(inst), inst, p.Name, obj.kind, obj.id)
 	start := time.Now()
 	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalObjectChanged,
 		workflows.ObjectChanged{Reason: "starter sync"}, opts, workflows.ObjectSyncWorkflow,

@@ -91,7 +91,7 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first migrate: %v", err)
 	}
-	wantVersions := []int64{1, 2, 3, 4, 5, 6, 8, 9}
+	wantVersions := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}
 	if !slices.Equal(applied, wantVersions) {
 		t.Fatalf("first migrate applied %v, want %v", applied, wantVersions)
 	}
@@ -100,7 +100,7 @@ func TestMigrateEmptyDatabaseThenNoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"application_bindings", "applications", "direct_deprovisions", "goose_db_version", "group_members", "groups",
-		"property_mappings", "provider_group_filters", "provider_mappings", "provider_pacing",
+		"installation", "property_mappings", "provider_group_filters", "provider_mappings", "provider_pacing",
 		"provider_pacing_slots", "provider_service_configs", "providers", "read_back_requests", "read_backs", "sync_changes", "sync_changes_parked", "sync_links",
 		"target_health", "target_objects", "users"}
 	if !equal(tables, want) {

@@ -30,7 +30,11 @@ type Config struct {
 	TemporalTLSKey  string
 	TemporalTLS     bool
 
-	TaskQueue string // SCIMSYNC_TASK_QUEUE, default workflows.TaskQueue
+	// TaskQueue (SCIMSYNC_TASK_QUEUE) is the task queue of the installation's workflows and
+	// activities. Empty, the default, means workflows.DefaultTaskQueue of the installation
+	// (scimsync-<installation id>); a configured one is used as configured, and must not be
+	// another installation's.
+	TaskQueue string
 
 	// InstallationSecret (SCIMSYNC_INSTALLATION_SECRET, a literal or an env:/file:
 	// reference) derives the hashed user ids sent as externalId. Required: changing it
@@ -92,7 +96,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.TemporalTLSCert, "temporal-tls-cert", env("TEMPORAL_TLS_CERT", ""), "client certificate file for Temporal mTLS (TEMPORAL_TLS_CERT)")
 	fs.StringVar(&c.TemporalTLSKey, "temporal-tls-key", env("TEMPORAL_TLS_KEY", ""), "client key file for Temporal mTLS (TEMPORAL_TLS_KEY)")
 	fs.BoolVar(&c.TemporalTLS, "temporal-tls", boolEnv(getenv("TEMPORAL_TLS")), "connect to Temporal with TLS (TEMPORAL_TLS)")
-	fs.StringVar(&c.TaskQueue, "task-queue", env("SCIMSYNC_TASK_QUEUE", workflows.TaskQueue), "task queue (SCIMSYNC_TASK_QUEUE)")
+	fs.StringVar(&c.TaskQueue, "task-queue", env("SCIMSYNC_TASK_QUEUE", ""), "task queue; empty: "+workflows.DefaultTaskQueue("<installation id>")+", the installation's own (SCIMSYNC_TASK_QUEUE)")
 	secret(&c.InstallationSecret, "installation-secret", "SCIMSYNC_INSTALLATION_SECRET", "secret for hashed user ids, literal or env:/file: reference (SCIMSYNC_INSTALLATION_SECRET)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", env("SCIMSYNC_HTTP_ADDR", ":9464"), "address of /healthz and /metrics; empty disables (SCIMSYNC_HTTP_ADDR)")
 	fs.StringVar(&c.LogFormat, "log-format", env("SCIMSYNC_LOG_FORMAT", "text"), "text or json (SCIMSYNC_LOG_FORMAT)")

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -19,14 +20,19 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterActivity(acts)
 }
 
-// Signaler starts or signals per-object syncs through a Temporal client; it is the
-// activities' ObjectSigner.
+// Signaler starts or signals the per-object syncs of one installation through a Temporal
+// client; it is the activities' ObjectSigner.
 type Signaler struct {
-	Client    workflows.SignalWithStarter
-	TaskQueue string // "" means workflows.TaskQueue
+	Client workflows.SignalWithStarter
+	// Installation is the installation whose ObjectSyncs are signalled. Required.
+	Installation workflows.Installation
+	TaskQueue    string // "" means workflows.DefaultTaskQueue(Installation)
 }
 
 // SignalObjectSync implements activities.ObjectSignaler.
 func (s Signaler) SignalObjectSync(ctx context.Context, provider, kind, objectID, reason string) error {
-	return workflows.SignalObjectSync(ctx, s.Client, s.TaskQueue, provider, kind, objectID, reason)
+	if s.Installation == "" {
+		return errors.New("worker: the Signaler has no Installation: set it to the installation whose syncs it signals")
+	}
+	return workflows.SignalObjectSync(ctx, s.Client, s.TaskQueue, s.Installation, provider, kind, objectID, reason)
 }

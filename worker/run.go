@@ -16,6 +16,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -43,7 +44,11 @@ func NewLogger(cfg Config, w *os.File) *slog.Logger {
 // Run runs a worker until ctx ends, then stops it gracefully: running activities finish
 // (or are handed back to Temporal), the relay and the schedule keeper stop, connections
 // close. It migrates the database first and registers the search attributes when missing.
-// Ready, when not nil, is called once everything has started.
+// Everything that can fail is checked before the worker polls its task queue (the
+// database, the installation id, Temporal and the namespace, the codec keys, the HTTP
+// address, bound then, and no other installation's workers on the task queue), so that a
+// worker that cannot run never takes a task. Ready, when not nil, is called once
+// everything has started.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -69,6 +74,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if len(applied) > 0 {
 		logger.Info("database migrated", "versions", applied)
 	}
+	inst, err := installationOf(ctx, s)
+	if err != nil {
+		return err
+	}
+	taskQueue := cfg.TaskQueue
+	if taskQueue == "" {
+		taskQueue = workflows.DefaultTaskQueue(inst)
+	}
 
 	metrics, err := NewMetrics()
 	if err != nil {
@@ -82,6 +95,27 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
 		return err
 	}
+	var (
+		ln           net.Listener
+		codecHandler http.Handler
+	)
+	if cfg.HTTPAddr != "" {
+		if codecHandler, err = codecServer(cfg); err != nil {
+			return err
+		}
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on %s (SCIMSYNC_HTTP_ADDR): %w; give this worker a free address (is another worker running here?); "+
+				"the worker stopped before polling its task queue", cfg.HTTPAddr, err)
+		}
+		defer func() {
+			if ln != nil { // not served: Run failed before
+				ln.Close()
+			}
+		}()
+	}
+	if err := checkTaskQueue(ctx, c, taskQueue, inst, logger); err != nil {
+		return err
+	}
 
 	// One pacing registry for the process: every activity's requests to a provider share
 	// its limiter, and LISTEN brings other workers' pauses here at once.
@@ -90,7 +124,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	acts := &activities.Activities{
 		Store:            s,
 		Mapper:           &mapping.Engine{Secret: secret},
-		Signaler:         Signaler{Client: c, TaskQueue: cfg.TaskQueue},
+		Signaler:         Signaler{Client: c, Installation: inst, TaskQueue: taskQueue},
 		WriteConcurrency: cfg.WriteConcurrency,
 		RequestTimeout:   cfg.RequestTimeout,
 		OnRequest:        metrics.ObserveRequest,
@@ -100,9 +134,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	metrics.WatchOutbox(s.OutboxLag)
 	metrics.WatchParked(s.ParkedLag)
 	metrics.WatchPacing(pacers)
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		WorkerStopTimeout:                  30 * time.Second,
+		Identity:                           workerIdentity(inst),
+		// Every activity first checks that its workflow is of this installation.
+		Interceptors: []interceptor.WorkerInterceptor{InstallationGuard(inst)},
 	})
 	Register(w, acts)
 	if err := w.Start(); err != nil {
@@ -116,13 +153,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	wg.Add(1)
 	go func() { defer wg.Done(); pacers.Listen(runCtx, cfg.DatabaseURL) }()
 	if !cfg.NoChangeFeed {
-		relay := &changefeed.Relay{Store: s, Temporal: c, DatabaseURL: cfg.DatabaseURL, TaskQueue: cfg.TaskQueue,
+		relay := &changefeed.Relay{Store: s, Temporal: c, DatabaseURL: cfg.DatabaseURL, Installation: inst, TaskQueue: taskQueue,
 			Logger: logger.With("component", "changefeed")}
 		wg.Add(1)
 		go func() { defer wg.Done(); relay.Run(runCtx) }()
 	}
 	keeper := &ScheduleKeeper{Client: c, Store: s, Interval: cfg.ScheduleInterval,
-		Options: ScheduleOptions{TaskQueue: cfg.TaskQueue, Logger: logger.With("component", "schedules"),
+		Options: ScheduleOptions{Installation: inst, TaskQueue: taskQueue, Logger: logger.With("component", "schedules"),
 			DataConverter: scheduleDataConverter(cfg)}}
 	// One pass before the worker reports itself started (log line, ready, /healthz), so
 	// that a full sync triggered right after finds every enabled provider's schedule.
@@ -138,22 +175,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		keeper.Run(runCtx)
 	}()
 
-	if cfg.HTTPAddr != "" {
-		codecHandler, err := codecServer(cfg)
-		if err != nil {
-			return err
-		}
-		srv, err := serveHTTP(cfg.HTTPAddr, s, c, metrics, codecHandler, logger)
-		if err != nil {
-			return err
-		}
+	if ln != nil {
+		srv := serveHTTP(ln, s, c, metrics, codecHandler, logger)
+		ln = nil // the server closes it
 		defer func() {
 			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			srv.Shutdown(shutdown)
 		}()
 	}
-	logger.Info("worker started", "task_queue", cfg.TaskQueue, "namespace", cfg.TemporalNamespace,
+	logger.Info("worker started", "installation", inst, "task_queue", taskQueue, "namespace", cfg.TemporalNamespace,
 		"temporal", cfg.TemporalAddress, "http", cfg.HTTPAddr)
 	if ready != nil {
 		ready()
@@ -161,6 +192,73 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	<-ctx.Done()
 	logger.Info("worker stopping")
 	return nil
+}
+
+// installationOf returns the database's installation, in the short form of IDs.
+func installationOf(ctx context.Context, s *store.Store) (workflows.Installation, error) {
+	inst, err := s.Installation(ctx)
+	if err != nil {
+		return "", err
+	}
+	return workflows.NewInstallation(inst.ID)
+}
+
+// identityMarker precedes the installation in the identity a worker polls with.
+const identityMarker = "scimsync-installation:"
+
+// workerIdentity is the identity the worker polls with: the SDK's default (pid@host) and
+// its installation, by which checkTaskQueue recognises other installations' workers.
+func workerIdentity(inst workflows.Installation) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d@%s@%s%s", os.Getpid(), host, identityMarker, inst)
+}
+
+// WorkerInstallation returns the installation of the worker that polls (or ran an
+// activity, as the history says) with the identity identity; ok is false for workers
+// before installation ids and other programs.
+func WorkerInstallation(identity string) (inst workflows.Installation, ok bool) {
+	_, after, ok := strings.Cut(identity, identityMarker)
+	return workflows.Installation(after), ok && after != ""
+}
+
+// checkTaskQueue refuses a task queue that workers of another installation poll (as
+// Temporal lists them: those seen in the last few minutes, of this version or later):
+// both would take each other's tasks, which the installation guard refuses, failing
+// syncs. Workers before installation ids are not recognised. A namespace that does not
+// let the worker describe task queues is not checked, with a warning: the guard still
+// refuses every foreign task.
+func checkTaskQueue(ctx context.Context, c client.Client, queue string, inst workflows.Installation, logger *slog.Logger) error {
+	identities, err := pollerIdentities(ctx, c, queue)
+	if err != nil {
+		logger.Warn("could not check that no other installation polls the task queue", "task_queue", queue, "error", err)
+		return nil
+	}
+	for _, identity := range identities {
+		if other, ok := WorkerInstallation(identity); ok && other != inst {
+			return fmt.Errorf("task queue %q is polled by a worker of installation %s (%s), and this worker serves "+
+				"installation %s: two installations on one task queue would run each other's workflows; give each its own "+
+				"SCIMSYNC_TASK_QUEUE, or leave it unset (the default, %s, is the installation's own); Temporal lists a "+
+				"stopped worker for a few minutes; the worker stopped before polling",
+				queue, other, identity, inst, workflows.DefaultTaskQueue(inst))
+		}
+	}
+	return nil
+}
+
+// pollerIdentities returns the identities of the workers Temporal lists as polling queue
+// for workflow or activity tasks (those seen in the last few minutes).
+func pollerIdentities(ctx context.Context, c client.Client, queue string) ([]string, error) {
+	var out []string
+	for _, typ := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
+		resp, err := c.DescribeTaskQueue(ctx, queue, typ)
+		if err != nil {
+			return nil, fmt.Errorf("describe task queue %s: %w", queue, err)
+		}
+		for _, p := range resp.GetPollers() {
+			out = append(out, p.GetIdentity())
+		}
+	}
+	return out, nil
 }
 
 // Dial connects to Temporal as the configuration says (plain, TLS, mTLS or API key).
@@ -228,9 +326,9 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// serveHTTP serves /metrics, /healthz (200 when PostgreSQL and Temporal answer) and, when
-// codecHandler is not nil, the codec server under /codec/.
-func serveHTTP(addr string, s *store.Store, c client.Client, metrics *Metrics, codecHandler http.Handler, logger *slog.Logger) (*http.Server, error) {
+// serveHTTP serves on ln /metrics, /healthz (200 when PostgreSQL and Temporal answer) and,
+// when codecHandler is not nil, the codec server under /codec/.
+func serveHTTP(ln net.Listener, s *store.Store, c client.Client, metrics *Metrics, codecHandler http.Handler, logger *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics.Handler())
 	if codecHandler != nil {
@@ -252,15 +350,11 @@ func serveHTTP(addr string, s *store.Store, c client.Client, metrics *Metrics, c
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server", "error", err)
 		}
 	}()
-	return srv, nil
+	return srv
 }

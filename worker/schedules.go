@@ -20,7 +20,8 @@ import (
 )
 
 // Schedule upkeep: every enabled provider has exactly one Temporal Schedule,
-// workflows.FullSyncScheduleID(name), that starts its FullSync every FullSyncInterval.
+// workflows.FullSyncScheduleID(installation, name), that starts its FullSync every
+// FullSyncInterval.
 //
 // A disabled provider's schedule is deleted rather than paused: "disabled" and "removed"
 // then look the same in Temporal (no schedule), nothing stale is left for an operator to
@@ -28,20 +29,26 @@ import (
 // sync that catches up on whatever changed meanwhile. A full sync already running when its
 // schedule is deleted runs to its end.
 //
-// Schedules under the workflows.FullSyncScheduleID prefix belong to scimsync: one whose
-// provider no longer exists is deleted. A Temporal namespace therefore serves one scimsync
-// installation (one directory database).
-
-// schedulePrefix is the ID prefix of every full-sync schedule.
-var schedulePrefix = workflows.FullSyncScheduleID("")
+// The keeper touches the schedules of its own installation only, those under
+// workflows.FullSyncSchedulePrefix(installation): one whose provider no longer exists is
+// deleted; the schedules of other installations sharing the namespace, under their own
+// prefixes, and every other schedule are left alone. A schedule of the form before
+// installation ids, workflows.LegacyFullSyncScheduleID(name), is replaced (deleted, the
+// installation's own created) when name is a provider of this installation's database,
+// and left alone otherwise: it may be another installation's, not upgraded yet. While
+// workers before installation ids poll the legacy schedule's task queue (a rolling
+// upgrade), it is kept: they would create it again at once.
 
 // DefaultScheduleKeeperInterval is how often a ScheduleKeeper reconciles by default.
 const DefaultScheduleKeeperInterval = 30 * time.Second
 
 // ScheduleOptions configure ReconcileSchedules. The zero value is ready to use.
 type ScheduleOptions struct {
+	// Installation is the installation whose schedules are kept. Empty means the store's
+	// (store.Installation).
+	Installation workflows.Installation
 	// TaskQueue is the task queue of the full syncs the schedules start. Empty means
-	// workflows.TaskQueue.
+	// workflows.DefaultTaskQueue(Installation).
 	TaskQueue string
 	// Jitter returns the schedule jitter for a provider's full-sync interval, so that
 	// providers with equal intervals do not all start at the same second. Nil means
@@ -67,9 +74,22 @@ func DefaultJitter(interval time.Duration) time.Duration {
 
 func (o ScheduleOptions) taskQueue() string {
 	if o.TaskQueue == "" {
-		return workflows.TaskQueue
+		return workflows.DefaultTaskQueue(o.Installation)
 	}
 	return o.TaskQueue
+}
+
+// withInstallation returns o with its Installation set, read from s when empty.
+func (o ScheduleOptions) withInstallation(ctx context.Context, s *store.Store) (ScheduleOptions, error) {
+	if o.Installation != "" {
+		return o, nil
+	}
+	inst, err := s.Installation(ctx)
+	if err != nil {
+		return o, err
+	}
+	o.Installation, err = workflows.NewInstallation(inst.ID)
+	return o, err
 }
 
 func (o ScheduleOptions) jitter(interval time.Duration) time.Duration {
@@ -93,23 +113,30 @@ func (o ScheduleOptions) logger() *slog.Logger {
 	return o.Logger
 }
 
-// ReconcileSchedules makes the full-sync schedules match the providers in s: it creates the
-// schedule of every enabled provider that lacks one, updates those whose interval, jitter,
-// overlap policy or action differ from the provider's, and deletes the schedules of
-// disabled providers and of providers that no longer exist. A paused schedule stays paused.
+// ReconcileSchedules makes the installation's full-sync schedules match the providers in
+// s: it creates the schedule of every enabled provider that lacks one, updates those whose
+// interval, jitter, overlap policy or action differ from the provider's, and deletes the
+// schedules of disabled providers and of providers that no longer exist. A paused schedule
+// stays paused. It replaces the schedules its providers had before installation ids
+// (deleting them) and touches no other installation's.
 //
 // It is idempotent, and safe to run from several workers at once: a schedule created
 // concurrently by another worker is updated instead (temporal.ErrScheduleAlreadyRunning),
 // and a schedule already deleted is not an error. It goes through every provider even when
 // one fails, and returns the failures joined.
 func ReconcileSchedules(ctx context.Context, c client.Client, s *store.Store, opts ScheduleOptions) error {
+	opts, err := opts.withInstallation(ctx, s)
+	if err != nil {
+		return fmt.Errorf("worker: reconcile schedules: %w", err)
+	}
 	providers, err := s.Providers(ctx)
 	if err != nil {
 		return fmt.Errorf("worker: reconcile schedules: %w", err)
 	}
 	var errs []error
-	enabled := map[string]bool{}
+	enabled, known := map[string]bool{}, map[string]bool{}
 	for _, p := range providers {
+		known[p.Name] = true
 		if p.Enabled {
 			enabled[p.Name] = true
 			if err := ensureSchedule(ctx, c.ScheduleClient(), p, opts); err != nil {
@@ -118,13 +145,15 @@ func ReconcileSchedules(ctx context.Context, c client.Client, s *store.Store, op
 		}
 	}
 	// Delete the schedules of disabled providers by ID, whether or not the (eventually
-	// consistent) schedule list shows them yet, and then every other orphan the list shows.
-	unwanted := map[string]bool{}
+	// consistent) schedule list shows them yet, and then every other orphan of this
+	// installation the list shows, and the legacy schedules of its providers.
+	unwanted, legacy := map[string]bool{}, map[string]bool{}
 	for _, p := range providers {
 		if !p.Enabled {
 			unwanted[p.Name] = true
 		}
 	}
+	own := workflows.FullSyncSchedulePrefix(opts.Installation)
 	iter, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("worker: list schedules: %w", err))
@@ -135,8 +164,12 @@ func ReconcileSchedules(ctx context.Context, c client.Client, s *store.Store, op
 				errs = append(errs, fmt.Errorf("worker: list schedules: %w", err))
 				break
 			}
-			if name, ok := strings.CutPrefix(entry.ID, schedulePrefix); ok && !enabled[name] {
-				unwanted[name] = true
+			if name, ok := strings.CutPrefix(entry.ID, own); ok {
+				if !enabled[name] {
+					unwanted[name] = true
+				}
+			} else if known[legacyScheduleProvider(entry.ID)] {
+				legacy[legacyScheduleProvider(entry.ID)] = true
 			}
 		}
 	}
@@ -145,7 +178,22 @@ func ReconcileSchedules(ctx context.Context, c client.Client, s *store.Store, op
 			errs = append(errs, fmt.Errorf("worker: schedule of provider %s: %w", name, err))
 		}
 	}
+	for name := range legacy {
+		if err := removeLegacySchedule(ctx, c, name, enabled[name], opts); err != nil {
+			errs = append(errs, fmt.Errorf("worker: legacy schedule of provider %s: %w", name, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// legacyScheduleProvider returns the provider whose schedule before installation ids has
+// the ID id (workflows.LegacyFullSyncScheduleID), "" when id is of no such schedule.
+func legacyScheduleProvider(id string) string {
+	name, ok := strings.CutPrefix(id, workflows.LegacyFullSyncScheduleID(""))
+	if !ok || strings.Contains(name, "/") {
+		return ""
+	}
+	return name
 }
 
 // desiredSchedule is what the provider's schedule must be.
@@ -155,7 +203,7 @@ func desiredSchedule(p store.Provider, opts ScheduleOptions) (client.ScheduleSpe
 		Jitter:    opts.jitter(p.FullSyncInterval),
 	}
 	action := &client.ScheduleWorkflowAction{
-		ID:        workflows.FullSyncWorkflowID(p.Name),
+		ID:        workflows.FullSyncWorkflowID(opts.Installation, p.Name),
 		Workflow:  workflows.FullSyncWorkflow,
 		Args:      []any{workflows.FullSyncInput{Provider: p.Name}},
 		TaskQueue: opts.taskQueue(),
@@ -175,7 +223,7 @@ func desiredSchedule(p store.Provider, opts ScheduleOptions) (client.ScheduleSpe
 
 // ensureSchedule creates the provider's schedule, or updates it when it differs.
 func ensureSchedule(ctx context.Context, sc client.ScheduleClient, p store.Provider, opts ScheduleOptions) error {
-	id := workflows.FullSyncScheduleID(p.Name)
+	id := workflows.FullSyncScheduleID(opts.Installation, p.Name)
 	spec, action, policy := desiredSchedule(p, opts)
 	log := opts.logger()
 	_, err := sc.Create(ctx, client.ScheduleOptions{
@@ -274,17 +322,70 @@ func removeSchedule(ctx context.Context, sc client.ScheduleClient, s *store.Stor
 	case p.Enabled:
 		return nil
 	}
-	id := workflows.FullSyncScheduleID(name)
-	err = sc.GetHandle(ctx, id).Delete(ctx)
+	id := workflows.FullSyncScheduleID(opts.Installation, name)
+	deleted, err := deleteSchedule(ctx, sc, id)
+	if deleted {
+		opts.logger().Info("worker: full-sync schedule deleted", "provider", name, "schedule", id, "reason", reason)
+	}
+	return err
+}
+
+// removeLegacySchedule deletes the schedule the provider name of this installation had
+// before installation ids; replaced says whether the provider is enabled, and has its own
+// schedule now. It keeps the schedule while workers before installation ids poll its task
+// queue: they are this installation's not upgraded yet (or another's that shares the
+// queue), whose keepers would create it again.
+func removeLegacySchedule(ctx context.Context, c client.Client, name string, replaced bool, opts ScheduleOptions) error {
+	id := workflows.LegacyFullSyncScheduleID(name)
+	desc, err := c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
+		return fmt.Errorf("describe %s: %w", id, err)
 	}
-	opts.logger().Info("worker: full-sync schedule deleted", "provider", name, "schedule", id, "reason", reason)
-	return nil
+	if a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); ok && a.TaskQueue != "" {
+		identities, err := pollerIdentities(ctx, c, a.TaskQueue)
+		if err != nil {
+			return err
+		}
+		old := 0
+		for _, identity := range identities {
+			if _, ok := WorkerInstallation(identity); !ok {
+				old++
+			}
+		}
+		if old > 0 {
+			opts.logger().Info("worker: legacy full-sync schedule (before installation ids) kept while workers before "+
+				"installation ids poll its task queue", "provider", name, "schedule", id, "task_queue", a.TaskQueue, "workers", old)
+			return nil
+		}
+	}
+	deleted, err := deleteSchedule(ctx, c.ScheduleClient(), id)
+	if deleted {
+		reason := "provider disabled"
+		if replaced {
+			reason = "replaced by " + workflows.FullSyncScheduleID(opts.Installation, name)
+		}
+		opts.logger().Info("worker: legacy full-sync schedule (before installation ids) deleted", "provider", name,
+			"schedule", id, "reason", reason)
+	}
+	return err
+}
+
+// deleteSchedule deletes the schedule id and reports whether it did; one already gone is
+// not an error.
+func deleteSchedule(ctx context.Context, sc client.ScheduleClient, id string) (bool, error) {
+	err := sc.GetHandle(ctx, id).Delete(ctx)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete %s: %w", id, err)
+	}
+	return true, nil
 }
 
 // ScheduleKeeper keeps the full-sync schedules reconciled: at start and then every

@@ -31,7 +31,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // and a task queue whose worker runs a stand-in FullSync that completes at once.
 type scheduleEnv struct {
 	t     *testing.T
+	dsn   string
 	store *store.Store
+	inst  workflows.Installation // the database's installation
 	c     client.Client
 	queue string
 	logs  *testenv.SyncBuffer
@@ -39,7 +41,22 @@ type scheduleEnv struct {
 
 func newScheduleEnv(t *testing.T) *scheduleEnv {
 	t.Helper()
-	dsn := testenv.NewDatabase(t, true)
+	return newScheduleEnvOf(t, t)
+}
+
+// namedTB is tb under another name, so that one test can have two databases (they are
+// named after the test).
+type namedTB struct {
+	testing.TB
+	name string
+}
+
+func (n namedTB) Name() string { return n.name }
+
+// newScheduleEnvOf is newScheduleEnv on a database named after db.Name().
+func newScheduleEnvOf(t *testing.T, db testing.TB) *scheduleEnv {
+	t.Helper()
+	dsn := testenv.NewDatabase(db, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := store.Open(ctx, dsn)
@@ -47,6 +64,7 @@ func newScheduleEnv(t *testing.T) *scheduleEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	inst := installationOf(t, s)
 	c := testenv.TemporalClient(t)
 	queue := fmt.Sprintf("schedules-%s-%d", t.Name(), time.Now().UnixNano())
 	w := sdkworker.New(c, queue, sdkworker.Options{})
@@ -56,12 +74,12 @@ func newScheduleEnv(t *testing.T) *scheduleEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	e := &scheduleEnv{t: t, store: s, c: c, queue: queue, logs: &testenv.SyncBuffer{}}
-	// Leave no schedule behind for the next test (whose reconcile would delete it anyway).
+	e := &scheduleEnv{t: t, dsn: dsn, store: s, inst: inst, c: c, queue: queue, logs: &testenv.SyncBuffer{}}
+	// Leave no schedule behind.
 	t.Cleanup(func() {
 		ps, _ := s.Providers(context.Background())
 		for _, p := range ps {
-			c.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(p.Name)).Delete(context.Background())
+			c.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(e.inst, p.Name)).Delete(context.Background())
 		}
 	})
 	return e
@@ -108,7 +126,7 @@ func (e *scheduleEnv) deleteProvider(name string) {
 }
 
 func (e *scheduleEnv) describe(name string) (*client.ScheduleDescription, error) {
-	return e.c.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(name)).
+	return e.c.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(e.inst, name)).
 		Describe(context.Background())
 }
 
@@ -136,7 +154,7 @@ func (e *scheduleEnv) waitScheduleList(names ...string) {
 	e.t.Helper()
 	var want []string
 	for _, n := range names {
-		want = append(want, workflows.FullSyncScheduleID(n))
+		want = append(want, workflows.FullSyncScheduleID(e.inst, n))
 	}
 	slices.Sort(want)
 	var got []string
@@ -151,7 +169,7 @@ func (e *scheduleEnv) waitScheduleList(names ...string) {
 			if err != nil {
 				return false, err.Error()
 			}
-			if strings.HasPrefix(s.ID, workflows.FullSyncScheduleID("")) {
+			if strings.HasPrefix(s.ID, workflows.FullSyncScheduleID(e.inst, "")) {
 				got = append(got, s.ID)
 			}
 		}
@@ -182,9 +200,9 @@ func (e *scheduleEnv) assertSchedule(name string, interval, jitter time.Duration
 	if !ok {
 		e.t.Fatalf("%s action = %T, want a workflow action", name, s.Action)
 	}
-	if a.ID != workflows.FullSyncWorkflowID(name) || a.Workflow != workflows.FullSyncWorkflow || a.TaskQueue != e.queue {
+	if a.ID != workflows.FullSyncWorkflowID(e.inst, name) || a.Workflow != workflows.FullSyncWorkflow || a.TaskQueue != e.queue {
 		e.t.Errorf("%s action starts %v %q on %q, want %s %q on %q", name, a.Workflow, a.ID, a.TaskQueue,
-			workflows.FullSyncWorkflow, workflows.FullSyncWorkflowID(name), e.queue)
+			workflows.FullSyncWorkflow, workflows.FullSyncWorkflowID(e.inst, name), e.queue)
 	}
 	var in workflows.FullSyncInput
 	if len(a.Args) != 1 {
@@ -213,7 +231,7 @@ func TestReconcileSchedulesFollowsProviders(t *testing.T) {
 	// Schedules this installation does not own stay; an orphan with its prefix goes.
 	ghost := "ghost-" + sfx
 	foreign := "not-scimsync-" + sfx
-	for _, id := range []string{workflows.FullSyncScheduleID(ghost), foreign} {
+	for _, id := range []string{workflows.FullSyncScheduleID(e.inst, ghost), foreign} {
 		h, err := e.c.ScheduleClient().Create(context.Background(), client.ScheduleOptions{
 			ID:     id,
 			Spec:   client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
@@ -265,7 +283,7 @@ func TestReconcileSchedulesFollowsProviders(t *testing.T) {
 	}
 
 	// An operator paused a; an interval change keeps it paused.
-	if err := e.c.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(a)).
+	if err := e.c.ScheduleClient().GetHandle(context.Background(), workflows.FullSyncScheduleID(e.inst, a)).
 		Pause(context.Background(), client.SchedulePauseOptions{Note: "maintenance"}); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +323,98 @@ func TestReconcileSchedulesFollowsProviders(t *testing.T) {
 	}
 }
 
+// TestReconcileSchedulesKeepsToItsInstallation: two installations (two databases) in one
+// namespace, each with a provider of the same name, reconcile at once, again and again:
+// each keeps its own schedule of that provider, with its own interval and task queue, and
+// neither deletes the other's schedules, those of its other providers included. Schedules
+// of before installation ids are replaced when their provider is the installation's own
+// (enabled or not), kept while workers before installation ids poll their task queue (a
+// rolling upgrade: those would create them again), and left alone when neither
+// installation has their provider.
+func TestReconcileSchedulesKeepsToItsInstallation(t *testing.T) {
+	a := newScheduleEnv(t)
+	b := newScheduleEnvOf(t, namedTB{t, t.Name() + "_b"})
+	if a.inst == b.inst {
+		t.Fatalf("two databases have the same installation %s", a.inst)
+	}
+	sfx := fmt.Sprint(time.Now().UnixNano())
+	shared, onlyA, onlyB, offA, stranger := "shared-"+sfx, "only-a-"+sfx, "only-b-"+sfx, "off-a-"+sfx, "stranger-"+sfx
+	rolling := "rolling-" + sfx // its legacy schedule's task queue is polled by a worker before installation ids
+	a.upsert(shared, time.Hour, true)
+	a.upsert(onlyA, time.Hour, true)
+	a.upsert(rolling, time.Hour, true)
+	a.upsert(offA, time.Hour, false)
+	b.upsert(shared, 2*time.Hour, true)
+	b.upsert(onlyB, 3*time.Hour, true)
+	legacy := map[string]client.ScheduleHandle{}
+	for _, name := range []string{onlyA, offA, stranger, rolling} {
+		queue := workflows.LegacyTaskQueue
+		if name == rolling {
+			queue = a.queue // polled by the env's stand-in worker, whose identity names no installation
+		}
+		h, err := a.c.ScheduleClient().Create(context.Background(), client.ScheduleOptions{
+			ID:     workflows.LegacyFullSyncScheduleID(name),
+			Spec:   client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
+			Action: &client.ScheduleWorkflowAction{ID: workflows.LegacyFullSyncScheduleID(name), Workflow: workflows.FullSyncWorkflow, TaskQueue: queue},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy[name] = h
+		t.Cleanup(func() { h.Delete(context.Background()) })
+	}
+
+	for range 3 {
+		var wg sync.WaitGroup
+		for _, e := range []*scheduleEnv{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := worker.ReconcileSchedules(ctx, e.c, e.store, e.opts()); err != nil {
+					t.Errorf("ReconcileSchedules of installation %s: %v", e.inst, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	a.waitScheduleList(onlyA, rolling, shared)
+	b.waitScheduleList(onlyB, shared)
+	a.assertSchedule(shared, time.Hour, 5*time.Minute, false)
+	a.assertSchedule(onlyA, time.Hour, 5*time.Minute, false)
+	b.assertSchedule(shared, 2*time.Hour, 5*time.Minute, false)
+	b.assertSchedule(onlyB, 3*time.Hour, 5*time.Minute, false)
+
+	for name, wantGone := range map[string]bool{onlyA: true, offA: true, stranger: false, rolling: false} {
+		_, err := legacy[name].Describe(context.Background())
+		var nf *serviceerror.NotFound
+		if gone := errors.As(err, &nf); gone != wantGone {
+			t.Errorf("legacy schedule %s: describe = %v, want gone %v", legacy[name].GetID(), err, wantGone)
+		}
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "legacy full-sync schedule (before installation ids) deleted") ||
+		!strings.Contains(logs, "replaced by "+workflows.FullSyncScheduleID(a.inst, onlyA)) {
+		t.Errorf("installation a's logs lack the legacy schedules it replaced:\n%s", logs)
+	}
+	if logs := a.logs.String(); !strings.Contains(logs, "kept while workers before installation ids poll its task queue") ||
+		!strings.Contains(logs, workflows.LegacyFullSyncScheduleID(rolling)) {
+		t.Errorf("installation a's logs do not say why it kept %s:\n%s", workflows.LegacyFullSyncScheduleID(rolling), logs)
+	}
+	if logs := b.logs.String(); strings.Contains(logs, "deleted") {
+		t.Errorf("installation b deleted schedules:\n%s", logs)
+	}
+
+	// a's provider shared goes: a deletes its schedule, b keeps its own.
+	a.deleteProvider(shared)
+	a.reconcile(a.opts())
+	b.reconcile(b.opts())
+	a.assertNoSchedule(shared)
+	a.waitScheduleList(onlyA, rolling)
+	b.assertSchedule(shared, 2*time.Hour, 5*time.Minute, false)
+	b.waitScheduleList(onlyB, shared)
+}
+
 func TestNewScheduleStartsAFullSyncAtOnce(t *testing.T) {
 	e := newScheduleEnv(t)
 	opts := e.opts()
@@ -317,8 +427,8 @@ func TestNewScheduleStartsAFullSyncAtOnce(t *testing.T) {
 		d = e.mustDescribe(name)
 		return len(d.Info.RecentActions) == 1, fmt.Sprintf("schedule took %d actions, want 1", len(d.Info.RecentActions))
 	})
-	if wid := d.Info.RecentActions[0].StartWorkflowResult.WorkflowID; !strings.HasPrefix(wid, workflows.FullSyncWorkflowID(name)+"-") {
-		t.Errorf("initial full sync has workflow ID %q, want %s-<time>", wid, workflows.FullSyncWorkflowID(name))
+	if wid := d.Info.RecentActions[0].StartWorkflowResult.WorkflowID; !strings.HasPrefix(wid, workflows.FullSyncWorkflowID(e.inst, name)+"-") {
+		t.Errorf("initial full sync has workflow ID %q, want %s-<time>", wid, workflows.FullSyncWorkflowID(e.inst, name))
 	}
 	// An update does not start another one.
 	e.upsert(name, 2*time.Hour, true)

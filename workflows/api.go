@@ -2,17 +2,54 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
 )
 
-// The Temporal surface of scimsync: task queue, workflow IDs, signal and query names, and
-// the inputs and results of every workflow. The worker, the starter, the change feed, tests
+// The Temporal surface of scimsync: installation, task queue, workflow IDs, signal and query
+// names, and the inputs and results of every workflow. The worker, the starter, the change feed, tests
 // and other services import these; no name is written twice.
 
-// TaskQueue is the task queue every scimsync workflow and activity runs on.
-const TaskQueue = "scimsync"
+// Installation is the short form of an installation id, in every workflow ID, schedule ID
+// and default task queue of the installation: the first 12 hex digits of the id its
+// database generated once (store.Installation; `starter status` shows it). Installations
+// sharing a Temporal namespace (staging and production, two tenants) therefore never run,
+// replace or delete each other's workflows and schedules (docs/reliability.md, "Several
+// installations in one namespace").
+type Installation string
+
+// installationLen is the number of hex digits of an Installation.
+const installationLen = 12
+
+// NewInstallation returns the short form of the installation id id (a uuid, with or
+// without dashes).
+func NewInstallation(id string) (Installation, error) {
+	hex := strings.ToLower(strings.ReplaceAll(id, "-", ""))
+	if len(hex) < installationLen || !isHex(hex) {
+		return "", fmt.Errorf("installation id %q is not a uuid", id)
+	}
+	return Installation(hex[:installationLen]), nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// LegacyTaskQueue is the task queue every installation used before installation ids, and
+// the prefix of DefaultTaskQueue.
+const LegacyTaskQueue = "scimsync"
+
+// DefaultTaskQueue is the task queue of the installation's workflows and activities when
+// none is configured (SCIMSYNC_TASK_QUEUE): scimsync-<installation>. A configured task
+// queue is used as configured; two installations must never share one.
+func DefaultTaskQueue(inst Installation) string { return LegacyTaskQueue + "-" + string(inst) }
 
 // Workflow type names, registered explicitly so that callers outside this package (the
 // change feed, the starter, other services) can start them by name.
@@ -54,18 +91,59 @@ type DeletionApproval struct {
 const QueryProgress = "progress"
 
 // ObjectSyncID is the workflow ID of the per-object sync of one user or group at one
-// provider: scim/<provider>/<kind>/<id>. It carries internal ids only, never names or
-// emails, because workflow IDs are not encrypted.
-func ObjectSyncID(provider, kind, objectID string) string {
-	return fmt.Sprintf("scim/%s/%s/%s", provider, kind, objectID)
+// provider: scim/<installation>/<provider>/<kind>/<id>. It carries internal ids only, never
+// names or emails, because workflow IDs are not encrypted.
+func ObjectSyncID(inst Installation, provider, kind, objectID string) string {
+	return fmt.Sprintf("%s%s/%s/%s", objectSyncPrefix(inst), provider, kind, objectID)
 }
 
-// FullSyncScheduleID is the ID of the provider's hourly full-sync schedule.
-func FullSyncScheduleID(provider string) string { return "scim-full-sync/" + provider }
+// FullSyncScheduleID is the ID of the provider's full-sync schedule:
+// scim-full-sync-<installation>/<provider>. (Not scim-full-sync/<installation>/...:
+// keepers before installation ids delete every schedule under scim-full-sync/ whose
+// provider they lack, so an installation not yet upgraded would delete these.)
+func FullSyncScheduleID(inst Installation, provider string) string {
+	return FullSyncSchedulePrefix(inst) + provider
+}
+
+// FullSyncSchedulePrefix is the ID prefix of every full-sync schedule of the installation:
+// the schedule keeper creates, updates and deletes those and no other.
+func FullSyncSchedulePrefix(inst Installation) string { return fullSyncPrefix + string(inst) + "/" }
 
 // FullSyncWorkflowID is the workflow ID the schedule gives the full syncs it starts (the
-// server appends the scheduled time).
-func FullSyncWorkflowID(provider string) string { return "scim-full-sync/" + provider }
+// server appends the scheduled time); their SyncBatch children's IDs extend it.
+func FullSyncWorkflowID(inst Installation, provider string) string {
+	return FullSyncSchedulePrefix(inst) + provider
+}
+
+// LegacyFullSyncScheduleID is the ID of the provider's schedule before installation ids,
+// scim-full-sync/<provider>, which the schedule keeper replaces (see worker.ReconcileSchedules).
+func LegacyFullSyncScheduleID(provider string) string { return legacyFullSyncPrefix + provider }
+
+const (
+	objectSyncIDPrefix   = "scim/"
+	fullSyncPrefix       = "scim-full-sync-"
+	legacyFullSyncPrefix = "scim-full-sync/"
+)
+
+func objectSyncPrefix(inst Installation) string { return objectSyncIDPrefix + string(inst) + "/" }
+
+// WorkflowInstallation returns the installation whose workflow the ID names: that of an
+// ObjectSync, a FullSync, or a SyncBatch child of one (whose ID extends its parent's).
+// ok is false for any other ID, in particular those of workflows started before
+// installation ids (scim/<provider>/..., scim-full-sync/<provider>-<time>).
+func WorkflowInstallation(workflowID string) (inst Installation, ok bool) {
+	for _, prefix := range []string{objectSyncIDPrefix, fullSyncPrefix} {
+		rest, found := strings.CutPrefix(workflowID, prefix)
+		if !found {
+			continue
+		}
+		head, _, more := strings.Cut(rest, "/")
+		if more && len(head) == installationLen && isHex(head) {
+			return Installation(head), true
+		}
+	}
+	return "", false
+}
 
 // ObjectSyncInput starts an ObjectSync workflow.
 type ObjectSyncInput struct {

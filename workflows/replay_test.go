@@ -265,7 +265,8 @@ func TestReplayDetectsChangedCommands(t *testing.T) {
 		return workflows.ObjectSync(ctx, in)
 	}, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
 	hist := readHistory(t, filepath.Join("testdata", "objectsync-two-rounds.json"))
-	opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: recordedObjectSyncID}}
+	id := hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId()
+	opts := worker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: id}}
 	quiet := log.NewStructuredLogger(slog.New(slog.DiscardHandler)) // the expected panic's stack is long
 	err := r.ReplayWorkflowHistoryWithOptions(quiet, hist, opts)
 	// TMPRL1100 is the SDK's code for non-determinism.
@@ -350,7 +351,7 @@ func TestRecordHistories(t *testing.T) {
 	defer w.Stop()
 
 	// ObjectSync: a second change while the first round maps the user.
-	if err := workflows.SignalObjectSync(ctx, c, queue, stubObjectProvider, workflows.KindUser, recordedObjectID, "user insert"); err != nil {
+	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, workflows.KindUser, recordedObjectID, "user insert"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -541,18 +542,22 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, workflowID
 
 // Providers of the stub activities: one for the ObjectSync recording, one for the FullSync.
 // The recorded workflow IDs are fixed (the dev server of a test binary is fresh), so that
-// recording again changes little.
+// recording again changes little; they carry the installation id stubInstallation, as
+// every ID does since installation ids (the files recorded before, up to corpusTag
+// 2026-12-02, have the unscoped IDs of then: scim/<provider>/..., scim-full-sync/<provider>-...).
 const (
-	stubObjectProvider      = "acme-object"
-	stubFullProvider        = "acme-full"
-	stubReadProvider        = "acme-read"
-	stubApproveProvider     = "acme-approve" // as acme-full, with no group in scope
-	recordedApprovalCountID = "scim-full-sync/" + stubFullProvider + "-2026-12-02T01:00:00Z"
-	recordedEarlyApprovalID = "scim-full-sync/" + stubApproveProvider + "-2026-12-02T00:00:00Z"
-	recordedReadBackID      = "scim-full-sync/" + stubReadProvider + "-2026-12-01T00:00:00Z"
-	recordedObjectID        = "u1"
-	recordedObjectSyncID    = "scim/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
-	recordedFullSyncID      = "scim-full-sync/" + stubFullProvider + "-2025-01-02T03:00:00Z"
+	stubInstallation        workflows.Installation = "0123456789ab"
+	stubObjectProvider                             = "acme-object"
+	stubFullProvider                               = "acme-full"
+	stubReadProvider                               = "acme-read"
+	stubApproveProvider                            = "acme-approve" // as acme-full, with no group in scope
+	recordedFullSyncPrefix                         = "scim-full-sync-" + string(stubInstallation) + "/"
+	recordedApprovalCountID                        = recordedFullSyncPrefix + stubFullProvider + "-2026-12-02T01:00:00Z"
+	recordedEarlyApprovalID                        = recordedFullSyncPrefix + stubApproveProvider + "-2026-12-02T00:00:00Z"
+	recordedReadBackID                             = recordedFullSyncPrefix + stubReadProvider + "-2026-12-01T00:00:00Z"
+	recordedObjectID                               = "u1"
+	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
+	recordedFullSyncID                             = recordedFullSyncPrefix + stubFullProvider + "-2025-01-02T03:00:00Z"
 )
 
 // stubActivities stands in for activities.Activities on the dev server: same activity

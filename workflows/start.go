@@ -8,15 +8,15 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// ObjectSyncStartOptions are the options every SignalWithStart of an ObjectSync uses: its
-// ID, the task queue, USE_EXISTING (so changes coalesce into the running workflow) and the
-// search attributes.
-func ObjectSyncStartOptions(taskQueue, provider, kind, objectID string) client.StartWorkflowOptions {
+// ObjectSyncStartOptions are the options every SignalWithStart of an ObjectSync of the
+// installation uses: its ID, the task queue ("" means DefaultTaskQueue(inst)), USE_EXISTING
+// (so changes coalesce into the running workflow) and the search attributes.
+func ObjectSyncStartOptions(taskQueue string, inst Installation, provider, kind, objectID string) client.StartWorkflowOptions {
 	if taskQueue == "" {
-		taskQueue = TaskQueue
+		taskQueue = DefaultTaskQueue(inst)
 	}
 	return client.StartWorkflowOptions{
-		ID:                       ObjectSyncID(provider, kind, objectID),
+		ID:                       ObjectSyncID(inst, provider, kind, objectID),
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
@@ -31,9 +31,10 @@ type SignalWithStarter interface {
 }
 
 // SignalObjectSync starts the object's ObjectSync, or signals the running one, that the
-// object changed. This is how other services trigger a sync directly.
-func SignalObjectSync(ctx context.Context, c SignalWithStarter, taskQueue, provider, kind, objectID, reason string) error {
-	opts := ObjectSyncStartOptions(taskQueue, provider, kind, objectID)
+// object changed. This is how other services trigger a sync directly; inst is the
+// installation's id as `starter status` shows it, taskQueue "" its default task queue.
+func SignalObjectSync(ctx context.Context, c SignalWithStarter, taskQueue string, inst Installation, provider, kind, objectID, reason string) error {
+	opts := ObjectSyncStartOptions(taskQueue, inst, provider, kind, objectID)
 	_, err := c.SignalWithStartWorkflow(ctx, opts.ID, SignalObjectChanged, ObjectChanged{Reason: reason}, opts,
 		ObjectSyncWorkflow, ObjectSyncInput{Provider: provider, Kind: kind, ObjectID: objectID})
 	return err
