@@ -147,7 +147,7 @@ Look around:
   list syncs           .bin/temporal workflow list --address $TEMPORAL_ADDRESS --query "ScimProvider = 'demo'"
   progress             .bin/temporal workflow query --address $TEMPORAL_ADDRESS --codec-endpoint $codec_endpoint --workflow-id <full sync id> --name progress
   a history            .bin/temporal workflow show --address $TEMPORAL_ADDRESS --codec-endpoint $codec_endpoint --workflow-id <id>
-  the schedule         .bin/temporal schedule describe --address $TEMPORAL_ADDRESS --schedule-id scim-full-sync/demo
+  the schedule         .bin/temporal schedule describe --address $TEMPORAL_ADDRESS --schedule-id <its id, in starter status>
   the target           curl -H "Authorization: Bearer \$SCIMSYNC_DEMO_TOKEN" http://$target_addr/scim/v2/Users
   metrics              curl http://$http_addr/metrics
   logs                 $dev/worker.log, $dev/temporal.log

@@ -22,7 +22,7 @@ dom=$("$chromium" "${flags[@]}" --dump-dom "$url" 2>/dev/null)
 mkdir -p "$(dirname "$shot")"
 "$chromium" "${flags[@]}" --screenshot="$shot" "$url" >/dev/null 2>&1
 fail=0
-for want in "scim-full-sync/demo" "user-batch-1" "group-batch" "FullSync" "SyncBatch"; do
+for want in "scim-full-sync-[0-9a-f]\{12\}/demo" "user-batch-1" "group-batch" "FullSync" "SyncBatch"; do
   if grep -q -- "$want" <<<"$dom"; then
     echo "ui-check: the workflow list shows $want"
   else
