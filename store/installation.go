@@ -7,7 +7,7 @@ import (
 )
 
 // Installation is the scimsync installation the database belongs to: its id, generated
-// once (migration 00007), and when. Package workflows derives from the id the short form
+// once (migration 00010), and when. Package workflows derives from the id the short form
 // that scopes the installation's workflow IDs, schedules and default task queue.
 type Installation struct {
 	ID        string    `db:"id"` // a uuid
