@@ -210,9 +210,11 @@ func TestFullSyncFansOut(t *testing.T) {
 		t.Errorf("took %s of workflow time, want 5m", got)
 	}
 	// Pages of batches ran from 0 to 3m, 3m to 4m and 4m to 5m: a reading every 30s of
-	// each (6 + 2 + 2, the timer of a page's end firing with its last batch), none after.
-	if n := f.PacingReads(); n != 10 {
-		t.Errorf("pacing read %d times, want 10", n)
+	// each, none after. The readings strictly inside the pages (5 + 1 + 1) always happen;
+	// the one due at a page's very end (3m, 4m, 5m) comes at the same instant as its last
+	// batch's end, and the test environment may deliver either first.
+	if n := f.PacingReads(); n < 7 || n > 10 {
+		t.Errorf("pacing read %d times, want 7 to 10", n)
 	}
 }
 
