@@ -38,7 +38,7 @@ bench: tools services ## end-to-end benchmark S1-S5 at 10k users (ARGS="--scenar
 	$(GO) run ./bench --json bench-results/bench-$$(date +%Y%m%d-%H%M%S).json $(ARGS)
 
 .PHONY: reliability
-RELIABILITY_TESTS := TestFullSyncConvergesThroughFaults|TestMemberWhoseWriteResultWasLostJoinsItsGroup|TestTwoWorkersFullSyncAndBurstOfChanges|TestWorkerKilledThreeTimes|TestTemporalRestartedMidSync|TestPostgresRestartedMidSync|TestChangesWrittenWithoutWorkerAreDelivered|TestSecretsNeverLeave|TestPayloadCodecEncryptsHistory|TestDemoHistoriesHoldNoEmailInClear|TestBad|FuzzTargetAnswers
+RELIABILITY_TESTS := TestFullSyncConvergesThroughFaults|TestMemberWhoseWriteResultWasLostJoinsItsGroup|TestTwoWorkersFullSyncAndBurstOfChanges|TestWorkerKilledThreeTimes|TestTemporalRestartedMidSync|TestPostgresRestartedMidSync|TestChangesWrittenWithoutWorkerAreDelivered|TestSecretsNeverLeave|TestPayloadCodecEncryptsHistory|TestDemoHistoriesHoldNoEmailInClear|TestDirectDeprovisionsStopAtTheThreshold|TestFullSyncWaitsForATargetThatIsDown|TestTwoInstallationsInOneNamespace|TestBad|FuzzTargetAnswers
 reliability: tools services ## reliability and security tests at full size (2,000 users, 100 groups; about 10 minutes); see docs/reliability.md
 	@set -o pipefail; log=$${TMPDIR:-/tmp}/scimsync-reliability.log; \
 	SCIMSYNC_RELIABILITY_FULL=1 $(GO) test -count=1 -timeout 90m -v -run '$(RELIABILITY_TESTS)' ./integration/ 2>&1 | tee $$log | grep --line-buffered -E '^(--- |ok|FAIL|PASS)|FIGURES|_test.go:'; \

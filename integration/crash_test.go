@@ -452,16 +452,20 @@ func TestWorkerKilledThreeTimesWhileChangesAreWritten(t *testing.T) {
 	// Each kill comes once the worker has synced changes written since it started, and the
 	// next start once more changes have piled up with no worker running: conditions, not
 	// durations, so every round covers the same ground on a slow machine as on a fast one.
+	round := 10 // changes written in each round
+	if fullSize() {
+		round = 250
+	}
 	sent := ft.Requests()
 	for i := range 3 {
-		e.waitFor(5*time.Minute, cw.grownBy(10))
+		e.waitFor(5*time.Minute, cw.grownBy(round))
 		e.waitRequestsAfter(ft, &sent, 5*time.Minute)
 		w.Kill()
 		sent = ft.Requests()
-		e.waitFor(5*time.Minute, cw.grownBy(5*(i+1)))
+		e.waitFor(5*time.Minute, cw.grownBy(round*(i+1)/2))
 		w.Start()
 	}
-	e.waitFor(5*time.Minute, cw.grownBy(10))
+	e.waitFor(5*time.Minute, cw.grownBy(round))
 	e.waitRequestsAfter(ft, &sent, 5*time.Minute)
 	close(stop)
 	<-writing
