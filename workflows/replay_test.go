@@ -150,27 +150,33 @@ var histories = []struct {
 		"complete",
 	},
 }, {
-	// The full syncs again, recorded by the code of 2 December 2026: the cleanup tells
-	// Deprovision that it checked the threshold (version cleanup-threshold-checked, the
-	// marker before the first ListStale), so the direct deprovisions' window does not hold them.
+	// Recorded by the code of 2 December 2026: the full sync lists with empty pages
+	// (version list-empty-pages, a marker before the first ListInScope of a run), and its
+	// cleanup tells Deprovision that it checked the threshold (cleanup-threshold-checked,
+	// the marker before the first ListStale).
 	file: "fullsync-approval-count.2026-12-02.json",
 	story: []string{
-		"activity LoadProvider", "activity Discover", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+		"activity LoadProvider", "activity Discover", "marker Version", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
 	},
 }, {
 	file: "fullsync-batches-cleanup.2026-12-02.json",
 	story: []string{
-		"activity LoadProvider", "activity Discover", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+		"activity LoadProvider", "activity Discover", "marker Version", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+	},
+}, {
+	file: "fullsync-early-approval-1.2026-12-02.json",
+	story: []string{
+		"signal approve-deletions", "activity LoadProvider", "activity Discover", "marker Version", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "marker Version", "continue as new",
 	},
 }, {
 	file: "fullsync-early-approval-2.2026-12-02.json",
 	story: []string{
-		"activity LoadProvider", "activity ListInScope", "activity ListInScope", "activity CountStale", "marker Version", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+		"activity LoadProvider", "marker Version", "activity ListInScope", "activity ListInScope", "activity CountStale", "marker Version", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
 	},
 }, {
 	file: "fullsync-read-back.2026-12-02.json",
 	story: []string{
-		"activity LoadProvider", "activity Discover", "marker Version", "activity StartReadBack", "activity ReadTargetPage", "activity ReadTargetPage", "activity ReadTargetPage", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack", "complete",
+		"activity LoadProvider", "activity Discover", "marker Version", "activity StartReadBack", "activity ReadTargetPage", "activity ReadTargetPage", "activity ReadTargetPage", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack", "complete",
 	},
 }}
 
