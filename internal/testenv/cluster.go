@@ -393,7 +393,7 @@ type external struct {
 	c    client.Client
 }
 
-func (e external) Client() client.Client     { return e.c }
+func (e external) Client() client.Client    { return e.c }
 func (e external) FrontendHostPort() string { return e.addr }
 
 // EnsureNamespace registers the namespace when it is missing, adds scimsync's search
