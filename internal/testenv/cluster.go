@@ -91,7 +91,7 @@ func NewCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		opts.AdminURL = baseURL()
 	}
 	if opts.MaxConns == 0 {
-		opts.MaxConns = 4
+		opts.MaxConns = 3
 	}
 	if opts.LogLevel == "" {
 		opts.LogLevel = "warn"
@@ -362,7 +362,7 @@ func startShared() (TemporalServer, *Cluster, error) {
 		return external{addr: addr, c: c}, nil, nil
 	}
 	pkg := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
-	c, err := NewCluster(ctx, ClusterOptions{Label: pkg, MaxConns: 8})
+	c, err := NewCluster(ctx, ClusterOptions{Label: pkg, MaxConns: 4})
 	if err != nil {
 		return nil, nil, err
 	}
