@@ -37,6 +37,10 @@ unit: ## run the tests that need no services
 demo: ## run the whole system on embedded defaults (Temporal dev server + UI, PostgreSQL, a SCIM target, sample data, a full sync)
 	@scripts/demo.sh
 
+.PHONY: cluster
+cluster: ## make demo on the production-shaped Temporal: the real server on PostgreSQL, 4 shards, and its Web UI (:8233)
+	@SCIMSYNC_DEMO_TEMPORAL=cluster scripts/demo.sh
+
 .PHONY: bench
 bench: tools services ## end-to-end benchmark S1-S5 at 10k users (ARGS="--scenarios S6": 100k users; "--small": CI size; "--repeat 2"); table + bench-results/*.json
 	$(GO) run ./bench --json bench-results/bench-$$(date +%Y%m%d-%H%M%S).json $(ARGS)

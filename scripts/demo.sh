@@ -8,6 +8,12 @@
 #   - examples/config.yaml applied, examples/directory.json imported, a worker, a full sync
 # It leaves everything running until Ctrl-C, which stops what it started. A second run
 # reuses what is there.
+#
+# SCIMSYNC_DEMO_TEMPORAL=cluster (make cluster) runs it on the production-shaped Temporal
+# instead of the dev server: the real server 1.29.1 on PostgreSQL (databases temporal_demo
+# and temporal_demo_visibility beside the demo's), 4 history shards, started by
+# scripts/temporal-cluster.sh with deploy/temporal/config, and the Web UI server 2.42.1
+# on :8233 (deploy/temporal/ui); its history stays in those databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,6 +24,7 @@ cleanup() {
   echo "demo: stopping what the demo started"
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "${stop_cluster:-}" ]; then scripts/temporal-cluster.sh stop || true; fi
   if [ -n "${private_pg:-}" ]; then pg_run "$pgbin/pg_ctl" -D .dev/pg/data -m fast stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -58,6 +65,30 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 echo "using $DATABASE_URL"
 
+temporal_log=.dev/temporal.log
+if [ "${SCIMSYNC_DEMO_TEMPORAL:-dev}" = cluster ]; then
+  step "Temporal cluster: the real server on PostgreSQL, 4 history shards (Web UI http://localhost:8233)"
+  scripts/ensure-tools.sh --ui
+  export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
+  export TEMPORAL_CLUSTER_DIR="$root/.dev/temporal-cluster"
+  temporal_log=.dev/temporal-cluster/server.log
+  if .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
+    echo "reusing the Temporal server at $TEMPORAL_ADDRESS"
+  else
+    # The cluster's databases go on the demo's PostgreSQL server.
+    re='^postgres(ql)?://([^:@/]+)(:([^@]*))?@([^:/?]+)(:([0-9]+))?/'
+    [[ "$DATABASE_URL" =~ $re ]] || { echo "demo: cannot read user, host and port from DATABASE_URL=$DATABASE_URL" >&2; exit 1; }
+    export TEMPORAL_DB_USER="${BASH_REMATCH[2]}" TEMPORAL_DB_PASSWORD="${BASH_REMATCH[4]}" \
+      TEMPORAL_DB_HOST="${BASH_REMATCH[5]}" TEMPORAL_DB_PORT="${BASH_REMATCH[7]:-5432}" \
+      TEMPORAL_DB=temporal_demo TEMPORAL_VISIBILITY_DB=temporal_demo_visibility \
+      TEMPORAL_FRONTEND_PORT="${TEMPORAL_ADDRESS##*:}"
+    stop_cluster=1
+    scripts/temporal-cluster.sh start
+  fi
+  TEMPORAL_UI_PORT=8233 .bin/temporal-ui --root / --config "$root/deploy/temporal/ui" --env scimsync start >.dev/temporal-ui.log 2>&1 &
+  pids+=($!)
+  wait_for 30 "the Temporal Web UI" curl -sf http://127.0.0.1:8233/
+else
 step "Temporal dev server (Web UI http://localhost:8233)"
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-localhost:7233}
 if .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
@@ -68,6 +99,7 @@ else
     --log-level warn >.dev/temporal.log 2>&1 &
   pids+=($!)
   wait_for 60 "the Temporal dev server" .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS"
+fi
 fi
 
 step "stand-in SCIM application at http://127.0.0.1:8088/scim/v2"
@@ -108,7 +140,7 @@ Look around:
   the schedule         .bin/temporal schedule describe --schedule-id scim-full-sync/demo
   the target           curl -H "Authorization: Bearer \$SCIMSYNC_DEMO_TOKEN" http://127.0.0.1:8088/scim/v2/Users
   metrics              curl http://127.0.0.1:9464/metrics
-  logs                 .dev/worker.log, .dev/temporal.log
+  logs                 .dev/worker.log, $temporal_log
 
 Change a user and watch it arrive within a second:
   psql '$DATABASE_URL' -c "UPDATE users SET name = 'Ada King' WHERE username = 'alovelace'"
