@@ -25,6 +25,8 @@
 #     port (7233 gives Temporal's usual 7233-7235, 7239, 7243, 6933-6935, 6939); each can
 #     be set on its own (TEMPORAL_HISTORY_PORT, TEMPORAL_FRONTEND_HTTP_PORT, ...)
 #   TEMPORAL_NAMESPACE [default]  TEMPORAL_NAMESPACE_RETENTION [72h]
+#   TEMPORAL_CLUSTER_ADDRESS: where `register` reaches the frontend [$TEMPORAL_BIND_IP:$TEMPORAL_FRONTEND_PORT;
+#     compose: temporal:7233]
 #   TEMPORAL_NUM_HISTORY_SHARDS [4], TEMPORAL_LOG_LEVEL [warn], TEMPORAL_DB_MAX_CONNS [20],
 #     TEMPORAL_VISIBILITY_DB_MAX_CONNS [10], TEMPORAL_BIND_IP [127.0.0.1],
 #     TEMPORAL_METRICS_ADDRESS [none]: read by the config file
@@ -69,7 +71,7 @@ retention="${TEMPORAL_NAMESPACE_RETENTION:-72h}"
 cluster_dir="${TEMPORAL_CLUSTER_DIR:-$here/.dev/temporal-cluster}"
 bind_ip="${TEMPORAL_BIND_IP:-127.0.0.1}"
 [ "$bind_ip" = "0.0.0.0" ] && bind_ip=127.0.0.1
-address="$bind_ip:$TEMPORAL_FRONTEND_PORT"
+address="${TEMPORAL_CLUSTER_ADDRESS:-$bind_ip:$TEMPORAL_FRONTEND_PORT}"
 
 # tool NAME ENVVAR LOCAL: $ENVVAR, else .bin/LOCAL, else NAME on PATH.
 tool() {
@@ -225,5 +227,5 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   env) cmd_env ;;
-  *) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && die "unknown command: $1"; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ] && die "unknown command: $1"; exit 2 ;;
 esac
