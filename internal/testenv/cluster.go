@@ -54,6 +54,7 @@ type Cluster struct {
 
 	adminURL string
 	script   string
+	ports    []int
 	env      []string
 	client   client.Client
 
@@ -119,6 +120,13 @@ func NewCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.ports = ports
+	ok := false
+	defer func() {
+		if !ok {
+			releasePorts(ports)
+		}
+	}()
 	c.Addr = "127.0.0.1:" + strconv.Itoa(ports[0])
 	logf, err := os.CreateTemp("", "scimsync-temporal-cluster-*.log")
 	if err != nil {
@@ -159,6 +167,7 @@ func NewCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		c.dropDatabases()
 		return nil, err
 	}
+	ok = true
 	return c, nil
 }
 
@@ -257,6 +266,7 @@ func (c *Cluster) Close() {
 	c.client.Close()
 	c.Stop()
 	c.dropDatabases()
+	releasePorts(c.ports)
 	os.Remove(c.Log)
 }
 
@@ -506,8 +516,14 @@ func clusterTools(root string) (clusterToolPaths, error) {
 // freePorts returns n loopback ports that were free a moment ago, all held at once so that
 // they differ. They are below 32768, outside the kernel's ephemeral range (so no dev server
 // or client connection takes them meanwhile) and within the smallint the server's
-// cluster_membership table keeps them in.
+// cluster_membership table keeps them in. Each is reserved for this process by a file in
+// $TMPDIR/scimsync-temporal-ports (removed by release, or taken over once its process is
+// gone), so that clusters started at once by other test binaries never pick the same.
 func freePorts(n int) ([]int, error) {
+	dir := filepath.Join(os.TempDir(), "scimsync-temporal-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
+	}
 	var ports []int
 	var lns []net.Listener
 	defer func() {
@@ -517,17 +533,51 @@ func freePorts(n int) ([]int, error) {
 	}()
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 1000 {
+			releasePorts(ports)
 			return nil, errors.New("no free loopback ports between 10000 and 32767")
 		}
 		port := 10000 + rand.IntN(32767-10000)
+		if !reservePort(dir, port) {
+			continue
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
+			releasePorts([]int{port})
 			continue
 		}
 		lns = append(lns, ln)
 		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+func reservePort(dir string, port int) bool {
+	path := filepath.Join(dir, strconv.Itoa(port))
+	for range 2 {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprint(f, os.Getpid())
+			f.Close()
+			return true
+		}
+		b, rerr := os.ReadFile(path)
+		pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if rerr != nil || perr != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			return false // reserved by a live process (or being written)
+		}
+		os.Remove(path) // its process is gone
+	}
+	return false
+}
+
+func releasePorts(ports []int) {
+	dir := filepath.Join(os.TempDir(), "scimsync-temporal-ports")
+	for _, p := range ports {
+		path := filepath.Join(dir, strconv.Itoa(p))
+		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+			os.Remove(path)
+		}
+	}
 }
 
 func execAdmin(ctx context.Context, adminURL, stmt string) error {
