@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/scimtest"
@@ -56,10 +57,16 @@ type Config struct {
 	Repeat      int
 	Scenarios   []string
 
-	DatabaseURL  string // server on which the bench creates (and drops) its databases
-	TemporalCLI  string // "" means testenv.TemporalCLI()
-	WorkerBinary string // "" means build ./cmd/worker
-	PprofDir     string // "" means no profiles
+	DatabaseURL string // server on which the bench creates (and drops) its databases
+	TemporalCLI string // "" means testenv.TemporalCLI()
+	// Temporal is the server the bench starts: "dev" (temporal server start-dev) or
+	// "cluster" (the production-shaped cluster of scripts/temporal-cluster.sh, on databases
+	// of its own on the server of DatabaseURL). TemporalAddress, when set, is a running
+	// server used instead (namespace default).
+	Temporal        string
+	TemporalAddress string
+	WorkerBinary    string // "" means build ./cmd/worker
+	PprofDir        string // "" means no profiles
 	// WorkerDSNParams are extra query parameters for the worker's DATABASE_URL, e.g.
 	// "log_min_duration_statement=0" to have PostgreSQL log every statement with its time.
 	WorkerDSNParams string
@@ -118,6 +125,10 @@ func (c Config) Validate() error {
 		return errors.New("--write-concurrency and --max-activities must be at least 1")
 	case c.Repeat < 1:
 		return errors.New("--repeat must be at least 1")
+	case c.Temporal != "dev" && c.Temporal != "cluster" && c.Temporal != "":
+		return fmt.Errorf("--temporal %q: use dev or cluster", c.Temporal)
+	case len(c.TemporalConfig) > 0 && (c.Temporal == "cluster" || c.TemporalAddress != ""):
+		return errors.New("--temporal-config sets the dev server's dynamic config; the cluster's is deploy/temporal/dynamicconfig/scimsync.yaml")
 	case c.S6Users < 1 && c.has("S6"):
 		return errors.New("--s6-users must be at least 1")
 	case c.has("S8") && (c.Users < s8MinUsers || c.Groups < s8MinGroups || c.MembershipsPerUser < 1):
@@ -165,6 +176,7 @@ type harness struct {
 	root     string
 	bin      string
 	dev      *process
+	cluster  *testenv.Cluster
 	temporal client.Client
 	addr     string
 	seq      int
@@ -208,15 +220,56 @@ func newHarness(ctx context.Context, cfg Config) (*harness, error) {
 			return nil, err
 		}
 	}
-	cfg.logf("starting the Temporal dev server (%s)", cfg.TemporalCLI)
-	if h.dev, h.temporal, h.addr, err = startDevServer(ctx, cfg.TemporalCLI, h.dir, cfg.TemporalConfig, logWriter(cfg.Log)); err != nil {
-		return nil, err
+	switch {
+	case cfg.TemporalAddress != "":
+		cfg.logf("using the Temporal server at %s", cfg.TemporalAddress)
+		h.addr = cfg.TemporalAddress
+		if h.temporal, err = client.DialContext(ctx, client.Options{HostPort: h.addr, Namespace: testenv.Namespace,
+			Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logWriter(cfg.Log), &slog.HandlerOptions{Level: slog.LevelWarn})))}); err != nil {
+			return nil, fmt.Errorf("temporal at %s: %w", h.addr, err)
+		}
+		if err := testenv.EnsureNamespace(ctx, h.temporal, testenv.Namespace); err != nil {
+			return nil, err
+		}
+	case cfg.Temporal == "cluster":
+		cfg.logf("starting the Temporal cluster (scripts/temporal-cluster.sh: PostgreSQL, 4 history shards)")
+		if h.cluster, err = testenv.NewCluster(ctx, testenv.ClusterOptions{Label: "bench", AdminURL: cfg.DatabaseURL, MaxConns: 20}); err != nil {
+			return nil, err
+		}
+		if err := h.cluster.Start(ctx); err != nil {
+			return nil, err
+		}
+		h.temporal, h.addr = h.cluster.Client(), h.cluster.Addr
+	default:
+		cfg.logf("starting the Temporal dev server (%s)", cfg.TemporalCLI)
+		if h.dev, h.temporal, h.addr, err = startDevServer(ctx, cfg.TemporalCLI, h.dir, cfg.TemporalConfig, logWriter(cfg.Log)); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	return h, nil
 }
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// temporalPid is the Temporal server's process (0 when the bench did not start it).
+func (h *harness) temporalPid() int {
+	switch {
+	case h.dev != nil:
+		return h.dev.Pid()
+	case h.cluster != nil:
+		return h.cluster.Pid()
+	}
+	return 0
+}
+
+// temporalDatabases are the cluster's databases, whose backends' CPU is the server's too.
+func (h *harness) temporalDatabases() []string {
+	if h.cluster == nil {
+		return nil
+	}
+	return []string{h.cluster.DB, h.cluster.VisibilityDB}
+}
 
 func logWriter(w io.Writer) io.Writer {
 	if w == nil {
@@ -227,11 +280,19 @@ func logWriter(w io.Writer) io.Writer {
 
 // Close stops the dev server and removes the temporary directory (unless KeepLogs).
 func (h *harness) Close() {
-	if h.temporal != nil {
+	if h.temporal != nil && h.cluster == nil {
 		h.temporal.Close()
 	}
 	if h.dev != nil {
 		h.dev.stop(devServerStopMax)
+	}
+	if h.cluster != nil {
+		if h.cfg.KeepLogs {
+			if b, err := os.ReadFile(h.cluster.Log); err == nil {
+				os.WriteFile(filepath.Join(h.dir, "temporal-cluster.log"), b, 0o644)
+			}
+		}
+		h.cluster.Close()
 	}
 	if h.cfg.KeepLogs {
 		h.cfg.logf("logs kept in %s", h.dir)

@@ -21,6 +21,8 @@
 //	go run ./bench --scenarios S6        # 100,000 users
 //	go run ./bench --small               # the CI size: 1,000 users, 100 groups
 //	go run ./bench --repeat 3 --json bench-results/bench.json
+//	go run ./bench --small --temporal cluster  # on the real server (PostgreSQL, 4 shards)
+//	go run ./bench --temporal-address host:7233 # on a running Temporal
 //
 // The bench never touches existing databases: it creates scimsync_bench_* databases on the
 // server of DATABASE_URL (default the local PostgreSQL) and drops them when done.
@@ -97,6 +99,8 @@ func parseFlags(args []string, out io.Writer) (Config, string, error) {
 	fs.IntVar(&cfg.Repeat, "repeat", cfg.Repeat, "run every scenario this many times (fresh database and target each time) and report the spread")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL server where the bench creates its databases (DATABASE_URL)")
 	fs.StringVar(&cfg.TemporalCLI, "temporal-cli", cfg.TemporalCLI, "temporal CLI used for the dev server (default: .bin/temporal, see `make tools`)")
+	fs.StringVar(&cfg.Temporal, "temporal", cfg.Temporal, "the Temporal server the bench starts: dev (temporal server start-dev) or cluster (the real server on PostgreSQL with 4 history shards, scripts/temporal-cluster.sh)")
+	fs.StringVar(&cfg.TemporalAddress, "temporal-address", cfg.TemporalAddress, "use the running Temporal server at host:port (namespace default) instead of starting one")
 	fs.StringVar(&cfg.WorkerBinary, "worker-binary", cfg.WorkerBinary, "a prebuilt cmd/worker binary (default: built into a temporary directory)")
 	fs.StringVar(&cfg.PprofDir, "pprof", cfg.PprofDir, "profile the worker: write a CPU profile per scenario and a heap profile into this directory")
 	fs.Func("temporal-config", "dynamic config KEY=VALUE for the dev server (repeatable), e.g. history.transferProcessorMaxPollRPS=1000",
@@ -160,6 +164,7 @@ func DefaultConfig() Config {
 		MaxActivities:      20,
 		Repeat:             1,
 		DatabaseURL:        dsn,
+		Temporal:           "dev",
 		Scenarios:          []string{"S1", "S2", "S3", "S4", "S5", "S8"},
 	}
 }

@@ -49,18 +49,26 @@ type Result struct {
 	// CPU used during the scenario by the worker, the PostgreSQL backends of the world's
 	// database (a local server only), the Temporal dev server, and the bench process (which
 	// serves the SCIM target); MachineCPUBusy is the share of all CPUs busy.
-	WorkerCPUSeconds   float64                     `json:"workerCpuSeconds"`
-	PostgresCPUSeconds float64                     `json:"postgresCpuSeconds"`
-	TemporalCPUSeconds float64                     `json:"temporalCpuSeconds"`
-	BenchCPUSeconds    float64                     `json:"benchCpuSeconds"`
-	MachineCPUBusy     float64                     `json:"machineCpuBusyPercent"`
-	Progress           *workflows.FullSyncProgress `json:"progress,omitempty"`
-	History            *HistoryStats               `json:"history,omitempty"`
+	WorkerCPUSeconds   float64 `json:"workerCpuSeconds"`
+	PostgresCPUSeconds float64 `json:"postgresCpuSeconds"`
+	TemporalCPUSeconds float64 `json:"temporalCpuSeconds"`
+	// TemporalPostgresCPUSeconds is the CPU of the cluster's own PostgreSQL backends
+	// (persistence and visibility; 0 on the dev server, which keeps its state in memory).
+	TemporalPostgresCPUSeconds float64                     `json:"temporalPostgresCpuSeconds,omitempty"`
+	BenchCPUSeconds            float64                     `json:"benchCpuSeconds"`
+	MachineCPUBusy             float64                     `json:"machineCpuBusyPercent"`
+	Progress                   *workflows.FullSyncProgress `json:"progress,omitempty"`
+	History                    *HistoryStats               `json:"history,omitempty"`
 	// BreakdownSeconds says where a full sync's time went, summed over the FullSync runs
 	// and their SyncBatch children (see fullSyncBreakdown).
 	BreakdownSeconds map[string]float64 `json:"breakdownSeconds,omitempty"`
-	Latency          *LatencyStats      `json:"latency,omitempty"`
-	Remote           RemoteState        `json:"remote"`
+	// DispatchedTasks counts the workflow and activity tasks of a full sync (the FullSync
+	// runs and their children); DispatchPerTaskMs is their mean wait from scheduled to
+	// started: the server's dispatch latency per task.
+	DispatchedTasks   int           `json:"dispatchedTasks,omitempty"`
+	DispatchPerTaskMs float64       `json:"dispatchPerTaskMs,omitempty"`
+	Latency           *LatencyStats `json:"latency,omitempty"`
+	Remote            RemoteState   `json:"remote"`
 	// Pacing holds the figures of the pacing scenarios (S7...).
 	Pacing *PacingResult `json:"pacing,omitempty"`
 	// Reconcile holds the figures of the reconciliation scenario (S8).
@@ -197,6 +205,8 @@ type Setup struct {
 	ChangeFeed         string `json:"changeFeed"`
 	// TemporalConfig is the dev server's dynamic config beyond its defaults.
 	TemporalConfig []string `json:"temporalConfig,omitempty"`
+	// Temporal says which server ran: the dev server, the cluster, or the address given.
+	Temporal string `json:"temporal"`
 }
 
 func newReport(cfg Config) *Report {
@@ -210,6 +220,7 @@ func newReport(cfg Config) *Report {
 			Parallelism: cfg.parallelism(), LimitConcurrency: cfg.limitConcurrency(), Repeat: cfg.Repeat,
 			Scenarios: strings.Join(cfg.Scenarios, ","), PageSize: 100,
 			TemporalConfig: cfg.TemporalConfig,
+			Temporal:       temporalSetup(cfg),
 			ChangeFeed:     "on throughout; the directory is seeded with the outbox triggers disabled and the outbox empty",
 		},
 		cfg:    cfg,
@@ -219,6 +230,16 @@ func newReport(cfg Config) *Report {
 		r.Setup.S6Users, r.Setup.S6Groups = cfg.S6Users, cfg.s6Groups()
 	}
 	return r
+}
+
+func temporalSetup(cfg Config) string {
+	switch {
+	case cfg.TemporalAddress != "":
+		return "the server at " + cfg.TemporalAddress
+	case cfg.Temporal == "cluster":
+		return "cluster: temporal-server 1.29.1, PostgreSQL persistence and visibility, 4 history shards (deploy/temporal)"
+	}
+	return "dev server (temporal server start-dev, in memory, 1 history shard)"
 }
 
 func (r *Report) add(res *Result) {
@@ -375,7 +396,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nscimsync end-to-end benchmark, %s, %.0f s\n", r.Started.Format("2006-01-02 15:04 MST"), r.Duration)
 	fmt.Fprintf(w, "machine: %s, %d CPUs, %.0f GB; %s; Go %s; %s; load %.2f before, %.2f after\n",
 		m.CPU, m.CPUs, m.MemoryGB, m.Kernel, strings.TrimPrefix(m.Go, "go"), m.PostgreSQL, m.LoadBefore, m.LoadAfter)
-	fmt.Fprintf(w, "temporal: %s", firstLine(m.Temporal))
+	fmt.Fprintf(w, "temporal: %s; %s", st.Temporal, firstLine(m.Temporal))
 	if len(st.TemporalConfig) > 0 {
 		fmt.Fprintf(w, ", dynamic config %s", strings.Join(st.TemporalConfig, " "))
 	} else {
@@ -418,7 +439,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	for _, s := range r.Summary {
 		if b := r.byScen[s.Scenario][0].BreakdownSeconds; len(b) > 0 {
-			fmt.Fprintf(w, "%s where the time goes (seconds, summed over the batches of the first run): %s\n", s.Scenario, fmtParts(b, "%.1f"))
+			first := r.byScen[s.Scenario][0]
+			fmt.Fprintf(w, "%s where the time goes (seconds, summed over the batches of the first run): %s; dispatch per task %.1f ms (%d tasks)\n",
+				s.Scenario, fmtParts(b, "%.1f"), first.DispatchPerTaskMs, first.DispatchedTasks)
 		}
 	}
 	var paced []*Summary
@@ -465,7 +488,7 @@ func (r *Report) WriteTable(w io.Writer) {
 
 	fmt.Fprintln(w, "\nruns:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tround\twall s\tobjects/s\tratio\trequests\tmutations\tFullSync runs/max events\tworker CPU s\tpostgres CPU s\ttemporal CPU s\tbench+target CPU s\tmachine busy %\tpeak RSS MB\tchecks\t")
+	fmt.Fprintln(tw, "scenario\tround\twall s\tobjects/s\tratio\trequests\tmutations\tFullSync runs/max events\tworker CPU s\tpostgres CPU s\ttemporal CPU s (+its PG)\tbench+target CPU s\tmachine busy %\tpeak RSS MB\tchecks\t")
 	for _, res := range r.Results {
 		ratio, hist, checks := "-", "-", "ok"
 		if res.Limit != nil {
@@ -477,9 +500,13 @@ func (r *Report) WriteTable(w io.Writer) {
 		if len(res.Checks) > 0 {
 			checks = "FAILED"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%d\t%d\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%s\t\n", res.Scenario, res.Round,
+		tcpu := fmt.Sprintf("%.1f", res.TemporalCPUSeconds)
+		if res.TemporalPostgresCPUSeconds > 0 {
+			tcpu += fmt.Sprintf(" (+%.1f)", res.TemporalPostgresCPUSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%d\t%d\t%s\t%.1f\t%.1f\t%s\t%.1f\t%.0f\t%.0f\t%s\t\n", res.Scenario, res.Round,
 			res.WallSeconds, res.ObjectsPerSecond, ratio, res.RequestsTotal, res.Mutations, hist,
-			res.WorkerCPUSeconds, res.PostgresCPUSeconds, res.TemporalCPUSeconds, res.BenchCPUSeconds, res.MachineCPUBusy, res.WorkerPeakRSSMB, checks)
+			res.WorkerCPUSeconds, res.PostgresCPUSeconds, tcpu, res.BenchCPUSeconds, res.MachineCPUBusy, res.WorkerPeakRSSMB, checks)
 	}
 	tw.Flush()
 	for _, res := range r.Results {

@@ -167,10 +167,12 @@ type sample struct {
 	devCPU    time.Duration
 	benchCPU  time.Duration
 	pg        *backendSampler
-	busy      int64
-	total     int64
-	hwmReset  bool
-	rss       *rssSampler
+	// temporalPG samples the backends of the cluster's databases (none for a dev server).
+	temporalPG []*backendSampler
+	busy       int64
+	total      int64
+	hwmReset   bool
+	rss        *rssSampler
 }
 
 func (w *world) begin(ctx context.Context, label string) (*sample, error) {
@@ -180,9 +182,12 @@ func (w *world) begin(ctx context.Context, label string) (*sample, error) {
 		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
 	pid := w.worker.Pid()
-	s := &sample{label: label, metrics: m, workerCPU: procCPU(pid), devCPU: procCPU(w.h.dev.Pid()),
+	s := &sample{label: label, metrics: m, workerCPU: procCPU(pid), devCPU: procCPU(w.h.temporalPid()),
 		benchCPU: procCPU(os.Getpid()), hwmReset: resetPeakRSS(pid), rss: sampleRSS(pid, 50*time.Millisecond)}
 	s.pg = sampleBackends(w.dbName)
+	for _, db := range w.h.temporalDatabases() {
+		s.temporalPG = append(s.temporalPG, sampleBackends(db))
+	}
 	s.busy, s.total = machineCPU()
 	w.pprof(ctx, "cpu/start", label+".cpu.pprof")
 	return s, nil
@@ -192,6 +197,9 @@ func (w *world) begin(ctx context.Context, label string) (*sample, error) {
 func (s *sample) abort() {
 	s.rss.Stop()
 	s.pg.Stop()
+	for _, t := range s.temporalPG {
+		t.Stop()
+	}
 }
 
 // end fills res with what the scenario cost since begin.
@@ -207,7 +215,10 @@ func (w *world) end(ctx context.Context, s *sample, res *Result) error {
 	}
 	res.WorkerPeakRSSMB = float64(peak) / (1 << 20)
 	res.WorkerCPUSeconds = (procCPU(pid) - s.workerCPU).Seconds()
-	res.TemporalCPUSeconds = (procCPU(w.h.dev.Pid()) - s.devCPU).Seconds()
+	res.TemporalCPUSeconds = (procCPU(w.h.temporalPid()) - s.devCPU).Seconds()
+	for _, t := range s.temporalPG {
+		res.TemporalPostgresCPUSeconds += t.Stop().Seconds()
+	}
 	res.BenchCPUSeconds = (procCPU(os.Getpid()) - s.benchCPU).Seconds()
 	res.PostgresCPUSeconds = s.pg.Stop().Seconds()
 	busy, total := machineCPU()
@@ -344,7 +355,12 @@ func (w *world) timedFullSync(ctx context.Context, res *Result, label string, in
 	if res.History, err = historyStats(ctx, w.h.temporal, run.GetID(), firstRun); err != nil {
 		return nil, err
 	}
-	if res.BreakdownSeconds, err = fullSyncBreakdown(ctx, w.h.temporal, run.GetID(), firstRun); err != nil {
+	var tasks int
+	if res.BreakdownSeconds, tasks, err = fullSyncBreakdown(ctx, w.h.temporal, run.GetID(), firstRun); err == nil && tasks > 0 {
+		res.DispatchedTasks = tasks
+		res.DispatchPerTaskMs = 1000 * res.BreakdownSeconds["dispatch"] / float64(tasks)
+	}
+	if err != nil {
 		return nil, err
 	}
 	res.Remote = remoteState(w.target)

@@ -18,6 +18,8 @@ type runTiming struct {
 	// dispatch is the time tasks waited to reach the worker: workflow and activity tasks,
 	// scheduled → started, summed.
 	dispatch time.Duration
+	// tasks counts the workflow and activity tasks dispatched (started).
+	tasks int
 	// workflowTasks is the workflow tasks' processing, started → completed, summed.
 	workflowTasks time.Duration
 	// activities is the activities' execution by type, started → completed, summed.
@@ -58,12 +60,14 @@ func timing(ctx context.Context, c client.Client, id, runID string, until time.T
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
 			s := ev.GetWorkflowTaskStartedEventAttributes().GetScheduledEventId()
 			t.dispatch += at.Sub(scheduled[s])
+			t.tasks++
 			started[s] = at
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 			t.workflowTasks += at.Sub(started[ev.GetWorkflowTaskCompletedEventAttributes().GetScheduledEventId()])
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			s := ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()
 			t.dispatch += at.Sub(scheduled[s])
+			t.tasks++
 			started[s] = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 			s := ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
@@ -81,11 +85,13 @@ func timing(ctx context.Context, c client.Client, id, runID string, until time.T
 // fullSyncBreakdown adds up, over every run of a FullSync and every SyncBatch child, where
 // the time went, in seconds: "batches" (the children's wall time, summed: with N running
 // at once it is about N × the sync's), "dispatch", "workflow tasks" (local activities, such
-// as MapObjects, run inside them), and "activity <type>".
-func fullSyncBreakdown(ctx context.Context, c client.Client, id, runID string) (map[string]float64, error) {
+// as MapObjects, run inside them), and "activity <type>"; and the tasks dispatched.
+func fullSyncBreakdown(ctx context.Context, c client.Client, id, runID string) (map[string]float64, int, error) {
 	out := map[string]float64{}
+	tasks := 0
 	add := func(t *runTiming) {
 		out["dispatch"] += t.dispatch.Seconds()
+		tasks += t.tasks
 		out["workflow tasks"] += t.workflowTasks.Seconds()
 		for typ, d := range t.activities {
 			out["activity "+typ] += d.Seconds()
@@ -94,20 +100,20 @@ func fullSyncBreakdown(ctx context.Context, c client.Client, id, runID string) (
 	for runID != "" {
 		t, err := timing(ctx, c, id, runID, time.Time{})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		add(t)
 		for _, ch := range t.children {
 			ct, err := timing(ctx, c, ch.id, ch.runID, time.Time{})
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			add(ct)
 			out["batches"] += ct.end.Sub(ct.start).Seconds()
 		}
 		runID = t.next
 	}
-	return out, nil
+	return out, tasks, nil
 }
 
 // latencyBreakdown splits each S4 change's latency, from its ObjectSync history up to the
@@ -129,6 +135,9 @@ func (w *world) latencyBreakdown(ctx context.Context, changes []change) (map[str
 		rest := c.latency - feed - t.dispatch - t.workflowTasks
 		parts["feed"] = append(parts["feed"], ms(feed))
 		parts["dispatch"] = append(parts["dispatch"], ms(t.dispatch))
+		if t.tasks > 0 {
+			parts["dispatch per task"] = append(parts["dispatch per task"], ms(t.dispatch)/float64(t.tasks))
+		}
 		parts["workflow tasks"] = append(parts["workflow tasks"], ms(t.workflowTasks))
 		for typ, d := range t.activities {
 			parts["activity "+typ] = append(parts["activity "+typ], ms(d))

@@ -236,7 +236,7 @@ func (pg *pgCluster) startTime(t *testing.T) time.Time {
 
 // newIsolatedEnv is newEnvWithoutWorker for the parallel tests: its own Temporal server and
 // (when dsn is "") a fresh database on the shared PostgreSQL; no target (tests set one).
-func newIsolatedEnv(t *testing.T, dev *devServer, dsn string) *env {
+func newIsolatedEnv(t *testing.T, dev interface{ Client() client.Client }, dsn string) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	t.Cleanup(cancel)
@@ -255,16 +255,16 @@ func newIsolatedEnv(t *testing.T, dev *devServer, dsn string) *env {
 		queue: fmt.Sprintf("it-%s-%d", safeName(t.Name()), queueSeq.Add(1))}
 }
 
-// startKillableSync sets up a crash test: its own dev server and database, a flat
-// directory of nUsers and nGroups, a flaky target without Bulk (every object its own
-// request) seeded with seed, the provider, and a worker process, started; it returns the
-// ID of the full sync the provider's schedule started.
+// startKillableSync sets up a crash test: its own Temporal (newPrivateTemporal) and
+// database, a flat directory of nUsers and nGroups, a flaky target without Bulk (every
+// object its own request) seeded with seed, the provider, and a worker process, started;
+// it returns the ID of the full sync the provider's schedule started.
 func startKillableSync(t *testing.T, provider string, seed uint64, nUsers, nGroups int) (*env, *directory, *flakyTarget, *workerProc, string) {
 	t.Helper()
-	dev := newDevServer(t, false)
-	e := newIsolatedEnv(t, dev, "")
+	srv := newPrivateTemporal(t) // a dev server, or a namespace of its own on the cluster
+	e := newIsolatedEnv(t, srv, "")
 	d, ft := e.flatWorld(provider, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, seed, nUsers, nGroups, nil)
-	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: dev.Addr})
+	w := e.newWorkerProc(buildWorker(t), workerOptions{TemporalAddress: srv.address(), Namespace: srv.namespace()})
 	w.Start()
 	return e, d, ft, w, e.scheduledFullSync(e.temporal, provider, time.Minute)
 }

@@ -115,6 +115,7 @@ type workerProc struct {
 // workerOptions configure a worker process; the zero value is usable.
 type workerOptions struct {
 	TemporalAddress string // default: the shared dev server
+	Namespace       string // default: testenv.Namespace
 	DatabaseURL     string // default: the env's database
 	LogLevel        string // default: info
 	RequestTimeout  time.Duration
@@ -129,6 +130,9 @@ func (e *env) newWorkerProc(bin string, o workerOptions) *workerProc {
 	e.t.Helper()
 	if o.TemporalAddress == "" {
 		o.TemporalAddress = testenv.Temporal(e.t).FrontendHostPort()
+	}
+	if o.Namespace == "" {
+		o.Namespace = testenv.Namespace
 	}
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = e.dsn
@@ -146,7 +150,7 @@ func (e *env) newWorkerProc(bin string, o workerOptions) *workerProc {
 		"HOME=" + os.Getenv("HOME"),
 		"DATABASE_URL=" + o.DatabaseURL,
 		"TEMPORAL_ADDRESS=" + o.TemporalAddress,
-		"TEMPORAL_NAMESPACE=" + testenv.Namespace,
+		"TEMPORAL_NAMESPACE=" + o.Namespace,
 		"SCIMSYNC_INSTALLATION_SECRET=env:IT_INSTALLATION_SECRET",
 		"IT_INSTALLATION_SECRET=" + installationSecret,
 		"IT_TARGET_TOKEN=" + targetToken,
@@ -168,6 +172,13 @@ func (e *env) newWorkerProc(bin string, o workerOptions) *workerProc {
 // Start starts the process and waits until its /healthz answers 200.
 func (p *workerProc) Start() {
 	p.t.Helper()
+	p.launch()
+	p.waitHealthy(60 * time.Second)
+}
+
+// launch starts the process without waiting for it.
+func (p *workerProc) launch() {
+	p.t.Helper()
 	logf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		p.t.Fatal(err)
@@ -186,8 +197,15 @@ func (p *workerProc) Start() {
 	p.cmd, p.exited = cmd, exited
 	p.Starts++
 	p.mu.Unlock()
+}
 
-	deadline := time.Now().Add(60 * time.Second)
+// waitHealthy waits until the process's /healthz answers 200.
+func (p *workerProc) waitHealthy(timeout time.Duration) {
+	p.t.Helper()
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-exited:
@@ -201,7 +219,7 @@ func (p *workerProc) Start() {
 			}
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("worker not healthy after 60s:\n%s", p.tail(40))
+			p.t.Fatalf("worker not healthy after %s:\n%s", timeout, p.tail(40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

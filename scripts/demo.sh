@@ -17,6 +17,12 @@
 # SCIMSYNC_DEMO_TEMPORAL_PORT (7233), SCIMSYNC_DEMO_UI_PORT (8233), SCIMSYNC_DEMO_TARGET_ADDR
 # (127.0.0.1:8088), SCIMSYNC_DEMO_HTTP_ADDR (the worker's, 127.0.0.1:9464).
 # SCIMSYNC_CODEC_KEYS, when set, replaces the demo's key list (to rotate; see README).
+#
+# SCIMSYNC_DEMO_TEMPORAL=cluster (make cluster) runs it on the production-shaped Temporal
+# instead of the dev server: the real server 1.29.1 on PostgreSQL (databases temporal_demo
+# and temporal_demo_visibility beside the demo's), 4 history shards, started by
+# scripts/temporal-cluster.sh with deploy/temporal/config, and the Web UI server 2.42.1
+# on the UI port (deploy/temporal/ui); its history stays in those databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=${SCIMSYNC_DEMO_DIR:-.dev}
@@ -33,6 +39,7 @@ cleanup() {
   echo "demo: stopping what the demo started"
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "${stop_cluster:-}" ]; then scripts/temporal-cluster.sh stop || true; fi
   if [ -n "${private_pg:-}" ]; then pg_run "$pgbin/pg_ctl" -D "$dev/pg/data" -m fast stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -92,6 +99,31 @@ fi
 export SCIMSYNC_CODEC_CORS_ORIGINS="http://localhost:$ui_port,http://127.0.0.1:$ui_port"
 echo "installation secret and codec key in $dev; sealing with key $(sed -E 's/=.*//' <<<"$SCIMSYNC_CODEC_KEYS")"
 
+temporal_log=$dev/temporal.log
+if [ "${SCIMSYNC_DEMO_TEMPORAL:-dev}" = cluster ]; then
+  step "Temporal cluster: the real server on PostgreSQL, 4 history shards (Web UI http://localhost:$ui_port)"
+  scripts/ensure-tools.sh --ui
+  export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:$temporal_port}
+  export TEMPORAL_CLUSTER_DIR="$dev/temporal-cluster"
+  temporal_log=$dev/temporal-cluster/server.log
+  if .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
+    echo "reusing the Temporal server at $TEMPORAL_ADDRESS"
+  else
+    # The cluster's databases go on the demo's PostgreSQL server.
+    re='^postgres(ql)?://([^:@/]+)(:([^@]*))?@([^:/?]+)(:([0-9]+))?/'
+    [[ "$DATABASE_URL" =~ $re ]] || { echo "demo: cannot read user, host and port from DATABASE_URL=$DATABASE_URL" >&2; exit 1; }
+    export TEMPORAL_DB_USER="${BASH_REMATCH[2]}" TEMPORAL_DB_PASSWORD="${BASH_REMATCH[4]}" \
+      TEMPORAL_DB_HOST="${BASH_REMATCH[5]}" TEMPORAL_DB_PORT="${BASH_REMATCH[7]:-5432}" \
+      TEMPORAL_DB=temporal_demo TEMPORAL_VISIBILITY_DB=temporal_demo_visibility \
+      TEMPORAL_FRONTEND_PORT="${TEMPORAL_ADDRESS##*:}"
+    stop_cluster=1
+    scripts/temporal-cluster.sh start
+  fi
+  TEMPORAL_UI_PORT=$ui_port TEMPORAL_CODEC_ENDPOINT=$codec_endpoint \
+    .bin/temporal-ui --root / --config "$root/deploy/temporal/ui" --env scimsync start >"$dev/temporal-ui.log" 2>&1 &
+  pids+=($!)
+  wait_for 30 "the Temporal Web UI" curl -sf "http://127.0.0.1:$ui_port/"
+else
 step "Temporal dev server (Web UI http://localhost:$ui_port, decoding through $codec_endpoint)"
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-localhost:$temporal_port}
 if .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
@@ -103,6 +135,7 @@ else
     --log-level warn >"$dev/temporal.log" 2>&1 &
   pids+=($!)
   wait_for 60 "the Temporal dev server" .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS"
+fi
 fi
 
 step "stand-in SCIM application at http://$target_addr/scim/v2"
@@ -150,7 +183,7 @@ Look around:
   the schedule         .bin/temporal schedule describe --address $TEMPORAL_ADDRESS --schedule-id <its id, in starter status>
   the target           curl -H "Authorization: Bearer \$SCIMSYNC_DEMO_TOKEN" http://$target_addr/scim/v2/Users
   metrics              curl http://$http_addr/metrics
-  logs                 $dev/worker.log, $dev/temporal.log
+  logs                 $dev/worker.log, $temporal_log
 
 Change a user and watch it arrive within a second:
   psql '$DATABASE_URL' -c "UPDATE users SET name = 'Ada King' WHERE username = 'alovelace'"

@@ -15,6 +15,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
@@ -87,8 +88,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if err != nil {
 		return err
 	}
-	c, err := dial(ctx, cfg, logger, metrics.SDK)
+	c, err := dialWaiting(ctx, cfg, logger, metrics.SDK)
 	if err != nil {
+		if ctx.Err() != nil { // stopped while waiting for Temporal
+			logger.Info("worker stopping")
+			return nil
+		}
 		return err
 	}
 	defer c.Close()
@@ -259,6 +264,33 @@ func pollerIdentities(ctx context.Context, c client.Client, queue string) ([]str
 		}
 	}
 	return out, nil
+}
+
+// dialWaiting is dial for a worker that may start before Temporal answers (a cluster
+// starting beside it, a restart): while the server is unreachable it says so and tries
+// again, every second at first and then every 5 seconds, until ctx ends. Configuration
+// errors and refusals (a bad API key) end it at once.
+func dialWaiting(ctx context.Context, cfg Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	wait := time.Second
+	for {
+		c, err := dial(ctx, cfg, logger, metrics)
+		if err == nil {
+			return c, nil
+		}
+		var unavailable *serviceerror.Unavailable
+		var deadline *serviceerror.DeadlineExceeded
+		if !errors.As(err, &unavailable) && !errors.As(err, &deadline) {
+			return nil, err
+		}
+		logger.Warn("waiting for Temporal", "address", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
+			"error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Dial connects to Temporal as the configuration says (plain, TLS, mTLS or API key).

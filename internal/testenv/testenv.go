@@ -244,9 +244,18 @@ func RepoRoot() (string, error) {
 }
 
 // Temporal returns a dev server shared by this test binary, started on first use with
-// scimsync's search attributes registered, and stopped by Main.
-func Temporal(tb testing.TB) *testsuite.DevServer {
+// scimsync's search attributes registered, and stopped by Main. With
+// SCIMSYNC_TEMPORAL=cluster it is a production-shaped cluster instead (see Cluster), or the
+// server at TEMPORAL_ADDRESS when that is set.
+func Temporal(tb testing.TB) TemporalServer {
 	tb.Helper()
+	if ClusterMode() {
+		shared.once.Do(func() { shared.server, shared.cluster, shared.err = startShared() })
+		if shared.err != nil {
+			Unavailable(tb, "Temporal cluster (SCIMSYNC_TEMPORAL=cluster): %v", shared.err)
+		}
+		return shared.server
+	}
 	dev.once.Do(func() { dev.server, dev.err = startDevServer(nil) })
 	if dev.err != nil {
 		Unavailable(tb, "Temporal dev server: %v", dev.err)
@@ -254,7 +263,7 @@ func Temporal(tb testing.TB) *testsuite.DevServer {
 	return dev.server
 }
 
-// TemporalClient returns a client of the shared dev server.
+// TemporalClient returns a client of the shared server (see Temporal).
 func TemporalClient(tb testing.TB) client.Client {
 	tb.Helper()
 	return Temporal(tb).Client()
