@@ -135,16 +135,7 @@ func TestClusterTemporalKilledMidSync(t *testing.T) {
 		t.Errorf("progress = %+v, want done with no failure", progress)
 	}
 	r := e.waitState(ft.Server, d, ft.Creates, 5*time.Minute)
-	e.waitFor(30*time.Second, func() string {
-		var left int
-		if err := e.store.DB().GetContext(e.ctx, &left, `SELECT count(*) FROM sync_changes`); err != nil {
-			return err.Error()
-		}
-		if left != 0 {
-			return fmt.Sprintf("%d changes left in the outbox", left)
-		}
-		return ""
-	})
+	e.waitOutboxEmpty(30 * time.Second)
 	if u0 >= len(d.users)-cw.n {
 		t.Errorf("Temporal was killed when the target had %d of %d users: not in the middle of the sync", u0, len(d.users)-cw.n)
 	}

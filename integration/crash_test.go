@@ -127,13 +127,7 @@ func (d *devServer) Stop(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	syscall.Kill(cmd.Process.Pid, sig)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
+	testenv.StopProcess(cmd.Process.Pid, exited, sig)
 }
 
 // Client returns a client of the server; it reconnects by itself across restarts.
@@ -471,17 +465,7 @@ func TestWorkerKilledThreeTimesWhileChangesAreWritten(t *testing.T) {
 	<-writing
 
 	r := e.waitState(ft.Server, d, ft.Creates, 8*time.Minute)
-	// The relay deletes what it relayed as it commits, which may come after the syncs.
-	e.waitFor(10*time.Second, func() string {
-		var left int
-		if err := e.store.DB().GetContext(e.ctx, &left, `SELECT count(*) FROM sync_changes`); err != nil {
-			return err.Error()
-		}
-		if left != 0 {
-			return fmt.Sprintf("%d changes left in the outbox", left)
-		}
-		return ""
-	})
+	e.waitOutboxEmpty(10 * time.Second)
 	figures(t, "%d changes written while the worker was killed %d times; target %d users, %d groups; duplicates %d, missing %d",
 		cw.n, w.Kills, r.Users, r.Groups, r.Duplicates, r.Missing)
 }

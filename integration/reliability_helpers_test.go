@@ -848,6 +848,22 @@ func (e *env) clearOutbox() {
 	}
 }
 
+// waitOutboxEmpty waits until the outbox holds no change: the relay deletes what it
+// relayed as it commits, which may come after the syncs it started.
+func (e *env) waitOutboxEmpty(timeout time.Duration) {
+	e.t.Helper()
+	e.waitFor(timeout, func() string {
+		var left int
+		if err := e.store.DB().GetContext(e.ctx, &left, `SELECT count(*) FROM sync_changes`); err != nil {
+			return err.Error()
+		}
+		if left != 0 {
+			return fmt.Sprintf("%d changes left in the outbox", left)
+		}
+		return ""
+	})
+}
+
 // stateReport compares a target with a directory and counts what is wrong.
 type stateReport struct {
 	Users, Groups int // objects at the target

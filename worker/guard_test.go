@@ -25,11 +25,7 @@ import (
 // installationOf reads the database's installation, in the short form of IDs.
 func installationOf(t *testing.T, s *store.Store) workflows.Installation {
 	t.Helper()
-	installation, err := s.Installation(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := workflows.NewInstallation(installation.ID)
+	inst, err := worker.InstallationOf(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}

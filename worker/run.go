@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	if len(applied) > 0 {
 		logger.Info("database migrated", "versions", applied)
 	}
-	inst, err := installationOf(ctx, s)
+	inst, err := InstallationOf(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -199,8 +199,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	return nil
 }
 
-// installationOf returns the database's installation, in the short form of IDs.
-func installationOf(ctx context.Context, s *store.Store) (workflows.Installation, error) {
+// InstallationOf returns the database's installation, in the short form of IDs.
+func InstallationOf(ctx context.Context, s *store.Store) (workflows.Installation, error) {
 	inst, err := s.Installation(ctx)
 	if err != nil {
 		return "", err

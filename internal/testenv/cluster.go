@@ -252,11 +252,17 @@ func (c *Cluster) stop(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	syscall.Kill(cmd.Process.Pid, sig)
+	StopProcess(cmd.Process.Pid, exited, sig)
+}
+
+// StopProcess sends sig to the process pid and waits until exited is closed, killing it
+// if it is still there after 30 seconds.
+func StopProcess(pid int, exited <-chan struct{}, sig syscall.Signal) {
+	syscall.Kill(pid, sig)
 	select {
 	case <-exited:
 	case <-time.After(30 * time.Second):
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
 		<-exited
 	}
 }
