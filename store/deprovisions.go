@@ -88,9 +88,8 @@ func (s *Store) HeldDeprovisions(ctx context.Context, providerID string) (n int,
 	}
 	err = s.db.GetContext(ctx, &row, scopedUsersCTE+`
 		SELECT count(*) AS n, min(l.deprovision_held_at) AS oldest FROM sync_links l
-		WHERE l.provider_id = $1 AND l.deprovision_held_at IS NOT NULL AND l.deprovisioned_at IS NULL
-		  AND CASE l.kind WHEN 'user' THEN NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)
-		                  ELSE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id) END`, providerID)
+		WHERE l.provider_id = $1 AND l.deprovision_held_at IS NOT NULL
+		  AND CASE l.kind WHEN 'user' THEN `+staleUser+` ELSE `+staleGroup+` END`, providerID)
 	if err != nil {
 		return 0, nil, fmt.Errorf("store: held deprovisions: %w", translate(err))
 	}

@@ -322,6 +322,13 @@ func (s *Store) DeleteLink(ctx context.Context, providerID, kind, objectID strin
 	return nil
 }
 
+// What makes a link l stale: not deprovisioned, and its user out of scope (the query
+// starts with scopedUsersCTE) or its group deleted.
+const (
+	staleUser  = `l.deprovisioned_at IS NULL AND NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)`
+	staleGroup = `l.deprovisioned_at IS NULL AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id)`
+)
+
 // StaleLinkIDs pages through the ids of objects that are linked at the provider but are no
 // longer in its scope (deleted, or out of scope), in id order after the given id. For
 // groups, a group that was synced but is no longer selected by the group filters is not
@@ -334,14 +341,12 @@ func (s *Store) StaleLinkIDs(ctx context.Context, providerID, kind, after string
 	case KindUser:
 		err = s.db.SelectContext(ctx, &ids, scopedUsersCTE+`
 			SELECT l.object_id FROM sync_links l
-			WHERE l.provider_id = $1 AND l.kind = 'user' AND l.deprovisioned_at IS NULL AND `+afterClause+`
-			  AND NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)
+			WHERE l.provider_id = $1 AND l.kind = 'user' AND `+staleUser+` AND `+afterClause+`
 			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
 	case KindGroup:
 		err = s.db.SelectContext(ctx, &ids, `
 			SELECT l.object_id FROM sync_links l
-			WHERE l.provider_id = $1 AND l.kind = 'group' AND l.deprovisioned_at IS NULL AND `+afterClause+`
-			  AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id)
+			WHERE l.provider_id = $1 AND l.kind = 'group' AND `+staleGroup+` AND `+afterClause+`
 			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
 	default:
 		return nil, fmt.Errorf("store: stale links: unknown kind %q", kind)
@@ -403,9 +408,9 @@ func (s *Store) CountStaleLinks(ctx context.Context, providerID string) (users, 
 	err = s.db.GetContext(ctx, &row, scopedUsersCTE+`
 		SELECT
 			(SELECT count(*) FROM sync_links l WHERE l.provider_id = $1 AND l.kind = 'user'
-				AND l.deprovisioned_at IS NULL AND NOT EXISTS (SELECT 1 FROM scoped WHERE scoped.id = l.object_id)) AS users,
+				AND `+staleUser+`) AS users,
 			(SELECT count(*) FROM sync_links l WHERE l.provider_id = $1 AND l.kind = 'group'
-				AND l.deprovisioned_at IS NULL AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = l.object_id)) AS groups`,
+				AND `+staleGroup+`) AS groups`,
 		providerID)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: count stale links: %w", translate(err))
