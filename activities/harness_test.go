@@ -47,7 +47,13 @@ func newWorld(t *testing.T, opts scimtest.Options, edit func(target *scimtest.Se
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	s := testenv.Store(t)
+	// A database of its own: the users a test creates by name must not meet those of its
+	// earlier runs (-count) or of other tests.
+	s, err := store.Open(ctx, testenv.NewDatabase(t, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	opts.Token = targetToken
 	target := scimtest.NewServer(opts)
 	t.Cleanup(target.Close)
