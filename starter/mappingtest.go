@@ -9,9 +9,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/schemas"
+	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -66,7 +66,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	}
 	secret, noSecret := "", false
 	if cl.cfg.InstallationSecret != "" {
-		if secret, err = activities.ResolveSecret(cl.cfg.InstallationSecret); err != nil {
+		if secret, err = secretref.Resolve(cl.cfg.InstallationSecret); err != nil {
 			return exitCode(stderr, "mapping test", usageErrorf("installation secret: %v", err))
 		}
 	} else if kind == store.KindUser {

@@ -14,6 +14,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -76,7 +77,7 @@ func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	if cl.cfg.InstallationSecret == "" {
 		return exitCode(stderr, "plan", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
 	}
-	secret, err := activities.ResolveSecret(cl.cfg.InstallationSecret)
+	secret, err := secretref.Resolve(cl.cfg.InstallationSecret)
 	if err != nil {
 		return exitCode(stderr, "plan", usageErrorf("installation secret: %v", err))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scim"
+	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -79,7 +80,7 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	}
 	secret := ""
 	if cl.cfg.InstallationSecret != "" {
-		if secret, err = activities.ResolveSecret(cl.cfg.InstallationSecret); err != nil {
+		if secret, err = secretref.Resolve(cl.cfg.InstallationSecret); err != nil {
 			return exitCode(stderr, "sync", usageErrorf("installation secret: %v", err))
 		}
 	} else if kind == store.KindUser {

@@ -43,7 +43,7 @@ type layer struct {
 // layers, bottom first. Every package of the module (but test-only ones) is in exactly one.
 var layers = []layer{
 	{name: "libraries", what: "self-contained: the standard library and third-party modules only, never one another",
-		pkgs: []string{"codec", "mapping", "schemas", "scim", "scimtest", "sealed"}},
+		pkgs: []string{"codec", "mapping", "schemas", "scim", "scimtest", "sealed", "secretref"}},
 	{name: "store", what: "PostgreSQL: migrations, directory, configuration, sync state, outbox",
 		pkgs: []string{"store"}},
 	{name: "pacing", what: "one rate limit per provider, shared through the store",
