@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -34,24 +35,19 @@ type PropertyMapping struct {
 // mappingColumns are the columns of a PropertyMapping, for SELECT and RETURNING.
 const mappingColumns = `id, name, kind, expression, apply, created_at, updated_at`
 
-// SaveMapping creates or replaces the mapping m.Name. A mapping that does not compile is
-// refused with the *mapping.CompileError (line and column) wrapped, and nothing is written;
-// so is an unknown Apply ("" means always).
+// SaveMapping creates or replaces the mapping m.Name, as given: the caller compiles the
+// expression first (starter apply reports a mapping that does not compile at its file
+// position), so that the store needs nothing of the mapping language. An unknown Apply
+// ("" means always) is refused by the table's check constraint with an *InvalidError, and
+// nothing is written.
 func (tx *Tx) SaveMapping(ctx context.Context, m PropertyMapping) (PropertyMapping, error) {
-	if _, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression); err != nil {
-		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
-	}
-	apply, err := mapping.ParseApply(m.Apply)
-	if err != nil {
-		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
-	}
 	var out PropertyMapping
-	err = tx.tx.QueryRowxContext(ctx, `
+	err := tx.tx.QueryRowxContext(ctx, `
 		INSERT INTO property_mappings (name, kind, expression, apply) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, expression = EXCLUDED.expression, apply = EXCLUDED.apply,
 			updated_at = CASE WHEN (property_mappings.kind, property_mappings.expression, property_mappings.apply)
 				IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.expression, EXCLUDED.apply) THEN now() ELSE property_mappings.updated_at END
-		RETURNING `+mappingColumns, m.Name, m.Kind, m.Expression, string(apply)).StructScan(&out)
+		RETURNING `+mappingColumns, m.Name, m.Kind, m.Expression, cmp.Or(m.Apply, string(mapping.ApplyAlways))).StructScan(&out)
 	if err != nil {
 		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, translate(err))
 	}
