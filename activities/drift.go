@@ -234,7 +234,7 @@ func payloadName(kind string, payload map[string]any) string {
 // otherwise than payload (repair), under which remote id when its link does not say
 // (remote), and whether its remote copy is gone.
 func (v *readBackView) drift(kind string, link store.Link, linked bool, payload map[string]any) (repair, remote string, gone bool) {
-	live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
+	live := linked && link.Live()
 	if linked && link.DeprovisionedAt != nil {
 		return "", "", false // deactivated there: the ordinary write reactivates it
 	}

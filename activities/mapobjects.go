@@ -77,7 +77,7 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 			if err != nil {
 				return res, nonRetryable(ErrTypeMapping, fmt.Errorf("%s %s: payload cannot be encoded: %w", in.Kind, id, err))
 			}
-			live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
+			live := linked && link.Live()
 			unchanged := live && link.PayloadHash == hash
 			o := MappedObject{ID: id, Payload: payload, OnCreate: mapped[id].OnCreate, Hash: hash, New: !live}
 			if view != nil {

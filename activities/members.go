@@ -63,7 +63,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	var groups []MappedObject
 	var written []string
 	for _, id := range in.IDs {
-		if l := w.links[id]; l.Remote() != "" && l.DeprovisionedAt == nil {
+		if l := w.links[id]; l.Live() {
 			groups = append(groups, MappedObject{ID: id})
 			written = append(written, l.Members...)
 		}

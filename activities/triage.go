@@ -104,7 +104,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 	// Only objects with a live link can be unchanged; the others need a write anyway.
 	var linked []string
 	for _, id := range ids {
-		if l, ok := links[id]; ok && l.Remote() != "" && l.DeprovisionedAt == nil {
+		if l, ok := links[id]; ok && l.Live() {
 			linked = append(linked, id)
 		} else {
 			need[id] = true

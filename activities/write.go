@@ -46,7 +46,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	var todo []MappedObject
 	for _, o := range in.Objects {
 		l, ok := w.links[o.ID]
-		if ok && l.Remote() != "" && l.PayloadHash == o.Hash && l.DeprovisionedAt == nil && o.Repair == "" {
+		if ok && l.Live() && l.PayloadHash == o.Hash && o.Repair == "" {
 			// Written by an earlier attempt of this call, or by another writer since it was
 			// mapped. Either may have linked it without anyone syncing its groups: a
 			// worker killed before the attempt reported back, or a full-sync batch (whose
@@ -161,7 +161,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 			return nil, 0, nonRetryable(ErrTypeMapping, fmt.Errorf("%s %s: payload cannot be encoded: %w", w.kind, o.ID, err))
 		}
 		l := w.links[o.ID]
-		live := l.Remote() != "" && l.DeprovisionedAt == nil
+		live := l.Live()
 		if live && l.PayloadHash == hash { // the other writer wrote what the directory holds
 			dropped++
 			if o.New {

@@ -400,7 +400,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 	var synced []store.Group
 	var absent []string
 	for _, g := range groups {
-		if l, ok := before[g.ID]; ok && l.Remote() != "" && l.DeprovisionedAt == nil {
+		if l, ok := before[g.ID]; ok && l.Live() {
 			synced = append(synced, g)
 		} else {
 			absent = append(absent, g.Name)

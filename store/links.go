@@ -39,6 +39,11 @@ type Link struct {
 	UpdatedAt       time.Time `db:"updated_at"`
 }
 
+// Live reports whether the object exists at the target as scimsync last wrote it: it has a
+// remote id and is not deprovisioned (deactivated). Only a live object is updated in place,
+// counted as a group member, or compared with what the target holds.
+func (l Link) Live() bool { return l.Remote() != "" && l.DeprovisionedAt == nil }
+
 // Remote returns the remote id, or "" while none is known.
 func (l Link) Remote() string {
 	if l.RemoteID == nil {
