@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -215,9 +216,10 @@ func (c *Counts) Add(o Counts) {
 type FullSyncProgress struct {
 	Phase string `json:"phase"`
 	// Cursor is the last object id whose batch finished in the current phase.
-	Cursor       string `json:"cursor,omitempty"`
-	BatchesDone  int    `json:"batchesDone"`
-	BatchesTotal int    `json:"batchesStarted"`
+	Cursor      string `json:"cursor,omitempty"`
+	BatchesDone int    `json:"batchesDone"`
+	// BatchesTotal is how many batches the sync has started so far.
+	BatchesTotal int    `json:"batchesTotal"`
 	Users        Counts `json:"users"`
 	Groups       Counts `json:"groups"`
 	// PendingDeletions is set while the sync waits for approval to deprovision.
@@ -234,6 +236,25 @@ type FullSyncProgress struct {
 	ReadBack *ReadBackProgress `json:"readBack,omitempty"`
 	// Runs counts the continue-as-new generations of this full sync.
 	Runs int `json:"runs"`
+}
+
+// UnmarshalJSON reads BatchesTotal also under "batchesStarted", the name it had before:
+// continue-as-new inputs, results and query answers written by earlier workers still
+// carry it (see docs/reliability.md, Upgrades).
+func (p *FullSyncProgress) UnmarshalJSON(b []byte) error {
+	type plain FullSyncProgress
+	var v struct {
+		plain
+		Legacy *int `json:"batchesStarted"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*p = FullSyncProgress(v.plain)
+	if v.Legacy != nil && p.BatchesTotal == 0 {
+		p.BatchesTotal = *v.Legacy
+	}
+	return nil
 }
 
 // ReadBackProgress is a read-back in a full sync's progress: its figures, and while the

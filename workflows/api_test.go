@@ -1,6 +1,10 @@
 package workflows_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/scimsync/scimsync/workflows"
@@ -45,5 +49,33 @@ func TestInstallationScopesEveryID(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("WorkflowInstallation(%q) = %q, %v; want %q", id, got, ok, want)
 		}
+	}
+}
+
+// TestFullSyncProgressReadsTheEarlierBatchesName: progress written by an earlier worker
+// (a continue-as-new input, a result, a query answer) named BatchesTotal "batchesStarted";
+// it still reads, and what is written now round-trips.
+func TestFullSyncProgressReadsTheEarlierBatchesName(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		want workflows.FullSyncProgress
+	}{
+		{`{"phase":"users","batchesDone":2,"batchesStarted":3,"users":{"created":5},"runs":1}`,
+			workflows.FullSyncProgress{Phase: "users", BatchesDone: 2, BatchesTotal: 3, Users: workflows.Counts{Created: 5}, Runs: 1}},
+		{`{"phase":"done","batchesDone":4,"batchesTotal":4}`,
+			workflows.FullSyncProgress{Phase: "done", BatchesDone: 4, BatchesTotal: 4}},
+	} {
+		var got workflows.FullSyncProgress
+		if err := json.Unmarshal([]byte(c.json), &got); err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", c.json, got, err, c.want)
+		}
+		b, err := json.Marshal(got)
+		if err != nil || !strings.Contains(string(b), fmt.Sprintf(`"batchesTotal":%d`, c.want.BatchesTotal)) || strings.Contains(string(b), "batchesStarted") {
+			t.Errorf("Marshal = %s, %v; want batchesTotal only", b, err)
+		}
+	}
+	var bad workflows.FullSyncProgress
+	if err := json.Unmarshal([]byte(`{"batchesDone":"x"}`), &bad); err == nil {
+		t.Error("a malformed progress decoded without error")
 	}
 }
