@@ -166,6 +166,7 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
 	emptyPages := workflow.GetVersion(ctx, listEmptyPagesVersion, workflow.DefaultVersion, 1) >= 1
+	summaries := workflow.GetVersion(ctx, batchSummaryVersion, workflow.DefaultVersion, 1) >= 1
 
 	for {
 		var page activities.IDList
@@ -197,11 +198,15 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 			b := queue[0]
 			queue = queue[1:]
 			st.BatchesTotal++
-			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			opts := workflow.ChildWorkflowOptions{
 				WorkflowID: fmt.Sprintf("%s/%s-batch-%d", parent, b.kind, st.BatchesTotal),
 				TypedSearchAttributes: temporal.NewSearchAttributes(
 					ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)),
-			})
+			}
+			if summaries {
+				opts.StaticSummary = SyncBatchSummary(in.Provider, b.kind, st.BatchesTotal, len(b.ids))
+			}
+			cctx := workflow.WithChildOptions(ctx, opts)
 			f := workflow.ExecuteChildWorkflow(cctx, SyncBatchWorkflow,
 				SyncBatchInput{Provider: in.Provider, Kind: b.kind, IDs: b.ids, ReadBack: st.readBackID()})
 			running++
@@ -368,6 +373,10 @@ func awaitAnyApproval(ctx workflow.Context, in FullSyncInput, info activities.Pr
 // that has a cursor (ListInput.EmptyPages). Executions recorded before it ended a phase at
 // the first empty page; their listing never returns one.
 const listEmptyPagesVersion = "list-empty-pages"
+
+// batchSummaryVersion marks executions whose SyncBatch children carry a summary
+// (SyncBatchSummary): the StartChildWorkflowExecution commands of the runs before it had none.
+const batchSummaryVersion = "batch-summary"
 
 // cleanupThresholdVersion marks executions whose cleanup tells Deprovision that the
 // threshold was checked (ObjectsInput.ThresholdChecked); before it, every deprovision was

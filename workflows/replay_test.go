@@ -174,6 +174,13 @@ var histories = []struct {
 		"activity LoadProvider", "marker Version", "activity ListInScope", "activity ListInScope", "activity CountStale", "marker Version", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
 	},
 }, {
+	// Version batch-summary (the third marker): every SyncBatch child has a summary in its
+	// StartChildWorkflowExecution command (TestRecordedBatchSummaries reads them).
+	file: "fullsync-batch-summaries.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "marker Version", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "complete",
+	},
+}, {
 	file: "fullsync-read-back.2026-12-02.json",
 	story: []string{
 		"activity LoadProvider", "activity Discover", "marker Version", "activity StartReadBack", "activity ReadTargetPage", "activity ReadTargetPage", "activity ReadTargetPage", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack", "complete",
@@ -440,6 +447,7 @@ func TestRecordHistories(t *testing.T) {
 	writeHistory(ctx, t, c, readID, "", "fullsync-read-back.json")
 
 	recordEarlyApproval(ctx, t, queue, stub)
+	recordBatchSummaries(ctx, t, c, queue)
 }
 
 // recordEarlyApproval records a FullSync approved as it starts (as `starter full-sync

@@ -10,7 +10,9 @@ import (
 
 // ObjectSyncStartOptions are the options every SignalWithStart of an ObjectSync of the
 // installation uses: its ID, the task queue ("" means DefaultTaskQueue(inst)), USE_EXISTING
-// (so changes coalesce into the running workflow) and the search attributes.
+// (so changes coalesce into the running workflow), the search attributes and the summary,
+// which shows the object id; a caller that knows the object's name sets StaticSummary to
+// ObjectSyncSummary with it.
 func ObjectSyncStartOptions(taskQueue string, inst Installation, provider, kind, objectID string) client.StartWorkflowOptions {
 	if taskQueue == "" {
 		taskQueue = DefaultTaskQueue(inst)
@@ -21,6 +23,7 @@ func ObjectSyncStartOptions(taskQueue string, inst Installation, provider, kind,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			ProviderAttribute.ValueSet(provider), ObjectKindAttribute.ValueSet(kind)),
+		StaticSummary: ObjectSyncSummary(provider, kind, objectID),
 	}
 }
 
@@ -34,7 +37,17 @@ type SignalWithStarter interface {
 // object changed. This is how other services trigger a sync directly; inst is the
 // installation's id as `starter status` shows it, taskQueue "" its default task queue.
 func SignalObjectSync(ctx context.Context, c SignalWithStarter, taskQueue string, inst Installation, provider, kind, objectID, reason string) error {
+	return SignalObjectSyncNamed(ctx, c, taskQueue, inst, provider, kind, objectID, "", reason)
+}
+
+// SignalObjectSyncNamed is SignalObjectSync for a caller that knows the object's name (a
+// user's username, a group's name): an ObjectSync it starts has the name in its summary
+// (ObjectSyncSummary); "" means the object id. A running ObjectSync keeps its summary.
+func SignalObjectSyncNamed(ctx context.Context, c SignalWithStarter, taskQueue string, inst Installation, provider, kind, objectID, name, reason string) error {
 	opts := ObjectSyncStartOptions(taskQueue, inst, provider, kind, objectID)
+	if name != "" {
+		opts.StaticSummary = ObjectSyncSummary(provider, kind, name)
+	}
 	_, err := c.SignalWithStartWorkflow(ctx, opts.ID, SignalObjectChanged, ObjectChanged{Reason: reason}, opts,
 		ObjectSyncWorkflow, ObjectSyncInput{Provider: provider, Kind: kind, ObjectID: objectID})
 	return err
