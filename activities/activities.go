@@ -19,9 +19,10 @@ import (
 )
 
 // ObjectSignaler asks for the per-object sync of an object to run (SignalWithStart on its
-// ObjectSync workflow). The worker wires the change feed's implementation.
+// ObjectSync workflow). name is the object's name for the summary of an ObjectSync it
+// starts ("" where unknown). The worker wires the change feed's implementation.
 type ObjectSignaler interface {
-	SignalObjectSync(ctx context.Context, provider, kind, objectID, reason string) error
+	SignalObjectSync(ctx context.Context, provider, kind, objectID, name, reason string) error
 }
 
 // Activities holds the dependencies of every activity; register a *Activities with the
@@ -156,6 +157,7 @@ func (a *Activities) signalGroupsOf(ctx context.Context, p store.Provider, userI
 		return nil
 	}
 	seen := map[string]bool{}
+	var signal []string
 	for _, userID := range userIDs {
 		groups, err := a.Store.GroupIDsOfUser(ctx, userID)
 		if err != nil {
@@ -166,13 +168,20 @@ func (a *Activities) signalGroupsOf(ctx context.Context, p store.Provider, userI
 			return err
 		}
 		for _, g := range inScope {
-			if seen[g] {
-				continue
+			if !seen[g] {
+				seen[g] = true
+				signal = append(signal, g)
 			}
-			seen[g] = true
-			if err := a.Signaler.SignalObjectSync(ctx, p.Name, store.KindGroup, g, reason); err != nil {
-				return fmt.Errorf("signal group %s: %w", g, err)
-			}
+		}
+	}
+	// The groups' names label the ObjectSyncs the signals may start; one query for all.
+	names, err := a.Store.NamesByID(ctx, nil, signal)
+	if err != nil {
+		return err
+	}
+	for _, g := range signal {
+		if err := a.Signaler.SignalObjectSync(ctx, p.Name, store.KindGroup, g, names.Of(store.KindGroup, g), reason); err != nil {
+			return fmt.Errorf("signal group %s: %w", g, err)
 		}
 	}
 	return nil

@@ -19,9 +19,10 @@
 // failing over, anything not known to be permanent) still leaves the whole batch in the
 // outbox, parking nothing.
 //
-// The package does no SCIM work and reads nothing from the directory but the outbox and the
-// provider list. Its logs and errors carry ids (provider names, object uuids, workflow IDs),
-// never usernames, emails or secrets.
+// The package does no SCIM work and reads nothing from the directory but the outbox, the
+// provider list and, once per batch, the names of the objects it signals, for the summary
+// of the ObjectSyncs it starts (workflows.ObjectSyncSummary). Its logs and errors carry ids
+// (provider names, object uuids, workflow IDs), never usernames, emails or secrets.
 package changefeed
 
 import (
@@ -95,6 +96,9 @@ type Relay struct {
 	// TaskQueue is the task queue of the workflows the relay starts. Empty means
 	// workflows.DefaultTaskQueue(Installation); tests set their own to stay isolated.
 	TaskQueue string
+	// SummaryIDsOnly leaves names out of the summaries of the ObjectSyncs the relay starts:
+	// they show the object id, and the relay reads no names (SCIMSYNC_SUMMARY_NAMES=false).
+	SummaryIDsOnly bool
 
 	instMu sync.Mutex
 	inst   workflows.Installation
@@ -243,6 +247,7 @@ func (r *Relay) logParked(refusals []store.Refusal) {
 // and the changes it relays.
 type signal struct {
 	provider, kind, objectID string
+	name                     string // for the summary; "" shows the object id
 	reasons                  []string
 	changes                  []int64
 }
@@ -336,6 +341,7 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) ([]store
 	}
 	p := planBatch(changes, providers)
 	log := r.logger()
+	r.nameSignals(ctx, p.signals)
 	log.Debug("changefeed: relaying batch", "changes", len(changes), "first_change", changes[0].ID,
 		"signals", len(p.signals), "triggers", len(p.triggers))
 
@@ -477,6 +483,9 @@ func (r *Relay) sendSignal(ctx context.Context, inst workflows.Installation, s *
 	// The start options (ID, task queue, USE_EXISTING, search attributes) come from the
 	// workflows contract, shared with every other caller that signals an ObjectSync.
 	opts := workflows.ObjectSyncStartOptions(r.TaskQueue, inst, s.provider, s.kind, s.objectID)
+	if s.name != "" {
+		opts.StaticSummary = workflows.ObjectSyncSummary(s.provider, s.kind, s.name)
+	}
 	id := opts.ID
 	_, err := r.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalObjectChanged,
 		workflows.ObjectChanged{Reason: strings.Join(s.reasons, ", ")}, opts,
@@ -487,6 +496,38 @@ func (r *Relay) sendSignal(ctx context.Context, inst workflows.Installation, s *
 	}
 	r.signalsSent.Add(1)
 	return nil
+}
+
+// nameSignals sets the name of every signal's object, read in one query for the whole
+// batch, unless SummaryIDsOnly. A name only labels the workflow a signal may start, so a
+// failed read costs no delivery: the signals go out with the object ids in their summaries.
+func (r *Relay) nameSignals(ctx context.Context, signals []*signal) {
+	if r.SummaryIDsOnly || len(signals) == 0 {
+		return
+	}
+	var users, groups []string
+	seen := map[signalKey]bool{}
+	for _, s := range signals {
+		key := signalKey{kind: s.kind, objectID: s.objectID}
+		if seen[key] {
+			continue // the same object at several providers
+		}
+		seen[key] = true
+		if s.kind == workflows.KindGroup {
+			groups = append(groups, s.objectID)
+		} else {
+			users = append(users, s.objectID)
+		}
+	}
+	names, err := r.Store.NamesByID(ctx, users, groups)
+	if err != nil {
+		r.logger().Warn("changefeed: could not read the names for the workflow summaries; they show object ids",
+			"error", err)
+		return
+	}
+	for _, s := range signals {
+		s.name = names.Of(s.kind, s.objectID)
+	}
 }
 
 // triggerFullSync starts a full sync of the provider now through its schedule, so it never

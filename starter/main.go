@@ -65,6 +65,9 @@ type Config struct {
 	// CodecKeys (--codec-keys, SCIMSYNC_CODEC_KEYS) are the workers' payload encryption
 	// keys: with them the starter reads the results and progress the workers sealed.
 	CodecKeys string
+	// SummaryNames (SCIMSYNC_SUMMARY_NAMES, as the workers have it; "" means true): whether
+	// `sync --via-temporal` puts the object's name in the summary of an ObjectSync it starts.
+	SummaryNames string
 }
 
 // configFromEnv returns the defaults of the global flags.
@@ -87,6 +90,7 @@ func configFromEnv(getenv func(string) string) Config {
 		TaskQueue:          env("SCIMSYNC_TASK_QUEUE", ""),
 		InstallationSecret: env("SCIMSYNC_INSTALLATION_SECRET", ""),
 		CodecKeys:          env("SCIMSYNC_CODEC_KEYS", ""),
+		SummaryNames:       env("SCIMSYNC_SUMMARY_NAMES", ""),
 	}
 }
 

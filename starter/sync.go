@@ -99,6 +99,19 @@ type object struct {
 	group  store.Group
 }
 
+// name is the object's name in the directory: the user's username, the group's name; ""
+// for an object that no longer exists.
+func (o object) name() string {
+	switch {
+	case !o.exists:
+		return ""
+	case o.kind == store.KindUser:
+		return o.user.Username
+	default:
+		return o.group.Name
+	}
+}
+
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // findObject finds a user by username or a group by name; an id is accepted too, and may
@@ -523,6 +536,18 @@ func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj o
 	return false, fmt.Sprintf("application %s does not admit the user (its bindings)", app), nil
 }
 
+// summaryNames reads SCIMSYNC_SUMMARY_NAMES as the workers do: "" means true.
+func summaryNames(v string) (bool, error) {
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usageErrorf("SCIMSYNC_SUMMARY_NAMES %q: use true or false", v)
+	}
+	return b, nil
+}
+
 // activityMessage is the message of an activity error without Temporal's wrapping.
 func activityMessage(err error) string {
 	var ae *temporal.ApplicationError
@@ -543,8 +568,15 @@ func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p stor
 	if err != nil {
 		return exitCode(stderr, "sync", err)
 	}
+	names, err := summaryNames(sess.cfg.SummaryNames)
+	if err != nil {
+		return exitCode(stderr, "sync", err)
+	}
 	fmt.Fprintf(stdout, "sync %s %s to provider %s (via Temporal, task queue %s)\n", obj.kind, obj.label, p.Name, sess.taskQueue(inst))
 	opts := workflows.ObjectSyncStartOptions(sess.taskQueue(inst), inst, p.Name, obj.kind, obj.id)
+	if names && obj.exists {
+		opts.StaticSummary = workflows.ObjectSyncSummary(p.Name, obj.kind, obj.name())
+	}
 	start := time.Now()
 	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalObjectChanged,
 		workflows.ObjectChanged{Reason: "starter sync"}, opts, workflows.ObjectSyncWorkflow,

@@ -71,3 +71,47 @@ func (tx *Tx) Memberships(ctx context.Context, groupIDs []string) (map[Membershi
 	}
 	return out, nil
 }
+
+// ObjectNames are the names of directory objects by id: users' usernames and groups' names.
+type ObjectNames struct {
+	Users, Groups map[string]string
+}
+
+// Of returns the name of the object of kind (KindUser or KindGroup) with id, "" when it is
+// not known (not asked for, or no longer in the directory).
+func (n ObjectNames) Of(kind, id string) string {
+	if kind == KindGroup {
+		return n.Groups[id]
+	}
+	return n.Users[id]
+}
+
+// NamesByID returns the usernames of the users and the names of the groups with the given
+// ids, in one query; ids that do not exist (deleted objects) are absent. It is the change
+// feed's one read of the directory per batch, for the summaries of the workflows it starts.
+func (s *Store) NamesByID(ctx context.Context, userIDs, groupIDs []string) (ObjectNames, error) {
+	out := ObjectNames{Users: map[string]string{}, Groups: map[string]string{}}
+	if len(userIDs) == 0 && len(groupIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		Kind string `db:"kind"`
+		ID   string `db:"id"`
+		Name string `db:"name"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `
+		SELECT 'user' AS kind, id, username AS name FROM users WHERE id = ANY($1::uuid[])
+		UNION ALL
+		SELECT 'group', id, name FROM groups WHERE id = ANY($2::uuid[])`,
+		pq.Array(userIDs), pq.Array(groupIDs)); err != nil {
+		return ObjectNames{}, fmt.Errorf("store: names by id: %w", translate(err))
+	}
+	for _, r := range rows {
+		if r.Kind == KindGroup {
+			out.Groups[r.ID] = r.Name
+		} else {
+			out.Users[r.ID] = r.Name
+		}
+	}
+	return out, nil
+}

@@ -48,6 +48,27 @@ func TestCodecKeysConfig(t *testing.T) {
 	}
 }
 
+func TestSummaryNamesConfig(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://x/y", "SCIMSYNC_INSTALLATION_SECRET": "s"}
+	parse := func(args ...string) (Config, error) {
+		return ParseConfig(args, func(k string) string { return env[k] })
+	}
+	if cfg, err := parse(); err != nil || !cfg.SummaryNames {
+		t.Errorf("default: names %v, %v; want names in summaries", cfg.SummaryNames, err)
+	}
+	env["SCIMSYNC_SUMMARY_NAMES"] = "false"
+	if cfg, err := parse(); err != nil || cfg.SummaryNames {
+		t.Errorf("SCIMSYNC_SUMMARY_NAMES=false: names %v, %v", cfg.SummaryNames, err)
+	}
+	if cfg, err := parse("-summary-names=true"); err != nil || !cfg.SummaryNames {
+		t.Errorf("the flag over the variable: names %v, %v", cfg.SummaryNames, err)
+	}
+	env["SCIMSYNC_SUMMARY_NAMES"] = "ids"
+	if _, err := parse(); err == nil || err.Error() != `SCIMSYNC_SUMMARY_NAMES "ids": use true or false` {
+		t.Errorf("bad value: %v", err)
+	}
+}
+
 func TestPlaintextOffHost(t *testing.T) {
 	const keys = "k1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	for _, tc := range []struct {

@@ -58,6 +58,10 @@ type Config struct {
 	ScheduleInterval time.Duration
 	// NoChangeFeed disables the outbox relay on this worker (SCIMSYNC_NO_CHANGE_FEED).
 	NoChangeFeed bool
+	// SummaryNames (SCIMSYNC_SUMMARY_NAMES, default true) puts the username or group name in
+	// the summary of every ObjectSync the worker starts; false shows the object id instead.
+	// Summaries are payloads: the codec (CodecKeys) encrypts them.
+	SummaryNames bool
 
 	// CodecKeys (SCIMSYNC_CODEC_KEYS) turns on payload encryption: comma-separated
 	// id=reference pairs of 32-byte AES keys (base64 or hex), the sealing key first, e.g.
@@ -110,6 +114,8 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	sched, _ := time.ParseDuration(env("SCIMSYNC_SCHEDULE_INTERVAL", "30s"))
 	fs.DurationVar(&c.ScheduleInterval, "schedule-interval", sched, "how often provider schedules are reconciled (SCIMSYNC_SCHEDULE_INTERVAL)")
 	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
+	summaryNames, namesErr := strconv.ParseBool(env("SCIMSYNC_SUMMARY_NAMES", "true"))
+	fs.BoolVar(&c.SummaryNames, "summary-names", summaryNames || namesErr != nil, "show usernames and group names in the summaries of object syncs; false: object ids (SCIMSYNC_SUMMARY_NAMES)")
 	secret(&c.CodecKeys, "codec-keys", "SCIMSYNC_CODEC_KEYS", "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
 	fs.StringVar(&c.CodecOrigins, "codec-cors-origins", env("SCIMSYNC_CODEC_CORS_ORIGINS", codec.DefaultUIOrigin), "Web UI origins allowed to call /codec (SCIMSYNC_CODEC_CORS_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
@@ -117,6 +123,9 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if namesErr != nil {
+		return Config{}, fmt.Errorf("SCIMSYNC_SUMMARY_NAMES %q: use true or false", getenv("SCIMSYNC_SUMMARY_NAMES"))
 	}
 	return c, c.Validate()
 }

@@ -27,12 +27,18 @@ type Signaler struct {
 	// Installation is the installation whose ObjectSyncs are signalled. Required.
 	Installation workflows.Installation
 	TaskQueue    string // "" means workflows.DefaultTaskQueue(Installation)
+	// SummaryIDsOnly leaves names out of the summaries of the ObjectSyncs it starts
+	// (SCIMSYNC_SUMMARY_NAMES=false): they show the object id.
+	SummaryIDsOnly bool
 }
 
 // SignalObjectSync implements activities.ObjectSignaler.
-func (s Signaler) SignalObjectSync(ctx context.Context, provider, kind, objectID, reason string) error {
+func (s Signaler) SignalObjectSync(ctx context.Context, provider, kind, objectID, name, reason string) error {
 	if s.Installation == "" {
 		return errors.New("worker: the Signaler has no Installation: set it to the installation whose syncs it signals")
 	}
-	return workflows.SignalObjectSync(ctx, s.Client, s.TaskQueue, s.Installation, provider, kind, objectID, reason)
+	if s.SummaryIDsOnly {
+		name = ""
+	}
+	return workflows.SignalObjectSyncNamed(ctx, s.Client, s.TaskQueue, s.Installation, provider, kind, objectID, name, reason)
 }

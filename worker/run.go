@@ -130,7 +130,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	acts := &activities.Activities{
 		Store:            s,
 		Mapper:           &mapping.Engine{Secret: secret},
-		Signaler:         Signaler{Client: c, Installation: inst, TaskQueue: taskQueue},
+		Signaler:         Signaler{Client: c, Installation: inst, TaskQueue: taskQueue, SummaryIDsOnly: !cfg.SummaryNames},
 		WriteConcurrency: cfg.WriteConcurrency,
 		RequestTimeout:   cfg.RequestTimeout,
 		OnRequest:        metrics.ObserveRequest,
@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 	go func() { defer wg.Done(); pacers.Listen(runCtx, cfg.DatabaseURL) }()
 	if !cfg.NoChangeFeed {
 		relay := &changefeed.Relay{Store: s, Temporal: c, DatabaseURL: cfg.DatabaseURL, Installation: inst, TaskQueue: taskQueue,
-			Logger: logger.With("component", "changefeed")}
+			SummaryIDsOnly: !cfg.SummaryNames, Logger: logger.With("component", "changefeed")}
 		wg.Add(1)
 		go func() { defer wg.Done(); relay.Run(runCtx) }()
 	}

@@ -1,0 +1,110 @@
+package changefeed_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+// summaryOf reads the summary Temporal stores for the execution, from the raw describe
+// answer (ExecutionConfig.UserMetadata), "" when it has none.
+func (e *env) summaryOf(id string) string {
+	e.t.Helper()
+	desc, err := e.c.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var s string
+	if p := desc.GetExecutionConfig().GetUserMetadata().GetSummary(); p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// TestRelayedObjectSyncsAreSummarisedByName: an ObjectSync the relay starts has the
+// provider, kind and the object's name (read once per batch) as its summary; a signal to
+// the running execution keeps the summary of its start; an object deleted before its change
+// is relayed is summarised by its id. Neither name reaches the logs.
+func TestRelayedObjectSyncsAreSummarisedByName(t *testing.T) {
+	e := newEnv(t)
+	e.provider("on", true, nil)
+	e.provider("also", true, nil)
+	r := e.relay(newRecorder(e.c))
+	r.PollInterval = time.Hour
+	stop := e.start(r)
+
+	var user, gone store.User
+	var group store.Group
+	e.tx(func(ctx context.Context, tx *store.Tx) (err error) {
+		if user, err = tx.CreateUser(ctx, store.User{Username: "ada.lovelace", Email: "ada@example.test", IsActive: true}); err != nil {
+			return err
+		}
+		if group, err = tx.CreateGroup(ctx, store.Group{Name: "analysts"}); err != nil {
+			return err
+		}
+		if gone, err = tx.CreateUser(ctx, store.User{Username: "short.lived", IsActive: true}); err != nil {
+			return err
+		}
+		if err := tx.AddMember(ctx, group.ID, user.ID); err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, gone.ID)
+	})
+	e.waitOutboxEmpty()
+	for _, c := range []struct{ provider, kind, id, want string }{
+		{"on", workflows.KindUser, user.ID, "on · user · ada.lovelace"},
+		{"also", workflows.KindUser, user.ID, "also · user · ada.lovelace"},
+		{"on", workflows.KindGroup, group.ID, "on · group · analysts"},
+		{"also", workflows.KindGroup, group.ID, "also · group · analysts"},
+		{"on", workflows.KindUser, gone.ID, "on · user · " + gone.ID},
+	} {
+		id := workflows.ObjectSyncID(e.inst, c.provider, c.kind, c.id)
+		e.waitReasons(id, map[string]string{user.ID: "user insert, membership insert", group.ID: "group insert, membership insert",
+			gone.ID: "user insert, user delete"}[c.id])
+		if got := e.summaryOf(id); got != c.want {
+			t.Errorf("%s: summary %q, want %q", id, got, c.want)
+		}
+	}
+
+	// Renamed while its ObjectSync runs: the signal reaches it, the summary stays.
+	e.tx(func(ctx context.Context, tx *store.Tx) error {
+		group.Name = "engine-analysts"
+		_, err := tx.UpdateGroup(ctx, group)
+		return err
+	})
+	groupSync := workflows.ObjectSyncID(e.inst, "on", workflows.KindGroup, group.ID)
+	e.waitReasons(groupSync, "group insert, membership insert", "group update")
+	if got := e.summaryOf(groupSync); got != "on · group · analysts" {
+		t.Errorf("summary after the rename %q, want the one of its start", got)
+	}
+	stop()
+	assertLogsFree(t, e.logs.String(), "ada.lovelace", "ada@example.test", "analysts", "short.lived")
+}
+
+// TestRelayWithIDsOnlySummarisesByID: with SummaryIDsOnly (SCIMSYNC_SUMMARY_NAMES=false)
+// the summary names the object by its id.
+func TestRelayWithIDsOnlySummarisesByID(t *testing.T) {
+	e := newEnv(t)
+	e.provider("on", true, nil)
+	r := e.relay(e.c)
+	r.PollInterval = time.Hour
+	r.SummaryIDsOnly = true
+	e.start(r)
+	var user store.User
+	e.tx(func(ctx context.Context, tx *store.Tx) (err error) {
+		user, err = tx.CreateUser(ctx, store.User{Username: "ada.lovelace", IsActive: true})
+		return err
+	})
+	id := workflows.ObjectSyncID(e.inst, "on", workflows.KindUser, user.ID)
+	e.waitReasons(id, "user insert")
+	if got, want := e.summaryOf(id), "on · user · "+user.ID; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}
