@@ -28,11 +28,17 @@ func (c Config) payloadCodec() (*codec.Codec, error) {
 	return codec.New(keys...)
 }
 
-// useCodec makes the client encrypt payloads and failures when the configuration has keys.
+// useCodec makes the client encrypt payloads and failures when the configuration has keys;
+// without keys it still reads the summaries the workers sealed, as codec.SealedText (so
+// that a starter without the keys describes schedules, see codec.KeylessDataConverter).
 func useCodec(cfg Config, opts *client.Options) error {
 	pc, err := cfg.payloadCodec()
-	if err != nil || pc == nil {
+	if err != nil {
 		return err
+	}
+	if pc == nil {
+		opts.DataConverter = codec.KeylessDataConverter()
+		return nil
 	}
 	opts.DataConverter = codec.DataConverter(pc)
 	opts.FailureConverter = codec.FailureConverter(opts.DataConverter)

@@ -209,6 +209,7 @@ func desiredSchedule(p store.Provider, opts ScheduleOptions) (client.ScheduleSpe
 		TaskQueue: opts.taskQueue(),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.ProviderAttribute.ValueSet(p.Name)),
+		StaticSummary: workflows.FullSyncSummary(p.Name),
 	}
 	policy := client.SchedulePolicies{
 		// Never two full syncs of one provider at once; a run that would overlap is
@@ -287,7 +288,8 @@ func scheduleMatches(cur client.Schedule, spec client.ScheduleSpec, action *clie
 	}
 	a, ok := cur.Action.(*client.ScheduleWorkflowAction)
 	if !ok || a.ID != action.ID || a.TaskQueue != action.TaskQueue || a.Workflow != action.Workflow ||
-		a.WorkflowExecutionTimeout != 0 || a.WorkflowRunTimeout != 0 || len(a.Args) != 1 {
+		a.WorkflowExecutionTimeout != 0 || a.WorkflowRunTimeout != 0 || len(a.Args) != 1 ||
+		a.StaticSummary != action.StaticSummary {
 		return false
 	}
 	payload, ok := a.Args[0].(*commonpb.Payload)

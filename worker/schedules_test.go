@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -217,6 +218,9 @@ func (e *scheduleEnv) assertSchedule(name string, interval, jitter time.Duration
 	if p, _ := a.TypedSearchAttributes.GetKeyword(workflows.ProviderAttribute); p != name {
 		e.t.Errorf("%s action ScimProvider = %q, want %q", name, p, name)
 	}
+	if want := workflows.FullSyncSummary(name); a.StaticSummary != want {
+		e.t.Errorf("%s action summary = %q, want %q", name, a.StaticSummary, want)
+	}
 	if p, _ := d.TypedSearchAttributes.GetKeyword(workflows.ProviderAttribute); p != name {
 		e.t.Errorf("%s schedule ScimProvider = %q, want %q", name, p, name)
 	}
@@ -320,6 +324,40 @@ func TestReconcileSchedulesFollowsProviders(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
+	}
+}
+
+// TestReconcileGivesASchedulesFullSyncItsSummary: a schedule as workers before summaries
+// created it (its action without one) is updated once to carry the full sync's summary.
+func TestReconcileGivesASchedulesFullSyncItsSummary(t *testing.T) {
+	e := newScheduleEnv(t)
+	opts := e.opts()
+	name := fmt.Sprint("summary-", time.Now().UnixNano())
+	e.upsert(name, time.Hour, true)
+	h, err := e.c.ScheduleClient().Create(context.Background(), client.ScheduleOptions{
+		ID:   workflows.FullSyncScheduleID(e.inst, name),
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}, Jitter: 5 * time.Minute},
+		Action: &client.ScheduleWorkflowAction{ID: workflows.FullSyncWorkflowID(e.inst, name), Workflow: workflows.FullSyncWorkflow,
+			Args: []any{workflows.FullSyncInput{Provider: name}}, TaskQueue: e.queue,
+			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.ProviderAttribute.ValueSet(name))},
+		Overlap:               enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		CatchupWindow:         time.Hour,
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.ProviderAttribute.ValueSet(name)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Delete(context.Background()) })
+	before := e.mustDescribe(name).Info.LastUpdateAt
+	e.reconcile(opts)
+	e.assertSchedule(name, time.Hour, 5*time.Minute, false)
+	updated := e.mustDescribe(name).Info.LastUpdateAt
+	if !updated.After(before) {
+		t.Errorf("the schedule without a summary was not updated (last update %s)", updated)
+	}
+	e.reconcile(opts)
+	if got := e.mustDescribe(name).Info.LastUpdateAt; !got.Equal(updated) {
+		t.Errorf("a second reconcile updated the schedule again (%s, was %s)", got, updated)
 	}
 }
 

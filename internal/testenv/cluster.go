@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -162,7 +163,8 @@ func NewCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		c.dropDatabases()
 		return nil, fmt.Errorf("%s schema: %v\n%s", c.script, err, out)
 	}
-	c.client, err = client.NewLazyClient(client.Options{HostPort: c.Addr, Namespace: Namespace, Logger: quietSDKLogger{}})
+	c.client, err = client.NewLazyClient(client.Options{HostPort: c.Addr, Namespace: Namespace, Logger: quietSDKLogger{},
+		DataConverter: codec.KeylessDataConverter()})
 	if err != nil {
 		c.dropDatabases()
 		return nil, err

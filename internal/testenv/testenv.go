@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -304,8 +305,10 @@ func startDevServer(dynamic []string) (*testsuite.DevServer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  cli,
-		ClientOptions: &client.Options{Namespace: Namespace},
+		ExistingPath: cli,
+		// Keyless, as a starter without SCIMSYNC_CODEC_KEYS is: it describes the schedules
+		// of workers that seal payloads (their summaries read as codec.SealedText).
+		ClientOptions: &client.Options{Namespace: Namespace, DataConverter: codec.KeylessDataConverter()},
 		LogLevel:      "error",
 		ExtraArgs:     args,
 		Stdout:        logFile,
