@@ -2,6 +2,9 @@ package changefeed_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -107,4 +110,75 @@ func TestRelayWithIDsOnlySummarisesByID(t *testing.T) {
 	if got, want := e.summaryOf(id), "on · user · "+user.ID; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
+}
+
+// TestMeasureRelayWithSummaryNames measures what reading the names costs the relay: it
+// writes 2,000 user changes at once (20 batches of 100, each a SignalWithStart that starts
+// an ObjectSync) into a directory of 10,000 users and drains them, with the names read
+// (one query per batch) and without (SummaryIDsOnly), three rounds each, alternating, and
+// logs changes per second and the time of the names query. Only with MEASURE_RELAY=1:
+//
+//	MEASURE_RELAY=1 CI=true go test -count=1 -v -run TestMeasureRelayWithSummaryNames ./changefeed/
+func TestMeasureRelayWithSummaryNames(t *testing.T) {
+	if os.Getenv("MEASURE_RELAY") != "1" {
+		t.Skip("set MEASURE_RELAY=1 to measure")
+	}
+	e := newEnv(t)
+	e.provider("on", true, nil)
+	ctx := context.Background()
+	if _, err := e.store.DB().ExecContext(ctx, `INSERT INTO users (username, email, is_active)
+		SELECT 'filler' || i || '@example.test', 'filler' || i || '@example.test', true FROM generate_series(1, 10000) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.DB().ExecContext(ctx, `DELETE FROM sync_changes`); err != nil { // the filler is no change to relay
+		t.Fatal(err)
+	}
+	const changes = 2000
+	took := map[bool][]time.Duration{}
+	for round := range 6 {
+		idsOnly := round%2 == 1
+		var ids []string
+		if err := e.store.DB().SelectContext(ctx, &ids, `INSERT INTO users (username, is_active)
+			SELECT 'm' || $1::int || '-' || i || '@example.test', true FROM generate_series(1, $2::int) i RETURNING id`,
+			round, changes); err != nil {
+			t.Fatal(err)
+		}
+		r := e.relay(e.c)
+		r.SummaryIDsOnly = idsOnly
+		start := time.Now()
+		if err := r.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		took[idsOnly] = append(took[idsOnly], time.Since(start))
+		if st := r.Stats(); st.ChangesRelayed != changes || st.SignalsSent != changes {
+			t.Fatalf("round %d: %+v, want %d changes and signals", round, st, changes)
+		}
+		want := "on · user · " + ids[0]
+		if !idsOnly {
+			want = fmt.Sprintf("on · user · m%d-1@example.test", round)
+		}
+		if got := e.summaryOf(workflows.ObjectSyncID(e.inst, "on", workflows.KindUser, ids[0])); got != want {
+			t.Errorf("round %d: summary %q, want %q", round, got, want)
+		}
+	}
+	// The names query alone, for a batch of 100 of these ids.
+	var batch []string
+	if err := e.store.DB().SelectContext(ctx, &batch, `SELECT id FROM users ORDER BY random() LIMIT 100`); err != nil {
+		t.Fatal(err)
+	}
+	const queries = 200
+	start := time.Now()
+	for range queries {
+		if _, err := e.store.NamesByID(ctx, batch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perQuery := time.Since(start) / queries
+	for _, idsOnly := range []bool{false, true} {
+		slices.Sort(took[idsOnly])
+		med := took[idsOnly][1]
+		t.Logf("ids only %v: %d changes in %v (median of 3; all %v): %.0f changes/s", idsOnly, changes,
+			med.Round(time.Millisecond), took[idsOnly], float64(changes)/med.Seconds())
+	}
+	t.Logf("NamesByID of 100 users among 12,000+: %v a query (%d queries)", perQuery.Round(time.Microsecond), queries)
 }
