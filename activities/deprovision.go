@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -112,7 +113,7 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 		return w.forget(ctx, o.ID, false)
 	}
 	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanDeprovision})
-	if action == store.DeprovisionDeactivate && w.kind == store.KindUser {
+	if action == store.DeprovisionDeactivate && w.kind == object.User {
 		return w.deactivate(ctx, o, remote)
 	}
 	if err := w.t.client.Delete(ctx, w.skind, remote); err != nil && !scim.IsNotFound(err) {

@@ -60,12 +60,6 @@ const (
 	SyncBatchWorkflow  = "SyncBatch"
 )
 
-// Object kinds.
-const (
-	KindUser  = "user"
-	KindGroup = "group"
-)
-
 // SignalObjectChanged tells an ObjectSync workflow that its object changed; it is sent with
 // SignalWithStart so the workflow starts when none runs. Its payload is an ObjectChanged.
 const SignalObjectChanged = "object-changed"

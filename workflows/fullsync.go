@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // continueAfterEvents bounds a FullSync run's history well below Temporal's limits; the
@@ -69,8 +70,8 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 	}
 
 	for _, phase := range []struct{ name, kind, next string }{
-		{PhaseUsers, KindUser, PhaseGroups},
-		{PhaseGroups, KindGroup, PhaseCleanup},
+		{PhaseUsers, object.User, PhaseGroups},
+		{PhaseGroups, object.Group, PhaseCleanup},
 	} {
 		if st.Phase != phase.name {
 			continue
@@ -161,7 +162,7 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 	pageSize := max(info.PageSize, 1)
 	counts := &st.Users
-	if kind == KindGroup {
+	if kind == object.Group {
 		counts = &st.Groups
 	}
 	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
@@ -272,9 +273,9 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 	// The threshold was checked above: Deprovision must not hold these as direct ones.
 	checked := workflow.GetVersion(ctx, cleanupThresholdVersion, workflow.DefaultVersion, 1) >= 1
 	pageSize := max(info.PageSize, 1)
-	for _, kind := range []string{KindUser, KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		counts := &st.Users
-		if kind == KindGroup {
+		if kind == object.Group {
 			counts = &st.Groups
 		}
 		after := ""

@@ -23,6 +23,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -359,7 +360,7 @@ func TestRecordHistories(t *testing.T) {
 	defer w.Stop()
 
 	// ObjectSync: a second change while the first round maps the user.
-	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, workflows.KindUser, recordedObjectID, "user insert"); err != nil {
+	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, object.User, recordedObjectID, "user insert"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -576,7 +577,7 @@ const (
 	recordedEarlyApprovalID                        = recordedFullSyncPrefix + stubApproveProvider + "-2026-12-02T00:00:00Z"
 	recordedReadBackID                             = recordedFullSyncPrefix + stubReadProvider + "-2026-12-01T00:00:00Z"
 	recordedObjectID                               = "u1"
-	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
+	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + object.User + "/" + recordedObjectID
 	recordedFullSyncID                             = recordedFullSyncPrefix + stubFullProvider + "-2025-01-02T03:00:00Z"
 )
 
@@ -605,15 +606,15 @@ func (s *stubActivities) Discover(context.Context, activities.ProviderInput) (ac
 }
 
 func (s *stubActivities) ListInScope(_ context.Context, in activities.ListInput) (activities.IDList, error) {
-	scope := map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)}
+	scope := map[string][]string{object.User: ids("u", 3), object.Group: ids("g", 1)}
 	if in.Provider == stubApproveProvider {
-		scope[workflows.KindGroup] = nil
+		scope[object.Group] = nil
 	}
 	return page(scope[in.Kind], in.After, in.Limit), nil
 }
 
 func (s *stubActivities) ListStale(_ context.Context, in activities.ListInput) (activities.IDList, error) {
-	stale := map[string][]string{workflows.KindUser: ids("u-x", 4), workflows.KindGroup: ids("g-x", 3)}
+	stale := map[string][]string{object.User: ids("u-x", 4), object.Group: ids("g-x", 3)}
 	return page(stale[in.Kind], in.After, in.Limit), nil
 }
 
@@ -664,7 +665,7 @@ func (s *stubActivities) SignalGroupsOfUsers(context.Context, activities.SignalI
 func (s *stubActivities) StartReadBack(context.Context, activities.ReadPageInput) error { return nil }
 
 func (s *stubActivities) ReadTargetPage(_ context.Context, in activities.ReadPageInput) (activities.ReadPageResult, error) {
-	if in.Kind == workflows.KindUser && in.Page.StartIndex == 0 {
+	if in.Kind == object.User && in.Page.StartIndex == 0 {
 		return activities.ReadPageResult{Read: 2, Next: &activities.PageToken{StartIndex: 3, First: "r1"}}, nil
 	}
 	return activities.ReadPageResult{Read: 1}, nil
@@ -675,7 +676,7 @@ func (s *stubActivities) ReadLinked(context.Context, activities.ReadLinkedInput)
 }
 
 func (s *stubActivities) HandleOrphans(_ context.Context, in activities.OrphansInput) (activities.OrphansResult, error) {
-	if in.Kind == workflows.KindUser {
+	if in.Kind == object.User {
 		return activities.OrphansResult{Counts: activities.OrphanCounts{Strangers: 1}}, nil
 	}
 	return activities.OrphansResult{}, nil
