@@ -35,7 +35,7 @@ func TestValidProviderName(t *testing.T) {
 	for name, want := range map[string]bool{
 		"slack": true, "aws-prod": true, "a.b_c-1": true, "0x": true,
 		"": false, "Slack": false, "-slack": false, "sla ck": false, "a/b": false,
-		"a23456789012345678901234567890123456789012345678901234567890123": true,
+		"a23456789012345678901234567890123456789012345678901234567890123":  true,
 		"a234567890123456789012345678901234567890123456789012345678901234": false,
 	} {
 		if got := object.ValidProviderName(name); got != want {
