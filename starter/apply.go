@@ -117,18 +117,29 @@ type applyResult struct {
 var errInvalidConfig = errors.New("invalid configuration")
 var errDryRun = errors.New("dry run")
 
-// Apply is `starter apply`.
-func Apply(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "apply", "apply -f FILE [--prune] [--dry-run] [--json]", applyHelp)
-	var file string
-	var prune, dryRun, asJSON bool
-	cl.fs.StringVar(&file, "f", "", "the configuration file (YAML)")
-	cl.fs.BoolVar(&prune, "prune", false, "delete providers, mappings, applications and bindings the file does not list")
-	cl.fs.BoolVar(&dryRun, "dry-run", false, "validate and show what would change, writing nothing")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return code
+// applyFlags are the flags of starter apply.
+type applyFlags struct {
+	file                  string
+	prune, dryRun, asJSON bool
+}
+
+// applyCommand declares `starter apply`.
+func applyCommand(cl *cmdLine) runFunc {
+	cl.describe("apply -f FILE [--prune] [--dry-run] [--json]", applyHelp, 0, 0)
+	var f applyFlags
+	cl.flags.StringVarP(&f.file, "f", "f", "", "the configuration file (YAML)")
+	_ = cl.cmd.MarkFlagFilename("f", "yaml", "yml")
+	cl.flags.BoolVar(&f.prune, "prune", false, "delete providers, mappings, applications and bindings the file does not list")
+	cl.flags.BoolVar(&f.dryRun, "dry-run", false, "validate and show what would change, writing nothing")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Apply(ctx, d, cl, f, stdout, stderr)
 	}
+}
+
+// Apply is `starter apply`.
+func Apply(ctx context.Context, d *Deps, cl *cmdLine, f applyFlags, stdout, stderr io.Writer) int {
+	file, prune, dryRun, asJSON := f.file, f.prune, f.dryRun, f.asJSON
 	if file == "" {
 		return cl.usageError(stderr, "-f FILE is required")
 	}

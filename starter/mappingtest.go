@@ -33,14 +33,19 @@ their externalId; without it, externalId is left out and a note says so.
 Exit code 1 when a mapping or the schema rejects the object.
 `
 
-// Mapping is `starter mapping`: its one subcommand is test.
-func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "mapping", "mapping test [--provider P] user|group NAME", mappingHelp)
-	provider := cl.providerFlag("the provider whose mappings run")
-	pos, code := cl.parse(args, 1, 3, stdout, stderr)
-	if code >= 0 {
-		return code
+// mappingCommand declares `starter mapping`.
+func mappingCommand(cl *cmdLine) runFunc {
+	cl.describe("mapping test [--provider P] user|group NAME", mappingHelp, 1, 3)
+	cl.completeArgs([]string{"test"}, kindNames)
+	var provider string
+	cl.providerFlag(&provider, "the provider whose mappings run")
+	return func(ctx context.Context, d *Deps, pos []string, stdout, stderr io.Writer) int {
+		return Mapping(ctx, d, cl, provider, pos, stdout, stderr)
 	}
+}
+
+// Mapping is `starter mapping`: its one subcommand is test.
+func Mapping(ctx context.Context, d *Deps, cl *cmdLine, provider string, pos []string, stdout, stderr io.Writer) int {
 	if pos[0] != "test" {
 		return cl.usageError(stderr, fmt.Sprintf("unknown subcommand %q: use mapping test", pos[0]))
 	}
@@ -53,7 +58,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "mapping test", err)
 	}

@@ -65,16 +65,27 @@ func (r planResult) changed() bool {
 	return false
 }
 
-// Plan is `starter plan`.
-func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "plan", "plan [--provider P] [--read-target] [--json]", planHelp)
-	var readTarget, asJSON bool
-	provider := cl.providerFlag("the provider")
-	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and show what would be repaired and the orphans")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the plan as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return code
+// planFlags are the flags of starter plan.
+type planFlags struct {
+	provider           string
+	readTarget, asJSON bool
+}
+
+// planCommand declares `starter plan`.
+func planCommand(cl *cmdLine) runFunc {
+	cl.describe("plan [--provider P] [--read-target] [--json]", planHelp, 0, 0)
+	var f planFlags
+	cl.providerFlag(&f.provider, "the provider")
+	cl.flags.BoolVar(&f.readTarget, "read-target", false, "read the target back and show what would be repaired and the orphans")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the plan as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Plan(ctx, d, cl, f, stdout, stderr)
 	}
+}
+
+// Plan is `starter plan`.
+func Plan(ctx context.Context, d *Deps, cl *cmdLine, f planFlags, stdout, stderr io.Writer) int {
+	provider, readTarget, asJSON := f.provider, f.readTarget, f.asJSON
 	if cl.cfg.InstallationSecret == "" {
 		return exitCode(stderr, "plan", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
 	}
@@ -84,7 +95,7 @@ func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "plan", err)
 	}

@@ -127,17 +127,30 @@ type statusResult struct {
 	TemporalError string             `json:"temporalError,omitempty"`
 }
 
+// statusFlags are the flags of starter status.
+type statusFlags struct {
+	provider             string
+	maxErrors, maxParked int
+	asJSON               bool
+}
+
+// statusCommand declares `starter status`.
+func statusCommand(cl *cmdLine) runFunc {
+	cl.describe("status [--provider P] [--errors N] [--parked N] [--json]", statusHelp, 0, 0)
+	var f statusFlags
+	cl.flags.StringVar(&f.provider, "provider", "", "show only this provider")
+	cl.flags.IntVar(&f.maxErrors, "errors", 10, "show at most this many objects in error per provider")
+	cl.flags.IntVar(&f.maxParked, "parked", 10, "show at most this many parked changes (all: starter outbox list)")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the status as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Status(ctx, d, cl, f, stdout, stderr)
+	}
+}
+
 // Status is `starter status`.
-func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "status", "status [--provider P] [--errors N] [--parked N] [--json]", statusHelp)
-	var provider string
-	var maxErrors, maxParked int
-	var asJSON bool
-	cl.fs.StringVar(&provider, "provider", "", "show only this provider")
-	cl.fs.IntVar(&maxErrors, "errors", 10, "show at most this many objects in error per provider")
-	cl.fs.IntVar(&maxParked, "parked", 10, "show at most this many parked changes (all: starter outbox list)")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
-	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+func Status(ctx context.Context, d *Deps, cl *cmdLine, f statusFlags, stdout, stderr io.Writer) int {
+	provider, maxErrors, maxParked, asJSON := f.provider, f.maxErrors, f.maxParked, f.asJSON
+	sess, st, code := cl.openStore(ctx, d, stderr)
 	if code >= 0 {
 		return code
 	}

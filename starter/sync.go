@@ -48,18 +48,29 @@ directory whose remote copy is still linked: it is deprovisioned.
 Exit code 1 when the object could not be synced (a mapping, schema or target error).
 `
 
-// Sync is `starter sync`.
-func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "sync", "sync user|group NAME [--provider P] [--via-temporal] [--timeout D]", syncHelp)
-	var viaTemporal bool
-	var timeout time.Duration
-	provider := cl.providerFlag("the provider to sync to")
-	cl.fs.BoolVar(&viaTemporal, "via-temporal", false, "signal the object's ObjectSync workflow and wait for it, instead of syncing in this process")
-	cl.fs.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the sync")
-	pos, code := cl.parse(args, 2, 2, stdout, stderr)
-	if code >= 0 {
-		return code
+// syncFlags are the flags of starter sync.
+type syncFlags struct {
+	provider    string
+	viaTemporal bool
+	timeout     time.Duration
+}
+
+// syncCommand declares `starter sync`.
+func syncCommand(cl *cmdLine) runFunc {
+	cl.describe("sync user|group NAME [--provider P] [--via-temporal] [--timeout D]", syncHelp, 2, 2)
+	cl.completeArgs(kindNames)
+	var f syncFlags
+	cl.providerFlag(&f.provider, "the provider to sync to")
+	cl.flags.BoolVar(&f.viaTemporal, "via-temporal", false, "signal the object's ObjectSync workflow and wait for it, instead of syncing in this process")
+	cl.flags.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for the sync")
+	return func(ctx context.Context, d *Deps, pos []string, stdout, stderr io.Writer) int {
+		return Sync(ctx, d, cl, f, pos, stdout, stderr)
 	}
+}
+
+// Sync is `starter sync`.
+func Sync(ctx context.Context, d *Deps, cl *cmdLine, f syncFlags, pos []string, stdout, stderr io.Writer) int {
+	provider, viaTemporal, timeout := f.provider, f.viaTemporal, f.timeout
 	kind, name := pos[0], pos[1]
 	if kind != object.User && kind != object.Group {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
@@ -68,7 +79,7 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	defer cancel()
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "sync", err)
 	}

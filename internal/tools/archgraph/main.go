@@ -45,7 +45,7 @@ var layers = []layer{
 	{name: "words", what: "the domain words every layer shares: object kinds, object references, provider names",
 		pkgs: []string{"object"}},
 	{name: "libraries", what: "self-contained: the standard library, third-party modules and the domain words only, never one another",
-		pkgs: []string{"codec", "mapping", "schemas", "scim", "scimtest", "sealed", "secretref"}},
+		pkgs: []string{"codec", "internal/cli", "mapping", "schemas", "scim", "scimtest", "sealed", "secretref"}},
 	{name: "store", what: "PostgreSQL: migrations, directory, configuration, sync state, outbox",
 		pkgs: []string{"store"}},
 	{name: "pacing", what: "one rate limit per provider, shared through the store",
