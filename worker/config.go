@@ -2,17 +2,28 @@ package worker
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/scimsync/scimsync/codec"
+	"github.com/scimsync/scimsync/internal/cli"
 	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/workflows"
 )
+
+const workerHelp = `worker runs a scimsync worker: it syncs directory changes to every enabled SCIM provider
+as they happen and runs each provider's full syncs. Run as many as you like against the
+same database and Temporal namespace.
+
+Every setting is a flag and an environment variable (in parentheses); flags win.
+Exit codes: 0 after a clean stop (SIGINT, SIGTERM), 1 when the worker fails, 2 when the
+configuration is wrong.`
 
 // Config is the worker's configuration. Every field has a flag and an environment
 // variable; flags win.
@@ -70,7 +81,8 @@ type Config struct {
 }
 
 // ParseConfig reads the configuration from args (without the program name) and the
-// environment. It returns flag.ErrHelp for -h.
+// environment: the worker's command line, which cobra parses. After -h, which prints the
+// help on standard output, it returns pflag.ErrHelp.
 func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -82,7 +94,18 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 		return def
 	}
 	var c Config
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cmd := &cobra.Command{
+		Use: "worker [flags]", Long: workerHelp, SilenceErrors: true, SilenceUsage: true,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+			}
+			return nil
+		},
+		Run: func(*cobra.Command, []string) {}, // Main runs the worker with the configuration
+	}
+	cmd.SetFlagErrorFunc(cli.FlagError)
+	fs := cmd.Flags()
 	// Settings that may hold secrets take their environment value after being defined, so
 	// that the usage message (-h, a bad flag) never prints it as a default.
 	secret := func(p *string, name, envName, usage string) {
@@ -112,11 +135,12 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
 	secret(&c.CodecKeys, "codec-keys", "SCIMSYNC_CODEC_KEYS", "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
 	fs.StringVar(&c.CodecOrigins, "codec-cors-origins", env("SCIMSYNC_CODEC_CORS_ORIGINS", codec.DefaultUIOrigin), "Web UI origins allowed to call /codec (SCIMSYNC_CODEC_CORS_ORIGINS)")
-	if err := fs.Parse(args); err != nil {
+	cmd.SetArgs(cli.GoFlagArgs(cmd, args))
+	if err := cmd.Execute(); err != nil {
 		return Config{}, err
 	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if help, _ := fs.GetBool("help"); help {
+		return Config{}, pflag.ErrHelp
 	}
 	return c, c.Validate()
 }
