@@ -25,7 +25,8 @@ import (
 // everything after "--". Subcommands are followed by name, for their own flags.
 //
 // The arguments of a shell completion request are left to cobra: completion offers the
-// two-dash spelling.
+// two-dash spelling. The result is never nil, which cobra's SetArgs would take for
+// os.Args.
 func GoFlagArgs(root *cobra.Command, args []string) []string {
 	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
 		return args
