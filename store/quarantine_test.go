@@ -40,11 +40,11 @@ func TestQuarantineWindow(t *testing.T) {
 		failures  []string
 		want      string
 	}{
-		{0, repeat(a, 19), `quarantined false, change 0, error ""`},   // too few outcomes
+		{0, repeat(a, 19), `quarantined false, change 0, error ""`},        // too few outcomes
 		{0, repeat(b, 1), `quarantined true, change 1, error "` + a + `"`}, // 20 of 20 failed, a the most frequent
 		{1, repeat(b, 30), `quarantined true, change 0, error "` + b + `"`},
-		{3, nil, `quarantined false, change 2, error ""`}, // succeeded without a failure
-		{7, repeat(a, 90), `quarantined false, change 0, error ""`}, // 90 of 100: not more than 90%
+		{3, nil, `quarantined false, change 2, error ""`},                  // succeeded without a failure
+		{7, repeat(a, 90), `quarantined false, change 0, error ""`},        // 90 of 100: not more than 90%
 		{0, repeat(b, 1), `quarantined true, change 1, error "` + a + `"`}, // 91 of 100
 		{0, nil, `quarantined false, change 0, error ""`},                  // nothing written: nothing recorded
 	}
