@@ -80,6 +80,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 		}
 		err = w.each(ctx, todo, w.writeOne)
 	}
+	w.recordOutcomes(ctx)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Created += w.res.Created

@@ -68,6 +68,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		return err
 	}
 	defer s.Close()
+	s.RetryDelays = cfg.EscrowDelays // the escrow's schedule, for every failed write of this worker
 	applied, err := s.Migrate(ctx)
 	if err != nil {
 		return err
@@ -163,6 +164,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		wg.Add(1)
 		go func() { defer wg.Done(); relay.Run(runCtx) }()
 	}
+	escrow := &Escrow{Store: s, Signaler: Signaler{Client: c, Installation: inst, TaskQueue: taskQueue},
+		Interval: cfg.EscrowInterval, Logger: logger.With("component", "escrow")}
+	metrics.Registry.MustRegister(escrow.Collectors()...)
+	wg.Add(1)
+	go func() { defer wg.Done(); escrow.Run(runCtx) }()
 	keeper := &ScheduleKeeper{Client: c, Store: s, Interval: cfg.ScheduleInterval,
 		Options: ScheduleOptions{Installation: inst, TaskQueue: taskQueue, Logger: logger.With("component", "schedules"),
 			DataConverter: scheduleDataConverter(cfg)}}
