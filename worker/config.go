@@ -62,8 +62,8 @@ type Config struct {
 	// is how long after its n-th failed write in a row an object is retried on its own;
 	// past the last, only full syncs retry it. EscrowInterval (SCIMSYNC_ESCROW_INTERVAL,
 	// default 15s; 0 too) is how often the worker looks for due retries. See escrow.go.
-	EscrowDelays   []time.Duration
-	EscrowInterval time.Duration
+	EscrowDelays    []time.Duration
+	EscrowInterval  time.Duration
 	escrowDelaysErr error
 
 	// CodecKeys (SCIMSYNC_CODEC_KEYS) turns on payload encryption: comma-separated
