@@ -173,6 +173,8 @@ func TestBadWorkerConfigurationStopsAtStart(t *testing.T) {
 		{"TLS pair", []string{"TEMPORAL_TLS_CERT=/tmp/cert.pem"}, nil, "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together"},
 		{"codec key", []string{"SCIMSYNC_CODEC_KEYS=k1=c2hvcnQ="}, nil, "SCIMSYNC_CODEC_KEYS: codec: key k1: decodes to 5 bytes, want 32"},
 		{"codec list", []string{"SCIMSYNC_CODEC_KEYS=oops"}, nil, "SCIMSYNC_CODEC_KEYS: codec: key list entry 1: want id=reference"},
+		{"escrow delays", []string{"SCIMSYNC_ESCROW_DELAYS=1h,1m"}, nil, `escrow delays "1h,1m": 1m0s is shorter than 1h0m0s before it`},
+		{"escrow interval", []string{"SCIMSYNC_ESCROW_INTERVAL=-1s"}, nil, "escrow-interval (SCIMSYNC_ESCROW_INTERVAL) must not be negative"},
 		{"unknown flag", nil, []string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
 		t.Run(safeName(tc.name), func(t *testing.T) {
