@@ -38,6 +38,7 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Deprovisioned, res.Failed, res.DryRun, res.Planned, res.Held = w.res.Deprovisioned, w.res.Failed, w.dryRunLog(), w.res.Planned, w.res.Held
+	res.Objects = w.objectRecords()
 	if w.dry {
 		return res, err
 	}
@@ -86,6 +87,9 @@ func (w *writer) holdPastThreshold(ctx context.Context, in ObjectsInput, objs []
 	}
 	w.mu.Lock()
 	w.res.Held += len(held)
+	for _, id := range held {
+		w.acted(id, ActionHeld)
+	}
 	w.mu.Unlock()
 	return kept, nil
 }
@@ -109,7 +113,7 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 	}
 	action := w.t.provider.DeprovisionAction
 	if remote == "" || action == store.DeprovisionNone {
-		return w.forget(ctx, o.ID, false)
+		return w.forget(ctx, o.ID, ActionUnlinked)
 	}
 	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanDeprovision})
 	if action == store.DeprovisionDeactivate && w.kind == store.KindUser {
@@ -118,7 +122,7 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 	if err := w.t.client.Delete(ctx, w.skind, remote); err != nil && !scim.IsNotFound(err) {
 		return w.fail(ctx, o, err)
 	}
-	return w.forget(ctx, o.ID, true)
+	return w.forget(ctx, o.ID, ActionDeleted)
 }
 
 func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) error {
@@ -134,7 +138,7 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 		_, err = w.t.client.Replace(ctx, scim.Users, remote, payload)
 	}
 	if scim.IsNotFound(err) {
-		return w.forget(ctx, o.ID, true)
+		return w.forget(ctx, o.ID, ActionDeleted) // gone from the target already
 	}
 	if err != nil {
 		return w.fail(ctx, o, err)
@@ -151,26 +155,31 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 	w.mu.Lock()
 	w.deactivated = append(w.deactivated, o.ID)
 	w.mu.Unlock()
-	w.count(ctx)
+	w.count(o.ID, ActionDeactivated)
 	return nil
 }
 
-// forget drops the link; counted tells whether the remote object was deprovisioned.
-func (w *writer) forget(ctx context.Context, id string, counted bool) error {
+// forget drops the link; action says what became of the remote object: ActionDeleted
+// counts it as deprovisioned, ActionUnlinked does not (nothing was done there).
+func (w *writer) forget(ctx context.Context, id, action string) error {
 	if !w.dry {
 		if err := w.a.Store.DeleteLink(ctx, w.t.provider.ID, w.kind, id); err != nil {
 			return err
 		}
 	}
-	if counted {
-		w.count(ctx)
+	if action == ActionUnlinked {
+		w.actedLocked(id, action)
+		return nil
 	}
+	w.count(id, action)
 	return nil
 }
 
-func (w *writer) count(ctx context.Context) {
+// count counts object id as deprovisioned by action.
+func (w *writer) count(id, action string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Deprovisioned++
+	w.acted(id, action)
 	w.done++
 }

@@ -52,6 +52,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 			// worker killed before the attempt reported back, or a full-sync batch (whose
 			// groups phase may be over). So a New object counts as linked here too.
 			res.Unchanged++
+			w.actedLocked(o.ID, ActionUnchanged)
 			if o.New {
 				res.Linked = append(res.Linked, o.ID)
 			}
@@ -88,7 +89,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	res.Unchanged += w.res.Unchanged
 	res.Failed = w.res.Failed
 	res.Linked = append(res.Linked, w.res.Linked...)
-	res.DryRun, res.Planned = w.dryRunLog(), w.res.Planned
+	res.DryRun, res.Planned, res.Objects = w.dryRunLog(), w.res.Planned, w.objectRecords()
 	if !w.dry {
 		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated,
 			"repaired": res.Repaired, "failed": len(res.Failed)})
@@ -153,6 +154,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 		mapped, ok := payloads[o.ID]
 		if !ok { // out of scope, skipped or deleted since: not this write's to make
 			dropped++
+			w.actedLocked(o.ID, ActionSkipped)
 			continue
 		}
 		payload := mapped.Always
@@ -164,6 +166,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 		live := l.Live()
 		if live && l.PayloadHash == hash { // the other writer wrote what the directory holds
 			dropped++
+			w.actedLocked(o.ID, ActionUnchanged)
 			if o.New {
 				w.res.Linked = append(w.res.Linked, o.ID)
 			}
@@ -205,6 +208,8 @@ type writer struct {
 	mu   sync.Mutex
 	res  WriteResult
 	done int // objects finished, which the heartbeat reports
+	// records holds, by object id, what was done and sent for each object (records.go).
+	records map[string]*ObjectRecord
 }
 
 func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (_ *writer, err error) {
@@ -352,7 +357,7 @@ func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ferr := fn(ctx, o)
+			ferr := fn(w.objectCtx(ctx, o.ID), o)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -756,7 +761,7 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.res.count(o, created)
+	w.acted(o.ID, w.res.count(o, created))
 	if created || linked || o.New {
 		w.res.Linked = append(w.res.Linked, o.ID)
 	}
@@ -765,15 +770,18 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 }
 
 // count counts one object written: repaired when a read-back asked for it, else created
-// or updated.
-func (r *WriteResult) count(o MappedObject, created bool) {
+// or updated. It returns that action.
+func (r *WriteResult) count(o MappedObject, created bool) string {
 	switch {
 	case o.Repair != "":
 		r.Repaired++
+		return ActionRepaired
 	case created:
 		r.Created++
+		return ActionCreated
 	default:
 		r.Updated++
+		return ActionUpdated
 	}
 }
 
@@ -800,6 +808,7 @@ func (w *writer) failObject(ctx context.Context, o MappedObject, msg string) err
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Failed = append(w.res.Failed, ObjectFailure{ID: o.ID, Error: msg})
+	w.acted(o.ID, ActionFailed)
 	w.done++
 	return nil
 }
