@@ -166,6 +166,7 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
 	emptyPages := workflow.GetVersion(ctx, listEmptyPagesVersion, workflow.DefaultVersion, 1) >= 1
+	idRange := workflow.GetVersion(ctx, batchIDRangeVersion, workflow.DefaultVersion, 1) >= 1
 
 	for {
 		var page activities.IDList
@@ -197,10 +198,13 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 			b := queue[0]
 			queue = queue[1:]
 			st.BatchesTotal++
+			attrs := []temporal.SearchAttributeUpdate{ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)}
+			if idRange {
+				attrs = append(attrs, batchIDRange(b.ids)...)
+			}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-				WorkflowID: fmt.Sprintf("%s/%s-batch-%d", parent, b.kind, st.BatchesTotal),
-				TypedSearchAttributes: temporal.NewSearchAttributes(
-					ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)),
+				WorkflowID:            fmt.Sprintf("%s/%s-batch-%d", parent, b.kind, st.BatchesTotal),
+				TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 			})
 			f := workflow.ExecuteChildWorkflow(cctx, SyncBatchWorkflow,
 				SyncBatchInput{Provider: in.Provider, Kind: b.kind, IDs: b.ids, ReadBack: st.readBackID()})
@@ -368,6 +372,11 @@ func awaitAnyApproval(ctx workflow.Context, in FullSyncInput, info activities.Pr
 // that has a cursor (ListInput.EmptyPages). Executions recorded before it ended a phase at
 // the first empty page; their listing never returns one.
 const listEmptyPagesVersion = "list-empty-pages"
+
+// batchIDRangeVersion marks executions whose SyncBatch children carry the range of their
+// object ids as search attributes (BatchFirstIDAttribute, BatchLastIDAttribute), by which
+// `starter history` finds the batches of an object. Children started before it have none.
+const batchIDRangeVersion = "batch-id-range"
 
 // cleanupThresholdVersion marks executions whose cleanup tells Deprovision that the
 // threshold was checked (ObjectsInput.ThresholdChecked); before it, every deprovision was

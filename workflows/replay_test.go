@@ -178,6 +178,21 @@ var histories = []struct {
 	story: []string{
 		"activity LoadProvider", "activity Discover", "marker Version", "activity StartReadBack", "activity ReadTargetPage", "activity ReadTargetPage", "activity ReadTargetPage", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack", "complete",
 	},
+}, {
+	// The full sync of fullsync-batches-cleanup whose SyncBatch children carry the range of
+	// their object ids as search attributes (version batch-id-range, the third marker after
+	// Discover), approved for the 7 once it waits.
+	file: "fullsync-batch-id-range.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "marker Version", "marker Version",
+		"activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer",
+		"activity ListInScope",
+		"activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope",
+		"activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"complete",
+	},
 }}
 
 // newReplayer returns a replayer with the workflows registered under their names, as the
@@ -439,6 +454,24 @@ func TestRecordHistories(t *testing.T) {
 	}
 	writeHistory(ctx, t, c, readID, "", "fullsync-read-back.json")
 
+	// FullSync whose batches carry the range of their ids as search attributes (version
+	// batch-id-range): as the first, approved once it waits.
+	rangeID := recordedBatchIDRangeID
+	run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rangeID, TaskQueue: queue},
+		workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: stubFullProvider, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitProgress(ctx, t, c, rangeID, func(p workflows.FullSyncProgress) bool { return p.Phase == workflows.PhaseAwaitApproval })
+	if err := c.SignalWorkflow(ctx, rangeID, "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("FullSync with batch id ranges: %v", err)
+	}
+	equal(t, "FullSync with batch id ranges", progress, want)
+	writeHistory(ctx, t, c, rangeID, "", "fullsync-batch-id-range.json")
+
 	recordEarlyApproval(ctx, t, queue, stub)
 }
 
@@ -575,6 +608,7 @@ const (
 	recordedApprovalCountID                        = recordedFullSyncPrefix + stubFullProvider + "-2026-12-02T01:00:00Z"
 	recordedEarlyApprovalID                        = recordedFullSyncPrefix + stubApproveProvider + "-2026-12-02T00:00:00Z"
 	recordedReadBackID                             = recordedFullSyncPrefix + stubReadProvider + "-2026-12-01T00:00:00Z"
+	recordedBatchIDRangeID                         = recordedFullSyncPrefix + stubFullProvider + "-2026-12-02T02:00:00Z"
 	recordedObjectID                               = "u1"
 	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
 	recordedFullSyncID                             = recordedFullSyncPrefix + stubFullProvider + "-2025-01-02T03:00:00Z"
