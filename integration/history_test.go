@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/scimtest"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/workflows"
+)
+
+// historyEntry is an entry of `starter history --json`, as an operator's script reads it.
+type historyEntry struct {
+	Time       time.Time                `json:"time"`
+	Trigger    string                   `json:"trigger"`
+	Reasons    []string                 `json:"reasons"`
+	Action     string                   `json:"action"`
+	Requests   []activities.SentRequest `json:"requests"`
+	Result     string                   `json:"result"`
+	Error      string                   `json:"error"`
+	WorkflowID string                   `json:"workflowId"`
+	RunID      string                   `json:"runId"`
+	FullSync   string                   `json:"fullSync"`
+}
+
+// A user is created and changed in the directory (each relayed to its own sync), then a
+// mapping change makes a full sync rewrite it with its neighbour in one Bulk request:
+// `starter history` shows the three syncs newest first, with what triggered each, what it
+// did and the exact requests it sent, read from Temporal's histories alone.
+func TestStarterHistoryShowsAnObjectsSyncsNewestFirst(t *testing.T) {
+	e := newEnv(t, scimtest.Options{})
+	p := e.provider("history", nil)
+	e.startRelay()
+	const within = 30 * time.Second
+
+	var ada, bob store.User
+	e.tx(func(tx *store.Tx) (err error) {
+		if bob, err = tx.CreateUser(e.ctx, store.User{Username: "bob", Name: "Bob Babbage", Email: "bob@example.test", IsActive: true}); err != nil {
+			return err
+		}
+		ada, err = tx.CreateUser(e.ctx, store.User{Username: "ada", Name: "Ada Lovelace", Email: "ada@example.test", IsActive: true})
+		return err
+	})
+	adaSync := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindUser, ada.ID)
+	bobSync := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindUser, bob.ID)
+	e.waitSynced(within, adaSync, bobSync)
+	remote := e.link(p.ID, store.KindUser, ada.ID).Remote()
+	if remote == "" {
+		t.Fatal("ada was not linked")
+	}
+
+	ada.Name = "Ada King"
+	e.tx(func(tx *store.Tx) (err error) { ada, err = tx.UpdateUser(e.ctx, ada); return err })
+	e.waitFor(within, func() string {
+		if got := remoteUser(e.target, "ada"); got == nil || fmt.Sprint(got["displayName"]) != "Ada King" {
+			return fmt.Sprintf("remote ada = %v", got)
+		}
+		return ""
+	})
+	e.waitSynced(within, adaSync)
+
+	// A mapping every user's payload changes with: the full sync rewrites ada and bob.
+	e.tx(func(tx *store.Tx) error {
+		m, err := tx.SaveMapping(e.ctx, store.PropertyMapping{Name: "history-title", Kind: "user", Expression: `return {"title": "Engineer"}`})
+		if err != nil {
+			return err
+		}
+		def, err := e.store.Mapping(e.ctx, store.DefaultUserMappingName)
+		if err != nil {
+			return err
+		}
+		return tx.SetProviderMappings(e.ctx, p.ID, []string{def.ID, m.ID})
+	})
+	progress, run, err := e.fullSync(p.Name, workflows.FullSyncInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if progress.Users.Updated != 2 || progress.BatchesTotal != 1 {
+		t.Fatalf("full sync progress %+v, want 2 users updated in 1 batch", progress)
+	}
+	if got := fmt.Sprint(remoteUser(e.target, "ada")["title"]); got != "Engineer" {
+		t.Fatalf("remote ada's title = %q", got)
+	}
+
+	// Visibility catches up with the closed runs within moments: wait for all three.
+	var entries []historyEntry
+	e.waitFor(within, func() string {
+		r := e.starter("history", "user", "ada", "--json")
+		if r.code != 0 {
+			return fmt.Sprintf("exit %d: %s", r.code, r.stderr)
+		}
+		entries = nil
+		if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil {
+			return fmt.Sprintf("not a JSON array: %v\n%s", err, r.stdout)
+		}
+		if len(entries) < 3 {
+			return fmt.Sprintf("%d entries: %s", len(entries), r.stdout)
+		}
+		return ""
+	})
+	batch := run.GetID() + "/user-batch-1"
+	type shown struct {
+		Trigger, Action, Result, Error, WorkflowID, FullSync string
+		Reasons                                              []string
+		Requests                                             []activities.SentRequest
+	}
+	var got []shown
+	for _, h := range entries {
+		got = append(got, shown{h.Trigger, h.Action, h.Result, h.Error, h.WorkflowID, h.FullSync, h.Reasons, h.Requests})
+	}
+	want := []shown{
+		{Trigger: "full-sync", Action: "updated", Result: "ok", WorkflowID: batch, FullSync: run.GetID(),
+			Requests: []activities.SentRequest{{Method: "PATCH", Path: "/Users/" + remote, Status: 200, Bulk: true}}},
+		{Trigger: "directory-change", Reasons: []string{"user update"}, Action: "updated", Result: "ok", WorkflowID: adaSync,
+			Requests: []activities.SentRequest{{Method: "PATCH", Path: "/Users/" + remote, Status: 200}}},
+		{Trigger: "directory-change", Reasons: []string{"user insert"}, Action: "created", Result: "ok", WorkflowID: adaSync,
+			Requests: []activities.SentRequest{{Method: "POST", Path: "/Users", Status: 201}}},
+	}
+	if diff := diffJSON(got, want); diff != "" {
+		t.Errorf("history of ada:\n%s", diff)
+	}
+	for i := 1; i < len(entries); i++ {
+		if !entries[i].Time.Before(entries[i-1].Time) {
+			t.Errorf("entry %d (%s) is not older than entry %d (%s)", i, entries[i].Time, i-1, entries[i-1].Time)
+		}
+	}
+	// The target received what the history says: ada's create, her PATCH, and one Bulk
+	// request of the two users' PATCHes.
+	var routes []string
+	for _, req := range e.target.Requests() {
+		if req.Method != "GET" {
+			routes = append(routes, req.Route)
+		}
+	}
+	if want := []string{"POST /Users", "POST /Users", "PATCH /Users/{id}", "POST /Bulk"}; diffJSON(routes, want) != "" {
+		t.Errorf("the target received %v, want %v", routes, want)
+	}
+
+	// The table, and --limit.
+	r := e.starter("history", "user", "ada", "--limit", "2")
+	r.expect(t, 0,
+		"2 syncs of user ada ("+ada.ID+") at provider history, newest first\n",
+		"TIME", "TRIGGER", "ACTION", "REQUESTS", "RESULT", "ERROR",
+		"full-sync", "updated", "PATCH /Users/"+remote+" 200 (bulk)",
+		"directory-change (user update)", "PATCH /Users/"+remote+" 200  ")
+	if strings.Contains(r.stdout, "POST /Users") {
+		t.Errorf("--limit 2 printed the third sync:\n%s", r.stdout)
+	}
+	// Bob's history is his own: his create, and the same batch.
+	r = e.starter("history", "user", "bob", "--json")
+	var bobs []historyEntry
+	if err := json.Unmarshal([]byte(r.stdout), &bobs); err != nil || len(bobs) != 2 ||
+		bobs[0].WorkflowID != batch || bobs[1].WorkflowID != bobSync || bobs[1].Action != "created" {
+		t.Errorf("history of bob (%v): %+v", err, bobs)
+	}
+}
+
+// Bad input stops history before Temporal is asked, naming what to fix.
+func TestStarterHistoryRejectsUnknownNamesAndAmbiguousProviders(t *testing.T) {
+	e := newEnv(t, scimtest.Options{})
+	e.provider("first", nil)
+	e.tx(func(tx *store.Tx) error {
+		_, err := tx.CreateUser(e.ctx, store.User{Username: "ada", Name: "Ada Lovelace", Email: "ada@example.test", IsActive: true})
+		return err
+	})
+	e.starter("history", "user", "nobody").expect(t, 2,
+		`starter history: no user with userName "nobody" in the directory: give the userName exactly as the directory has it, or the user's id`)
+	e.starter("history", "group", "nobody", "--provider", "first").expect(t, 2,
+		`starter history: no group with displayName "nobody" in the directory`)
+	e.starter("history", "member", "ada").expect(t, 2, `"member" is not an object kind: use history user NAME or history group NAME`)
+	e.starter("history", "user", "ada", "--limit", "0").expect(t, 2, "--limit must be at least 1, got 0")
+	e.starter("history", "user").expect(t, 2, "starter history: missing arguments")
+	e.starter("history", "user", "ada", "--provider", "second").expect(t, 1, `provider "second" does not exist (see starter providers)`)
+	e.starter("history", "user", "ada").expect(t, 0, "no sync of user ada (")
+
+	e.provider("second", nil)
+	e.starter("history", "user", "ada").expect(t, 2,
+		"starter history: --provider is required when there are several providers; there are 2: first, second")
+	r := e.starter("history", "user", "ada", "--provider", "second", "--json")
+	r.expect(t, 0, "[]\n")
+	e.starter("history", "--help").expect(t, 0, "usage: starter history user|group NAME [--provider P] [--json] [--limit N]")
+}
+
+// waitSynced waits until each ObjectSync workflow has run and completed.
+func (e *env) waitSynced(timeout time.Duration, ids ...string) {
+	e.t.Helper()
+	e.waitFor(timeout, func() string {
+		for _, id := range ids {
+			d, err := e.temporal.DescribeWorkflowExecution(e.ctx, id, "")
+			if err != nil {
+				return fmt.Sprintf("%s: %v", id, err)
+			}
+			if s := d.GetWorkflowExecutionInfo().GetStatus().String(); s != "Completed" {
+				return fmt.Sprintf("%s: %s", id, s)
+			}
+		}
+		return ""
+	})
+}
