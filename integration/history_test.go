@@ -1,15 +1,23 @@
 package integration
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/interceptor"
+	sdkworker "go.temporal.io/sdk/worker"
+
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/worker"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -200,4 +208,84 @@ func (e *env) waitSynced(timeout time.Duration, ids ...string) {
 		}
 		return ""
 	})
+}
+
+// With the workers encrypting payloads, history reads the histories with their keys, and
+// without them says what is missing. Its entries show a create the target refused (400)
+// with its error, and a create that met a 503 and went through in the next pass, its
+// look-up included.
+func TestStarterHistoryReadsSealedHistoriesWithTheKeys(t *testing.T) {
+	e := newEnvWithoutWorker(t, scimtest.Options{})
+	key := make([]byte, 32)
+	rand.Read(key)
+	t.Setenv("IT_HISTORY_KEY", base64.StdEncoding.EncodeToString(key))
+	sealed := codecClient(t, codec.Key{ID: "k1", Secret: key})
+	w := sdkworker.New(sealed, e.queue, sdkworker.Options{
+		Interceptors: []interceptor.WorkerInterceptor{worker.InstallationGuard(e.inst)},
+	})
+	worker.Register(w, e.acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	p := e.provider("sealed", nil)
+	var grace store.User
+	e.tx(func(tx *store.Tx) (err error) {
+		grace, err = tx.CreateUser(e.ctx, store.User{Username: "grace", Name: "Grace Hopper", Email: "grace@example.test", IsActive: true})
+		return err
+	})
+	id := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindUser, grace.ID)
+	const within = 30 * time.Second
+	syncOnce := func(reason string) {
+		t.Helper()
+		if err := workflows.SignalObjectSync(e.ctx, sealed, e.queue, e.inst, p.Name, workflows.KindUser, grace.ID, reason); err != nil {
+			t.Fatal(err)
+		}
+		e.waitSynced(within, id)
+	}
+	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 400, ScimType: "invalidValue", Times: 1})
+	syncOnce("user insert")
+	e.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 503, Times: 1})
+	syncOnce("starter sync")
+	if remoteUser(e.target, "grace") == nil {
+		t.Fatal("grace is not at the target")
+	}
+
+	keys := map[string]string{"SCIMSYNC_CODEC_KEYS": "k1=env:IT_HISTORY_KEY"}
+	var entries []historyEntry
+	e.waitFor(within, func() string {
+		r := e.runStarter(keys, "history", "user", "grace", "--json")
+		entries = nil
+		if err := json.Unmarshal([]byte(r.stdout), &entries); r.code != 0 || err != nil || len(entries) < 2 {
+			return fmt.Sprintf("exit %d, %v: %s%s", r.code, err, r.stdout, r.stderr)
+		}
+		return ""
+	})
+	type shown struct {
+		Trigger, Action, Result, Error string
+		Requests                       []activities.SentRequest
+	}
+	var got []shown
+	for _, h := range entries {
+		got = append(got, shown{h.Trigger, h.Action, h.Result, h.Error, h.Requests})
+	}
+	want := []shown{
+		{Trigger: "operator", Action: "created", Result: "ok", Requests: []activities.SentRequest{
+			{Method: "POST", Path: "/Users", Status: 503}, {Method: "GET", Path: "/Users", Status: 200},
+			{Method: "POST", Path: "/Users", Status: 201}}},
+		{Trigger: "directory-change", Action: "failed", Result: "failed", Error: "scim: create POST /Users: 400 Bad Request (scimType invalidValue)",
+			Requests: []activities.SentRequest{{Method: "POST", Path: "/Users", Status: 400}}},
+	}
+	if diff := diffJSON(got, want); diff != "" {
+		t.Errorf("history of grace:\n%s", diff)
+	}
+
+	e.starter("history", "user", "grace").expect(t, 2,
+		"starter history: the workers encrypt payloads (SCIMSYNC_CODEC_KEYS) and this starter has not got their keys: "+
+			"set SCIMSYNC_CODEC_KEYS (or --codec-keys) as the workers have it\n")
+	other := make([]byte, 32)
+	rand.Read(other)
+	t.Setenv("IT_HISTORY_OTHER", hex.EncodeToString(other))
+	e.runStarter(map[string]string{"SCIMSYNC_CODEC_KEYS": "k2=env:IT_HISTORY_OTHER"}, "history", "user", "grace").expect(t, 2,
+		`codec: payload sealed with key "k1", which is not configured (have k2)`)
 }

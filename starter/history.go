@@ -108,8 +108,8 @@ func objectHistory(ctx context.Context, sess *session, kind, name, provider stri
 		return p, id, nil, err
 	}
 	entries, err := r.newest(ctx, execs, limit)
-	if errors.Is(err, errSealed) {
-		return p, id, nil, usageErrorf("%v", err)
+	if se := (*sealedError)(nil); errors.As(err, &se) {
+		return p, id, nil, usageErrorf("%v", se)
 	}
 	return p, id, entries, err
 }

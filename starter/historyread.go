@@ -2,7 +2,6 @@ package starter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -455,9 +454,15 @@ func (p *historyParser) finish() {
 	p.out = append(p.out, e)
 }
 
-// errSealed says a payload is sealed by the codec and the starter has no key for it.
-var errSealed = errors.New("the workers encrypt payloads (SCIMSYNC_CODEC_KEYS) and this starter has not got their keys: " +
-	"set SCIMSYNC_CODEC_KEYS (or --codec-keys) as the workers have it")
+// sealedError is a payload sealed by the codec that the starter cannot open: it has no
+// keys, or not the one it was sealed with. Its text says which.
+type sealedError struct{ msg string }
+
+func (e *sealedError) Error() string { return e.msg }
+
+// noKeys is the sealedError of a starter without codec keys.
+var noKeys = &sealedError{"the workers encrypt payloads (SCIMSYNC_CODEC_KEYS) and this starter has not got their keys: " +
+	"set SCIMSYNC_CODEC_KEYS (or --codec-keys) as the workers have it"}
 
 func (p *historyParser) decode(payloads *commonpb.Payloads, v any) error {
 	if payloads == nil || len(payloads.GetPayloads()) == 0 {
@@ -468,9 +473,13 @@ func (p *historyParser) decode(payloads *commonpb.Payloads, v any) error {
 		return nil
 	}
 	for _, pl := range payloads.GetPayloads() {
-		if string(pl.GetMetadata()[converter.MetadataEncoding]) == codec.MetadataEncoding && !strings.Contains(err.Error(), "codec:") {
-			return errSealed
+		if string(pl.GetMetadata()[converter.MetadataEncoding]) != codec.MetadataEncoding {
+			continue
 		}
+		if msg := err.Error(); strings.Contains(msg, "codec:") {
+			return &sealedError{msg[strings.Index(msg, "codec:"):]}
+		}
+		return noKeys
 	}
 	return err
 }
