@@ -174,6 +174,33 @@ func TestStarterHistoryShowsAnObjectsSyncsNewestFirst(t *testing.T) {
 		bobs[0].WorkflowID != batch || bobs[1].WorkflowID != bobSync || bobs[1].Action != "created" {
 		t.Errorf("history of bob (%v): %+v", err, bobs)
 	}
+	// Bob leaves the directory: his sync deletes him at the target, and his history, asked
+	// by his id now that no name finds him, begins with that.
+	bobRemote := e.link(p.ID, store.KindUser, bob.ID).Remote()
+	e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, bob.ID) })
+	e.waitFor(within, func() string {
+		if remoteUser(e.target, "bob") != nil {
+			return "bob is still at the target"
+		}
+		return ""
+	})
+	e.waitSynced(within, bobSync)
+	e.starter("history", "user", "bob").expect(t, 2, `no user with userName "bob" in the directory`)
+	e.waitFor(within, func() string {
+		r := e.starter("history", "user", bob.ID, "--json")
+		bobs = nil
+		if err := json.Unmarshal([]byte(r.stdout), &bobs); err != nil || len(bobs) < 3 {
+			return fmt.Sprintf("history of bob by id (%v): %s%s", err, r.stdout, r.stderr)
+		}
+		return ""
+	})
+	if diff := diffJSON(shown{bobs[0].Trigger, bobs[0].Action, bobs[0].Result, bobs[0].Error, bobs[0].WorkflowID,
+		bobs[0].FullSync, bobs[0].Reasons, bobs[0].Requests}, shown{Trigger: "directory-change", Reasons: []string{"user delete"},
+		Action: "deleted", Result: "ok", WorkflowID: bobSync,
+		Requests: []activities.SentRequest{{Method: "DELETE", Path: "/Users/" + bobRemote, Status: 204}}}); diff != "" {
+		t.Errorf("bob's deletion:\n%s", diff)
+	}
+
 	// The group's, by its displayName: created by its own sync, without members; the full
 	// sync had nothing to write for it.
 	r = e.starter("history", "group", "staff", "--json")
