@@ -214,6 +214,44 @@ func TestStarterHistoryShowsAnObjectsSyncsNewestFirst(t *testing.T) {
 		Requests: []activities.SentRequest{{Method: "POST", Path: "/Groups", Status: 201}}}); diff != "" {
 		t.Errorf("history of staff:\n%s", diff)
 	}
+
+	// Ada joins staff: the group's sync adds her with a PATCH, hers finds nothing to write.
+	e.tx(func(tx *store.Tx) error { return tx.AddMember(e.ctx, staff.ID, ada.ID) })
+	e.waitFor(within, func() string {
+		if m := remoteGroups(e.target)["staff"].Members; strings.Join(m, ",") != "ada" {
+			return fmt.Sprintf("staff members = %v, want [ada]", m)
+		}
+		return ""
+	})
+	e.waitSynced(within, staffSync, adaSync)
+	newest := func(kind, name string) historyEntry {
+		t.Helper()
+		var es []historyEntry
+		e.waitFor(within, func() string {
+			r := e.starter("history", kind, name, "--json", "--limit", "1")
+			es = nil
+			if err := json.Unmarshal([]byte(r.stdout), &es); err != nil || len(es) != 1 {
+				return fmt.Sprintf("history of %s (%v): %s%s", name, err, r.stdout, r.stderr)
+			}
+			if es[0].Reasons == nil || es[0].Reasons[0] != "membership insert" {
+				return fmt.Sprintf("history of %s: newest %+v", name, es[0])
+			}
+			return ""
+		})
+		return es[0]
+	}
+	g := newest("group", "staff")
+	if diff := diffJSON(shown{g.Trigger, g.Action, g.Result, g.Error, g.WorkflowID, g.FullSync, g.Reasons, g.Requests},
+		shown{Trigger: "directory-change", Reasons: []string{"membership insert"}, Action: "members", Result: "ok", WorkflowID: staffSync,
+			Requests: []activities.SentRequest{{Method: "PATCH", Path: "/Groups/" + e.link(p.ID, store.KindGroup, staff.ID).Remote(), Status: 200}}}); diff != "" {
+		t.Errorf("staff's new member:\n%s", diff)
+	}
+	a := newest("user", "ada")
+	if diff := diffJSON(shown{a.Trigger, a.Action, a.Result, a.Error, a.WorkflowID, a.FullSync, a.Reasons, a.Requests},
+		shown{Trigger: "directory-change", Reasons: []string{"membership insert"}, Action: "unchanged", Result: "ok", WorkflowID: adaSync,
+			Requests: []activities.SentRequest{}}); diff != "" {
+		t.Errorf("ada joining staff:\n%s", diff)
+	}
 }
 
 // Bad input stops history before Temporal is asked, naming what to fix.
