@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // The Temporal surface of scimsync: installation, task queue, workflow IDs, signal and query
@@ -140,12 +141,8 @@ func WorkflowInstallation(workflowID string) (inst Installation, ok bool) {
 	return "", false
 }
 
-// ObjectSyncInput starts an ObjectSync workflow.
-type ObjectSyncInput struct {
-	Provider string `json:"provider"`
-	Kind     string `json:"kind"` // KindUser or KindGroup
-	ObjectID string `json:"objectId"`
-}
+// ObjectSyncInput starts an ObjectSync workflow: the object it keeps in sync.
+type ObjectSyncInput = object.Ref
 
 // ObjectChanged is the payload of SignalObjectChanged.
 type ObjectChanged struct {
