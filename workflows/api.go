@@ -61,6 +61,53 @@ const (
 	SyncBatchWorkflow  = "SyncBatch"
 )
 
+// Activity names: the activity types in every history, registered explicitly (see
+// ActivityMethods) so that an activity's name is this contract's and not whatever its
+// method is called. Workflows call the methods (a.WriteObjects); the SDK schedules each
+// under the name its method was registered with.
+const (
+	ActivityLoadProvider        = "LoadProvider"
+	ActivityDiscover            = "Discover"
+	ActivityListInScope         = "ListInScope"
+	ActivityMapObjects          = "MapObjects"
+	ActivityWriteObjects        = "WriteObjects"
+	ActivitySyncMembers         = "SyncMembers"
+	ActivityDeprovision         = "Deprovision"
+	ActivitySignalGroupsOfUsers = "SignalGroupsOfUsers"
+	ActivityCountStale          = "CountStale"
+	ActivityListStale           = "ListStale"
+	ActivityPacingState         = "PacingState"
+	ActivityStartReadBack       = "StartReadBack"
+	ActivityReadTargetPage      = "ReadTargetPage"
+	ActivityReadLinked          = "ReadLinked"
+	ActivityFinishReadBack      = "FinishReadBack"
+	ActivityHandleOrphans       = "HandleOrphans"
+)
+
+// ActivityMethods maps every activity name to the method of acts that runs it: what the
+// worker registers (worker.Register). Every exported method of activities.Activities is
+// an activity and is listed here (worker's TestRegisterRegistersEveryActivityByName).
+func ActivityMethods(acts *activities.Activities) map[string]any {
+	return map[string]any{
+		ActivityLoadProvider:        acts.LoadProvider,
+		ActivityDiscover:            acts.Discover,
+		ActivityListInScope:         acts.ListInScope,
+		ActivityMapObjects:          acts.MapObjects,
+		ActivityWriteObjects:        acts.WriteObjects,
+		ActivitySyncMembers:         acts.SyncMembers,
+		ActivityDeprovision:         acts.Deprovision,
+		ActivitySignalGroupsOfUsers: acts.SignalGroupsOfUsers,
+		ActivityCountStale:          acts.CountStale,
+		ActivityListStale:           acts.ListStale,
+		ActivityPacingState:         acts.PacingState,
+		ActivityStartReadBack:       acts.StartReadBack,
+		ActivityReadTargetPage:      acts.ReadTargetPage,
+		ActivityReadLinked:          acts.ReadLinked,
+		ActivityFinishReadBack:      acts.FinishReadBack,
+		ActivityHandleOrphans:       acts.HandleOrphans,
+	}
+}
+
 // SignalObjectChanged tells an ObjectSync workflow that its object changed; it is sent with
 // SignalWithStart so the workflow starts when none runs. Its payload is an ObjectChanged.
 const SignalObjectChanged = "object-changed"
