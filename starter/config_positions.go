@@ -38,7 +38,8 @@ func child(loc, seg string) string { return loc + locSep + seg }
 // documentTree converts a YAML node to the values encoding/json would decode from the same
 // document (maps, lists, strings, numbers, booleans), recording each one's position. A
 // mapping value that is null is left out, as the file format says null means "the
-// default"; a repeated key is reported to dup and its first value kept.
+// default"; a repeated key is reported to dup and removed from the node, its first value
+// kept.
 func documentTree(n *yaml.Node, loc, field string, key *yaml.Node, pos positions, dup func(k *yaml.Node, field string, first int)) any {
 	n = resolve(n)
 	pos[loc] = located{field: field, key: key, value: n}
@@ -46,6 +47,7 @@ func documentTree(n *yaml.Node, loc, field string, key *yaml.Node, pos positions
 	case yaml.MappingNode:
 		out := map[string]any{}
 		firstLine := map[string]int{}
+		kept := make([]*yaml.Node, 0, len(n.Content))
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], resolve(n.Content[i+1])
 			f := join(field, k.Value)
@@ -54,11 +56,13 @@ func documentTree(n *yaml.Node, loc, field string, key *yaml.Node, pos positions
 				continue
 			}
 			firstLine[k.Value] = k.Line
+			kept = append(kept, n.Content[i], n.Content[i+1])
 			if isNull(v) {
 				continue
 			}
 			out[k.Value] = documentTree(v, child(loc, k.Value), f, k, pos, dup)
 		}
+		n.Content = kept // yaml.v3 refuses a whole mapping with a repeated key; the rest decodes
 		return out
 	case yaml.SequenceNode:
 		out := make([]any, len(n.Content))

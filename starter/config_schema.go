@@ -206,27 +206,29 @@ func (s *fileSchema) applied(doc any, loc string) []map[string]any {
 	value := doc
 	set := s.expand(s.root, value, nil)
 	for _, seg := range strings.Split(loc, locSep)[1:] {
-		parent := value
-		value = nil
+		switch p := value.(type) {
+		case map[string]any:
+			value = p[seg]
+		case []any:
+			i, err := strconv.Atoi(seg)
+			value = nil
+			if err == nil && i < len(p) {
+				value = p[i]
+			}
+		default:
+			value = nil
+		}
 		var next []map[string]any
 		for _, n := range set {
-			switch p := parent.(type) {
-			case []any:
-				if i, err := strconv.Atoi(seg); err == nil && i < len(p) {
-					value = p[i]
-				}
-				if items, ok := n["items"]; ok {
-					next = s.expand(items, value, next)
-				}
-			default:
-				if m, ok := parent.(map[string]any); ok {
-					value = m[seg]
-				}
-				if props, _ := n["properties"].(map[string]any); props[seg] != nil {
-					next = s.expand(props[seg], value, next)
-				} else if ap, ok := n["additionalProperties"].(map[string]any); ok {
-					next = s.expand(ap, value, next)
-				}
+			props, _ := n["properties"].(map[string]any)
+			_, notIndex := strconv.Atoi(seg)
+			switch ap, _ := n["additionalProperties"].(map[string]any); {
+			case props[seg] != nil:
+				next = s.expand(props[seg], value, next)
+			case n["items"] != nil && notIndex == nil:
+				next = s.expand(n["items"], value, next)
+			case ap != nil:
+				next = s.expand(ap, value, next)
 			}
 		}
 		set = next
