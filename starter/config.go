@@ -29,7 +29,7 @@ import (
 //	                params, username, password}, compatibility_mode, discovery,
 //	                service_provider_config: {patch, bulk, filter}, exclude_service_accounts,
 //	                application, dry_run,
-//	                verify_tls, page_size, deprovision: {action, threshold},
+//	                verify_tls, page_size, deprovision: {action, threshold, delete_after},
 //	                rate_limit: {requests_per_minute, burst, max_in_flight}, reconcile_interval,
 //	                orphans, flatten_groups, link_existing, full_sync_interval, enabled,
 //	                group_filters, mappings}]
@@ -640,8 +640,25 @@ func (d *decoder) provider(n *yaml.Node, path string) providerSpec {
 		"deprovision": func(v *yaml.Node, dp string) {
 			d.fields(v, dp, map[string]func(*yaml.Node, string){
 				"action": func(v *yaml.Node, fp string) {
-					if s, ok := d.oneOf(v, fp, store.DeprovisionDelete, store.DeprovisionDeactivate, store.DeprovisionNone); ok {
-						p.DeprovisionAction = s
+					set("deprovision.action", v)
+					s, _ := d.oneOf(v, fp, store.DeprovisionDelete, store.DeprovisionDeactivate,
+						store.DeprovisionDeactivateThenDelete, store.DeprovisionNone)
+					p.DeprovisionAction = s // "" when unknown: no further errors follow from a guess
+				},
+				"delete_after": func(v *yaml.Node, fp string) {
+					set("deprovision.delete_after", v)
+					s, ok := d.str(v, fp)
+					if !ok {
+						return
+					}
+					iv, err := time.ParseDuration(s)
+					switch {
+					case err != nil:
+						d.errorf(v, fp, "expected a duration such as 720h (30 days) or 168h, got %q", truncate(s, 40))
+					case iv <= 0:
+						d.errorf(v, fp, "must be more than 0 (the grace period before a deactivated user is deleted), got %s", iv)
+					default:
+						p.DeprovisionDeleteAfter = iv
 					}
 				},
 				"threshold": func(v *yaml.Node, fp string) {
@@ -795,6 +812,15 @@ func (d *decoder) checkProvider(ps *providerSpec) {
 		}
 	}
 	d.checkDiscovery(ps)
+	// The grace period belongs to deactivate_then_delete, which needs one.
+	switch after := ps.nodes["deprovision.delete_after"]; {
+	case p.DeprovisionAction == store.DeprovisionDeactivateThenDelete && after == nil:
+		d.errorf(node("deprovision.action"), join(path, "deprovision.delete_after"), "required with deprovision action "+
+			"deactivate_then_delete: how long a deactivated user stays at the target before it is deleted, e.g. 720h (30 days)")
+	case after != nil && p.DeprovisionAction != "" && p.DeprovisionAction != store.DeprovisionDeactivateThenDelete:
+		d.errorf(after, join(path, "deprovision.delete_after"), "only used with deprovision action deactivate_then_delete "+
+			"(this provider's is %s)", p.DeprovisionAction)
+	}
 	if n := ps.nodes["rate_limit.burst"]; n != nil && ps.nodes["rate_limit.requests_per_minute"] == nil {
 		d.errorf(n, join(path, "rate_limit.burst"), "only used with rate_limit.requests_per_minute: a burst of what rate?")
 	}
