@@ -229,3 +229,72 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestDueDeletionsWaitForApprovalPastTheThreshold: deletions after the grace period count
+// in the deprovision threshold like every other deprovision. Two users deactivated by a full
+// sync (allowed past the threshold of 1) are due after 2s; the next full sync finds 2 to
+// deprovision, more than 1, and waits for approval with both still at the target; approved
+// for 2, it deletes both and forgets their links.
+func TestDueDeletionsWaitForApprovalPastTheThreshold(t *testing.T) {
+	e := newEnv(t, scimtest.Options{})
+	p := e.provider("grace-guard", func(p *store.Provider) {
+		p.DeprovisionAction, p.DeprovisionDeleteAfter, p.DeprovisionThreshold = store.DeprovisionDeactivateThenDelete, 2*time.Second, 1
+	})
+	users := smallDirectory(e, 3)
+	if _, _, err := e.fullSync("grace-guard", workflows.FullSyncInput{}); err != nil {
+		t.Fatal(err)
+	}
+	checkUsers(t, e.target, users)
+	// Two leave scope (service accounts are excluded); the full sync deactivates them.
+	e.tx(func(tx *store.Tx) error {
+		for _, u := range users[:2] {
+			u.Type = store.UserServiceAccount
+			if _, err := tx.UpdateUser(e.ctx, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	progress, _, err := e.fullSync("grace-guard", workflows.FullSyncInput{AllowDeletions: true})
+	if err != nil || progress.Users.Deprovisioned != 2 {
+		t.Fatalf("deactivating full sync: %+v (%v), want 2 deprovisioned", progress.Users, err)
+	}
+	for _, u := range users[:2] {
+		if r := remoteUser(e.target, u.Username); r == nil || r["active"] != false {
+			t.Fatalf("%s at the target: %v, want deactivated", u.Username, r)
+		}
+	}
+	e.waitFor(30*time.Second, func() string {
+		if n, err := e.store.CountDueDeletions(e.ctx, p.ID); err != nil || n != 2 {
+			return fmt.Sprintf("%d deletions due (%v), want 2", n, err)
+		}
+		return ""
+	})
+
+	run := e.startFullSync("grace-guard", workflows.FullSyncInput{})
+	e.waitFor(2*time.Minute, func() string {
+		p, ok := queryProgress(e.ctx, e.temporal, run.GetID())
+		if !ok || p.Phase != workflows.PhaseAwaitApproval || p.PendingDeletions != 2 {
+			return fmt.Sprintf("progress %+v, want it waiting for approval to deprovision 2", p)
+		}
+		return ""
+	})
+	if n := len(remoteUsers(e.target)); n != 3 || e.target.Count("DELETE /Users/{id}") != 0 {
+		t.Fatalf("before approval the target holds %d users after %d DELETEs, want 3 and none", n, e.target.Count("DELETE /Users/{id}"))
+	}
+	if err := e.temporal.SignalWorkflow(e.ctx, run.GetID(), "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(e.ctx, &progress); err != nil {
+		t.Fatal(err)
+	}
+	if progress.Users.Deprovisioned != 2 || progress.ApprovedDeletions != 2 || e.target.Count("DELETE /Users/{id}") != 2 {
+		t.Errorf("approved full sync: users %+v, approved %d, %d DELETEs; want 2 deprovisioned, 2 approved, 2 DELETEs",
+			progress.Users, progress.ApprovedDeletions, e.target.Count("DELETE /Users/{id}"))
+	}
+	checkUsers(t, e.target, users[2:])
+	links, err := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[0].ID, users[1].ID, users[2].ID})
+	if err != nil || len(links) != 1 || links[users[2].ID].Remote() == "" {
+		t.Errorf("links after the deletions: %+v (%v), want only %s's", links, err, users[2].Username)
+	}
+}
