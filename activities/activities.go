@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
@@ -175,7 +176,7 @@ func (a *Activities) signalGroupsOf(ctx context.Context, p store.Provider, userI
 				continue
 			}
 			seen[g] = true
-			if err := a.Signaler.SignalObjectSync(ctx, p.Name, store.KindGroup, g, reason); err != nil {
+			if err := a.Signaler.SignalObjectSync(ctx, p.Name, object.Group, g, reason); err != nil {
 				return fmt.Errorf("signal group %s: %w", g, err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -115,7 +116,7 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 		return w.forget(ctx, o.ID, false)
 	}
 	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanDeprovision})
-	if w.t.provider.DeactivatesUsers() && w.kind == store.KindUser {
+	if w.t.provider.DeactivatesUsers() && w.kind == object.User {
 		return w.deactivate(ctx, o, remote)
 	}
 	if err := w.t.client.Delete(ctx, w.skind, remote); err != nil && !scim.IsNotFound(err) {

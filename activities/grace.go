@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
-	"github.com/scimsync/scimsync/store"
 )
 
 // Deletion after a grace period (deprovision action deactivate_then_delete): Deprovision
@@ -23,7 +23,7 @@ func (a *Activities) ListDueDeletions(ctx context.Context, in ListInput) (IDList
 	if err != nil {
 		return IDList{}, err
 	}
-	if in.Kind != store.KindUser {
+	if in.Kind != object.User {
 		return IDList{IDs: []string{}}, nil // groups are deleted at once, never scheduled
 	}
 	ids, err := a.Store.DueDeletionIDs(ctx, p.ID, in.After, in.Limit)
@@ -40,7 +40,7 @@ func (a *Activities) DeleteDue(ctx context.Context, in ObjectsInput) (WriteResul
 	if len(in.IDs) == 0 {
 		return res, nil
 	}
-	if in.Kind != store.KindUser {
+	if in.Kind != object.User {
 		return res, nonRetryable(ErrTypeConfig, fmt.Errorf("DeleteDue deletes users, not %ss", in.Kind))
 	}
 	w, err := a.newWriter(ctx, in.Provider, in.Kind, in.IDs)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -23,7 +24,7 @@ func TestDeleteDueDeletesOnlyUsersStillDue(t *testing.T) {
 	})
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	w.store.Now = func() time.Time { return now }
-	kind := store.KindUser
+	kind := object.User
 	var ada, bob store.User
 	if err := w.store.InTx(w.ctx, func(tx *store.Tx) (err error) {
 		if ada, err = tx.CreateUser(w.ctx, store.User{Username: "ada", Name: "Ada Lovelace", IsActive: true}); err != nil {

@@ -20,11 +20,11 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/starter"
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/workflows"
 )
 
 // applyConfig runs `starter apply -f` on text and returns the exit code and the output.
@@ -474,11 +474,11 @@ func FuzzTargetAnswers(f *testing.F) {
 		}
 		_, err := a.Discover(ctx, activities.ProviderInput{Provider: "fuzz"})
 		check("discover", err)
-		mapped, err := a.MapObjects(ctx, activities.ObjectsInput{Provider: "fuzz", Kind: workflows.KindUser, IDs: ids})
+		mapped, err := a.MapObjects(ctx, activities.ObjectsInput{Provider: "fuzz", Kind: object.User, IDs: ids})
 		if err != nil {
 			t.Fatalf("map: %v", err)
 		}
-		res, err := a.WriteObjects(ctx, activities.WriteInput{Provider: "fuzz", Kind: workflows.KindUser, Objects: mapped.Changed})
+		res, err := a.WriteObjects(ctx, activities.WriteInput{Provider: "fuzz", Kind: object.User, Objects: mapped.Changed})
 		check("write", err)
 		for _, fail := range res.Failed {
 			if len(body) >= 8 && strings.Contains(fail.Error, body) {

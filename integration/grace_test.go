@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/starter"
 	"github.com/scimsync/scimsync/store"
@@ -97,7 +98,7 @@ providers:
 			if got := remoteGroups(e.target)["staff"].Members; !slices.Equal(got, members) {
 				return fmt.Sprintf("staff at the target has %v, want %v", got, members)
 			}
-			links, err := e.store.Links(e.ctx, p.ID, store.KindUser, []string{ada.ID})
+			links, err := e.store.Links(e.ctx, p.ID, object.User, []string{ada.ID})
 			if l, ok := links[ada.ID]; err != nil || !ok || (l.DeleteAfter != nil) != deadline {
 				return fmt.Sprintf("ada's link %+v (%v), want a deadline: %v", l, err, deadline)
 			}
@@ -141,15 +142,15 @@ providers:
 
 	// The deadline passes (waited for, never slept).
 	e.waitFor(30*time.Second, func() string {
-		links, err := e.store.Links(e.ctx, p.ID, store.KindUser, []string{ada.ID})
+		links, err := e.store.Links(e.ctx, p.ID, object.User, []string{ada.ID})
 		if l := links[ada.ID]; err != nil || l.DeleteAfter == nil || !time.Now().After(*l.DeleteAfter) {
 			return fmt.Sprintf("ada's deadline %v has not passed (%v)", l.DeleteAfter, err)
 		}
 		return ""
 	})
 	// Its own sync does not delete it: deletions are the full sync's, within the threshold.
-	e.signal("offboard", workflows.KindUser, ada.ID)
-	e.waitClosed(e.temporal, time.Minute, workflows.ObjectSyncID(e.inst, "offboard", workflows.KindUser, ada.ID))
+	e.signal("offboard", object.User, ada.ID)
+	e.waitClosed(e.temporal, time.Minute, workflows.ObjectSyncID(e.inst, "offboard", object.User, ada.ID))
 	e.checkGraceLinks(p.ID, names, deactivated)
 	e.starter("status", "--provider", "offboard").expect(t, starter.ExitOK,
 		"deletions  1 deactivated user to delete 2s after they left scope, 1 due (the next full sync deletes them); next: ada at ")
@@ -293,7 +294,7 @@ func TestDueDeletionsWaitForApprovalPastTheThreshold(t *testing.T) {
 			progress.Users, progress.ApprovedDeletions, e.target.Count("DELETE /Users/{id}"))
 	}
 	checkUsers(t, e.target, users[2:])
-	links, err := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[0].ID, users[1].ID, users[2].ID})
+	links, err := e.store.Links(e.ctx, p.ID, object.User, []string{users[0].ID, users[1].ID, users[2].ID})
 	if err != nil || len(links) != 1 || links[users[2].ID].Remote() == "" {
 		t.Errorf("links after the deletions: %+v (%v), want only %s's", links, err, users[2].Username)
 	}

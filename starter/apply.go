@@ -398,7 +398,7 @@ const (
 
 var kindOrder = map[string]int{"application": 0, "mapping": 1, "provider": 2, "binding": 3}
 
-// plan compares the file with the snapshot and returns a change per object, in display
+// plan compares the file with the snapshot and returns a change per namedObject, in display
 // order (kind, then name).
 func plan(cfg *configFile, snap *snapshot, prune bool) []change {
 	var cs []change

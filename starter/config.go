@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/sealed"
 	"github.com/scimsync/scimsync/store"
@@ -72,7 +73,7 @@ type configFile struct {
 	Bindings     []bindingSpec
 }
 
-// ref is a name that refers to another object, with where it was written.
+// ref is a name that refers to another namedObject, with where it was written.
 type ref struct {
 	name string
 	node *yaml.Node
@@ -449,7 +450,7 @@ func (d *decoder) mapping(n *yaml.Node, path string) mappingSpec {
 	m := mappingSpec{node: n, path: path, nodes: map[string]*yaml.Node{}}
 	d.fields(n, path, map[string]func(*yaml.Node, string){
 		"name": func(v *yaml.Node, p string) { m.m.Name, _ = d.str(v, p); m.nodes["name"] = v },
-		"kind": func(v *yaml.Node, p string) { m.m.Kind, _ = d.oneOf(v, p, store.KindUser, store.KindGroup) },
+		"kind": func(v *yaml.Node, p string) { m.m.Kind, _ = d.oneOf(v, p, object.User, object.Group) },
 		"expression": func(v *yaml.Node, p string) {
 			m.m.Expression, _ = d.str(v, p)
 			m.nodes["expression"] = v
@@ -475,7 +476,7 @@ func (d *decoder) mapping(n *yaml.Node, path string) mappingSpec {
 	case expr == nil:
 		d.errorf(n, join(path, "expression"), "required: the body of the mapping, returning a dict or None")
 	case m.m.Name != "" && m.m.Kind != "":
-		if _, err := mapping.Compile(m.m.Name, mapping.Kind(m.m.Kind), m.m.Expression); err != nil {
+		if _, err := mapping.Compile(m.m.Name, object.Kind(m.m.Kind), m.m.Expression); err != nil {
 			d.compileError(expr, join(path, "expression"), err)
 		}
 	}

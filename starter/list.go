@@ -204,7 +204,7 @@ interval, mappings and base URL. Secrets are shown as their references.`)
 func Mappings(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
 	cl := newCmdLine(d, "mappings", "mappings [--json]", `
 Lists the property mappings: name, kind, the providers that select them, the length of
-their source, and when they apply (always, or on_create: only in the create of an object).
+their source, and when they apply (always, or on_create: only in the create of an namedObject).
 The built-in defaults (00-default-user, 00-default-group) run for providers that select no
 mapping of their kind. --json includes the expressions.`)
 	var asJSON bool

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -252,7 +253,7 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 	}
 	var userIDs, groupIDs []string
 	for _, l := range links {
-		if l.Kind == store.KindUser {
+		if l.Kind == object.User {
 			userIDs = append(userIDs, l.ObjectID)
 		} else {
 			groupIDs = append(groupIDs, l.ObjectID)

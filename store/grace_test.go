@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -31,14 +32,14 @@ func TestScheduledDeletionsAfterTheGracePeriod(t *testing.T) {
 		u := createUser(t, s, store.User{Username: name, IsActive: true})
 		users[name] = u.ID
 		remote := "r-" + name
-		if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: u.ID, RemoteID: &remote, PayloadHash: "h"}); err != nil {
+		if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: u.ID, RemoteID: &remote, PayloadHash: "h"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mark := func(name string, at time.Time, grace time.Duration) {
 		t.Helper()
 		now = at
-		if err := s.MarkDeprovisioned(ctx, p.ID, store.KindUser, users[name], "h-off", []byte(`{"active":false}`), grace); err != nil {
+		if err := s.MarkDeprovisioned(ctx, p.ID, object.User, users[name], "h-off", []byte(`{"active":false}`), grace); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,7 +51,7 @@ func TestScheduledDeletionsAfterTheGracePeriod(t *testing.T) {
 		mustTx(t, s, func(tx *store.Tx) error { return tx.DeleteUser(ctx, users[name]) })
 	}
 
-	links, err := s.Links(ctx, p.ID, store.KindUser, []string{users["gone-due"], users["gone-no-deadline"]})
+	links, err := s.Links(ctx, p.ID, object.User, []string{users["gone-due"], users["gone-no-deadline"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +120,10 @@ func TestScheduledDeletionsAfterTheGracePeriod(t *testing.T) {
 
 	// Written again (reactivated, as a user back in scope is): the deadline is gone.
 	remote := "r-gone-later"
-	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: users["gone-later"], RemoteID: &remote, PayloadHash: "h-on"}); err != nil {
+	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: users["gone-later"], RemoteID: &remote, PayloadHash: "h-on"}); err != nil {
 		t.Fatal(err)
 	}
-	links, err = s.Links(ctx, p.ID, store.KindUser, []string{users["gone-later"]})
+	links, err = s.Links(ctx, p.ID, object.User, []string{users["gone-later"]})
 	if l := links[users["gone-later"]]; err != nil || l.DeleteAfter != nil || l.DeprovisionedAt != nil {
 		t.Errorf("reactivated link: delete after %v, deprovisioned %v (%v), want neither", l.DeleteAfter, l.DeprovisionedAt, err)
 	}

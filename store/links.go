@@ -8,12 +8,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
-)
-
-// Object kinds, as used in links, workflow IDs and outbox rows.
-const (
-	KindUser  = "user"
-	KindGroup = "group"
+	"github.com/scimsync/scimsync/object"
 )
 
 // Link ties a local user or group to its remote SCIM resource at one provider, with what
@@ -42,6 +37,11 @@ type Link struct {
 	CreatedAt       time.Time `db:"created_at"`
 	UpdatedAt       time.Time `db:"updated_at"`
 }
+
+// Live reports whether the object exists at the target as scimsync last wrote it: it has a
+// remote id and is not deprovisioned (deactivated). Only a live object is updated in place,
+// counted as a group member, or compared with what the target holds.
+func (l Link) Live() bool { return l.Remote() != "" && l.DeprovisionedAt == nil }
 
 // Remote returns the remote id, or "" while none is known.
 func (l Link) Remote() string {
@@ -350,12 +350,12 @@ func (s *Store) StaleLinkIDs(ctx context.Context, providerID, kind, after string
 	var err error
 	afterClause := `l.object_id > COALESCE(NULLIF($2, '')::uuid, '00000000-0000-0000-0000-000000000000')`
 	switch kind {
-	case KindUser:
+	case object.User:
 		err = s.db.SelectContext(ctx, &ids, scopedUsersCTE+`
 			SELECT l.object_id FROM sync_links l
 			WHERE l.provider_id = $1 AND l.kind = 'user' AND `+staleUser+` AND `+afterClause+`
 			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
-	case KindGroup:
+	case object.Group:
 		err = s.db.SelectContext(ctx, &ids, `
 			SELECT l.object_id FROM sync_links l
 			WHERE l.provider_id = $1 AND l.kind = 'group' AND `+staleGroup+` AND `+afterClause+`

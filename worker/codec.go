@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/codec"
+	"github.com/scimsync/scimsync/secretref"
 )
 
 // payloadCodec returns the codec the configuration asks for, nil when payload encryption
@@ -21,7 +21,7 @@ func (c Config) payloadCodec() (*codec.Codec, error) {
 	if strings.TrimSpace(c.CodecKeys) == "" {
 		return nil, nil
 	}
-	keys, err := codec.ParseKeys(c.CodecKeys, activities.ResolveSecret)
+	keys, err := codec.ParseKeys(c.CodecKeys, secretref.Resolve)
 	if err != nil {
 		return nil, fmt.Errorf("SCIMSYNC_CODEC_KEYS: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // continueAfterEvents bounds a FullSync run's history well below Temporal's limits; the
@@ -69,8 +70,8 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 	}
 
 	for _, phase := range []struct{ name, kind, next string }{
-		{PhaseUsers, KindUser, PhaseGroups},
-		{PhaseGroups, KindGroup, PhaseCleanup},
+		{PhaseUsers, object.User, PhaseGroups},
+		{PhaseGroups, object.Group, PhaseCleanup},
 	} {
 		if st.Phase != phase.name {
 			continue
@@ -161,7 +162,7 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 	pageSize := max(info.PageSize, 1)
 	counts := &st.Users
-	if kind == KindGroup {
+	if kind == object.Group {
 		counts = &st.Groups
 	}
 	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
@@ -282,9 +283,9 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 	// The threshold was checked above: Deprovision must not hold these as direct ones.
 	checked := workflow.GetVersion(ctx, cleanupThresholdVersion, workflow.DefaultVersion, 1) >= 1
 	pageSize := max(info.PageSize, 1)
-	for _, kind := range []string{KindUser, KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		counts := &st.Users
-		if kind == KindGroup {
+		if kind == object.Group {
 			counts = &st.Groups
 		}
 		after := ""
@@ -327,7 +328,7 @@ func deleteDue(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	after := ""
 	for {
 		var page activities.IDList
-		list := activities.ListInput{Provider: in.Provider, Kind: KindUser, After: after, Limit: max(info.PageSize, 1)}
+		list := activities.ListInput{Provider: in.Provider, Kind: object.User, After: after, Limit: max(info.PageSize, 1)}
 		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListDueDeletions, list).Get(ctx, &page); err != nil {
 			return err
 		}
@@ -335,7 +336,7 @@ func deleteDue(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 			return nil
 		}
 		var res activities.WriteResult
-		due := activities.ObjectsInput{Provider: in.Provider, Kind: KindUser, IDs: page.IDs, ThresholdChecked: true}
+		due := activities.ObjectsInput{Provider: in.Provider, Kind: object.User, IDs: page.IDs, ThresholdChecked: true}
 		if err := workflow.ExecuteActivity(withWriteActivity(ctx), a.DeleteDue, due).Get(ctx, &res); err != nil {
 			return err
 		}

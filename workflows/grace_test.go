@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -16,7 +17,7 @@ func graceFake(action string) *fake {
 	return &fake{
 		Provider: activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 2, DeprovisionThreshold: 5,
 			DeprovisionAction: action},
-		Stale:      map[string][]string{workflows.KindUser: ids("u-x", 2), workflows.KindGroup: ids("g-x", 1)},
+		Stale:      map[string][]string{object.User: ids("u-x", 2), object.Group: ids("g-x", 1)},
 		StaleCount: activities.StaleCount{Users: 2, Groups: 1, Due: 3},
 		Due:        ids("u-d", 3),
 		DeleteDue: func(in activities.ObjectsInput) (activities.WriteResult, error) {
@@ -37,12 +38,12 @@ var (
 	graceHead = []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
-		list(workflows.KindUser, "", 2*4*2), list(workflows.KindGroup, "", 2*4*2),
+		list(object.User, "", 2*4*2), list(object.Group, "", 2*4*2),
 		{"CountStale", activities.ProviderInput{Provider: provider}},
 	}
 	graceStale = []call{
-		stale(workflows.KindUser, ""), deprovision(workflows.KindUser, "u-x01", "u-x02"), stale(workflows.KindUser, "u-x02"),
-		stale(workflows.KindGroup, ""), deprovision(workflows.KindGroup, "g-x01"), stale(workflows.KindGroup, "g-x01"),
+		stale(object.User, ""), deprovision(object.User, "u-x01", "u-x02"), stale(object.User, "u-x02"),
+		stale(object.Group, ""), deprovision(object.Group, "g-x01"), stale(object.Group, "g-x01"),
 	}
 	graceDeletions = []call{
 		dueList(""), deleteDue("u-d01", "u-d02"), dueList("u-d02"), deleteDue("u-d03"), dueList("u-d03"),
@@ -50,11 +51,11 @@ var (
 )
 
 func dueList(after string) call {
-	return call{"ListDueDeletions", activities.ListInput{Provider: provider, Kind: workflows.KindUser, After: after, Limit: 2}}
+	return call{"ListDueDeletions", activities.ListInput{Provider: provider, Kind: object.User, After: after, Limit: 2}}
 }
 
 func deleteDue(ids ...string) call {
-	return call{"DeleteDue", activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: ids, ThresholdChecked: true}}
+	return call{"DeleteDue", activities.ObjectsInput{Provider: provider, Kind: object.User, IDs: ids, ThresholdChecked: true}}
 }
 
 // TestFullSyncDeletesUsersWhoseGraceHasPassed: under deactivate_then_delete the cleanup

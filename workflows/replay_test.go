@@ -23,6 +23,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -254,12 +255,14 @@ func TestReplayHistories(t *testing.T) {
 			if !ok {
 				t.Fatalf("%T has no GetWorkflowResult", r)
 			}
-			var got, want any
-			if err := results.GetWorkflowResult(id, &got); err != nil {
+			// Compared as the workflow's result type, which reads what earlier code wrote
+			// (FullSyncProgress reads its batch count under its earlier name too).
+			got, want := resultOf(h.file), resultOf(h.file)
+			if err := results.GetWorkflowResult(id, got); err != nil {
 				t.Fatalf("replayed result: %v", err)
 			}
 			last := hist.Events[len(hist.Events)-1].GetWorkflowExecutionCompletedEventAttributes()
-			if err := converter.GetDefaultDataConverter().FromPayloads(last.GetResult(), &want); err != nil {
+			if err := converter.GetDefaultDataConverter().FromPayloads(last.GetResult(), want); err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, want) {
@@ -366,7 +369,7 @@ func TestRecordHistories(t *testing.T) {
 	defer w.Stop()
 
 	// ObjectSync: a second change while the first round maps the user.
-	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, workflows.KindUser, recordedObjectID, "user insert"); err != nil {
+	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, object.User, recordedObjectID, "user insert"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -545,6 +548,18 @@ func awaitProgress(ctx context.Context, t *testing.T, c client.Client, id string
 	}
 }
 
+// resultOf returns a pointer to a zero result of the workflow a history file records, by
+// the file's name.
+func resultOf(file string) any {
+	switch {
+	case strings.HasPrefix(file, "fullsync-"):
+		return new(workflows.FullSyncProgress)
+	case strings.HasPrefix(file, "syncbatch-"):
+		return new(workflows.SyncBatchResult)
+	}
+	return new(any)
+}
+
 // corpusTag names the histories TestRecordHistories records now: they are written as
 // <name>.<corpusTag>.json beside those of earlier versions, which are never overwritten, so
 // that the replay test keeps proving that executions of every version still replay. After
@@ -603,7 +618,7 @@ const (
 	recordedEarlyApprovalID                        = recordedFullSyncPrefix + stubApproveProvider + "-2026-12-02T00:00:00Z"
 	recordedReadBackID                             = recordedFullSyncPrefix + stubReadProvider + "-2026-12-01T00:00:00Z"
 	recordedObjectID                               = "u1"
-	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
+	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + object.User + "/" + recordedObjectID
 	recordedFullSyncID                             = recordedFullSyncPrefix + stubFullProvider + "-2025-01-02T03:00:00Z"
 )
 
@@ -636,15 +651,15 @@ func (s *stubActivities) Discover(context.Context, activities.ProviderInput) (ac
 }
 
 func (s *stubActivities) ListInScope(_ context.Context, in activities.ListInput) (activities.IDList, error) {
-	scope := map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)}
+	scope := map[string][]string{object.User: ids("u", 3), object.Group: ids("g", 1)}
 	if in.Provider == stubApproveProvider {
-		scope[workflows.KindGroup] = nil
+		scope[object.Group] = nil
 	}
 	return page(scope[in.Kind], in.After, in.Limit), nil
 }
 
 func (s *stubActivities) ListStale(_ context.Context, in activities.ListInput) (activities.IDList, error) {
-	stale := map[string][]string{workflows.KindUser: ids("u-x", 4), workflows.KindGroup: ids("g-x", 3)}
+	stale := map[string][]string{object.User: ids("u-x", 4), object.Group: ids("g-x", 3)}
 	return page(stale[in.Kind], in.After, in.Limit), nil
 }
 
@@ -706,7 +721,7 @@ func (s *stubActivities) SignalGroupsOfUsers(context.Context, activities.SignalI
 func (s *stubActivities) StartReadBack(context.Context, activities.ReadPageInput) error { return nil }
 
 func (s *stubActivities) ReadTargetPage(_ context.Context, in activities.ReadPageInput) (activities.ReadPageResult, error) {
-	if in.Kind == workflows.KindUser && in.Page.StartIndex == 0 {
+	if in.Kind == object.User && in.Page.StartIndex == 0 {
 		return activities.ReadPageResult{Read: 2, Next: &activities.PageToken{StartIndex: 3, First: "r1"}}, nil
 	}
 	return activities.ReadPageResult{Read: 1}, nil
@@ -717,7 +732,7 @@ func (s *stubActivities) ReadLinked(context.Context, activities.ReadLinkedInput)
 }
 
 func (s *stubActivities) HandleOrphans(_ context.Context, in activities.OrphansInput) (activities.OrphansResult, error) {
-	if in.Kind == workflows.KindUser {
+	if in.Kind == object.User {
 		return activities.OrphansResult{Counts: activities.OrphanCounts{Strangers: 1}}, nil
 	}
 	return activities.OrphansResult{}, nil
