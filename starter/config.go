@@ -121,8 +121,9 @@ type (
 		MaxPayloadSize int `yaml:"max_payload_size"`
 	}
 	fileDeprovision struct {
-		Action    *string `yaml:"action"`
-		Threshold *int    `yaml:"threshold"`
+		Action      *string `yaml:"action"`
+		Threshold   *int    `yaml:"threshold"`
+		DeleteAfter *string `yaml:"delete_after"`
 	}
 	fileRateLimit struct {
 		RequestsPerMinute *float64 `yaml:"requests_per_minute"`
@@ -407,6 +408,9 @@ func (r *reader) provider(loc string, fp fileProvider) providerSpec {
 	}
 	if iv, ok := r.fullSyncInterval(ps.nodes["full_sync_interval"], field("full_sync_interval"), fp.FullSyncInterval); ok {
 		p.FullSyncInterval = iv
+	}
+	if iv, ok := r.deleteAfter(ps.nodes["deprovision.delete_after"], field("deprovision.delete_after"), fp.Deprovision.DeleteAfter); ok {
+		p.DeprovisionDeleteAfter = iv
 	}
 	return ps
 }

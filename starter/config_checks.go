@@ -28,6 +28,7 @@ func (r *reader) check(cfg *configFile) {
 		r.checkURL(ps, "base_url", ps.p.BaseURL)
 		r.checkURL(ps, "auth.token_url", ps.p.OAuthTokenURL)
 		r.checkDiscovery(ps)
+		r.checkDeleteAfter(ps)
 		r.warnLiteralSecrets(ps)
 	}
 	r.checkUnique(cfg)
@@ -133,6 +134,39 @@ func (r *reader) fullSyncInterval(n *yaml.Node, field string, v *string) (time.D
 		return iv, true
 	}
 	return 0, false
+}
+
+// deleteAfter reads deprovision.delete_after: a positive duration.
+func (r *reader) deleteAfter(n *yaml.Node, field string, v *string) (time.Duration, bool) {
+	if v == nil || r.bad[field] {
+		return 0, false
+	}
+	iv, err := time.ParseDuration(*v)
+	switch {
+	case err != nil:
+		r.errorf(n, field, "expected a duration such as 720h (30 days) or 168h, got %q", truncate(*v, 40))
+	case iv <= 0:
+		r.errorf(n, field, "must be more than 0 (the grace period before a deactivated user is deleted), got %s", iv)
+	default:
+		return iv, true
+	}
+	return 0, false
+}
+
+// checkDeleteAfter: the grace period belongs to deactivate_then_delete, which needs one.
+func (r *reader) checkDeleteAfter(ps *providerSpec) {
+	p, field := &ps.p, join(ps.path, "deprovision.delete_after")
+	action, after := ps.nodes["deprovision.action"], ps.nodes["deprovision.delete_after"]
+	if r.bad[join(ps.path, "deprovision.action")] {
+		return // an unknown action: no further errors follow from a guess
+	}
+	switch {
+	case p.DeprovisionAction == store.DeprovisionDeactivateThenDelete && after == nil:
+		r.errorf(action, field, "required with deprovision action deactivate_then_delete: how long a deactivated "+
+			"user stays at the target before it is deleted, e.g. 720h (30 days)")
+	case after != nil && p.DeprovisionAction != store.DeprovisionDeactivateThenDelete:
+		r.errorf(after, field, "only used with deprovision action deactivate_then_delete (this provider's is %s)", p.DeprovisionAction)
+	}
 }
 
 // checkDiscovery checks service_provider_config against discovery and the compatibility

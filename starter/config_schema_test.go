@@ -158,7 +158,7 @@ func TestStarterConfigSchemaAllowsWhatTheCodeKnows(t *testing.T) {
 	}{
 		{[]string{"providers", "0", "compatibility_mode"}, modes},
 		{[]string{"providers", "0", "discovery"}, []string{store.DiscoveryAuto, store.DiscoveryOff}},
-		{[]string{"providers", "0", "deprovision", "action"}, []string{store.DeprovisionDelete, store.DeprovisionDeactivate, store.DeprovisionNone}},
+		{[]string{"providers", "0", "deprovision", "action"}, []string{store.DeprovisionDelete, store.DeprovisionDeactivate, store.DeprovisionDeactivateThenDelete, store.DeprovisionNone}},
 		{[]string{"providers", "0", "orphans"}, []string{store.OrphansReport, store.OrphansAdopt, store.OrphansDelete}},
 		{[]string{"providers", "0", "auth", "mode"}, []string{"token", "oauth2", "basic"}},
 		{[]string{"mappings", "0", "kind"}, []string{string(object.User), string(object.Group)}},
@@ -217,7 +217,7 @@ extra: 1
 		`s.yaml:5:26: providers[0].mappings[3]: "x" is listed twice`,
 		`s.yaml:6:16: providers[0].page_size: must be between 1 and 1000 (objects in one batch), got 0`,
 		`s.yaml:7:30: providers[0].deprovision.threshold: must be 0 or more (0: no limit), got -1`,
-		`s.yaml:7:42: providers[0].deprovision.action: expected delete, deactivate or none, got a list`,
+		`s.yaml:7:42: providers[0].deprovision.action: expected delete, deactivate, deactivate_then_delete or none, got a list`,
 		`s.yaml:8:37: providers[0].auth.token_url: invalid URL "ftp://u:xxxxx@h": the scheme must be http or https`,
 		`s.yaml:8:79: providers[0].auth.params: expected a mapping of parameter names to values, got a list`,
 		`s.yaml:9:5: providers[0].unknownthing: unknown field (known fields: application, auth, base_url, compatibility_mode, deprovision, discovery, dry_run, enabled, exclude_service_accounts, flatten_groups, full_sync_interval, group_filters, link_existing, mappings, name, orphans, page_size, rate_limit, reconcile_interval, service_provider_config, verify_tls)`,

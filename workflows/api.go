@@ -82,6 +82,8 @@ const (
 	ActivityReadLinked          = "ReadLinked"
 	ActivityFinishReadBack      = "FinishReadBack"
 	ActivityHandleOrphans       = "HandleOrphans"
+	ActivityListDueDeletions    = "ListDueDeletions"
+	ActivityDeleteDue           = "DeleteDue"
 )
 
 // ActivityMethods maps every activity name to the method of acts that runs it: what the
@@ -105,6 +107,8 @@ func ActivityMethods(acts *activities.Activities) map[string]any {
 		ActivityReadLinked:          acts.ReadLinked,
 		ActivityFinishReadBack:      acts.FinishReadBack,
 		ActivityHandleOrphans:       acts.HandleOrphans,
+		ActivityListDueDeletions:    acts.ListDueDeletions,
+		ActivityDeleteDue:           acts.DeleteDue,
 	}
 }
 
