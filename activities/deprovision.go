@@ -3,8 +3,10 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -13,8 +15,10 @@ import (
 // deleted or left scope: "delete" deletes them at the target (a 404 counts as done) and
 // forgets the link; "deactivate" sets active=false on users (and deletes groups, which have
 // no such state) and keeps the link, so a user who comes back is updated, not duplicated;
-// "none" only forgets the link. A link whose create may have gone through without an
-// answer is looked up first.
+// "deactivate_then_delete" deactivates users as "deactivate" does and keeps on the link the
+// deadline of their deletion (now plus the provider's grace period), which a full sync's
+// cleanup acts on (DeleteDue); "none" only forgets the link. A link whose create may have
+// gone through without an answer is looked up first.
 func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteResult, error) {
 	var res WriteResult
 	if len(in.IDs) == 0 {
@@ -116,7 +120,7 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 		return w.forget(ctx, o.ID, ActionUnlinked)
 	}
 	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanDeprovision})
-	if action == store.DeprovisionDeactivate && w.kind == store.KindUser {
+	if w.t.provider.DeactivatesUsers() && w.kind == object.User {
 		return w.deactivate(ctx, o, remote)
 	}
 	if err := w.t.client.Delete(ctx, w.skind, remote); err != nil && !scim.IsNotFound(err) {
@@ -148,7 +152,7 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 		if err != nil {
 			return err
 		}
-		if err := w.a.Store.MarkDeprovisioned(ctx, w.t.provider.ID, w.kind, o.ID, hash, encodePayload(payload)); err != nil {
+		if err := w.a.Store.MarkDeprovisioned(ctx, w.t.provider.ID, w.kind, o.ID, hash, encodePayload(payload), w.gracePeriod()); err != nil {
 			return err
 		}
 	}
@@ -157,6 +161,15 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 	w.mu.Unlock()
 	w.count(o.ID, ActionDeactivated)
 	return nil
+}
+
+// gracePeriod is how long a user deactivated now stays at the target before a full sync
+// deletes it: the provider's delete_after under deactivate_then_delete, else 0 (never).
+func (w *writer) gracePeriod() time.Duration {
+	if w.t.provider.DeprovisionAction != store.DeprovisionDeactivateThenDelete {
+		return 0
+	}
+	return w.t.provider.DeprovisionDeleteAfter
 }
 
 // forget drops the link; action says what became of the remote object: ActionDeleted

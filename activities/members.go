@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -24,7 +25,7 @@ func (a *Activities) desiredMembers(ctx context.Context, p store.Provider, group
 	userIDs = slices.Compact(userIDs)
 	// Only the remote ids: a batch of groups has thousands of members, whose payloads are
 	// not needed here.
-	remoteIDs, err := a.Store.RemoteIDs(ctx, p.ID, store.KindUser, userIDs)
+	remoteIDs, err := a.Store.RemoteIDs(ctx, p.ID, object.User, userIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +53,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	if len(in.IDs) == 0 {
 		return res, nil
 	}
-	w, err := a.newWriter(ctx, in.Provider, store.KindGroup, in.IDs)
+	w, err := a.newWriter(ctx, in.Provider, object.Group, in.IDs)
 	if err != nil {
 		return res, err
 	}
@@ -253,7 +254,7 @@ func (a *Activities) presentMembers(ctx context.Context, p store.Provider, writt
 		}
 	}
 	slices.Sort(others)
-	found, err := a.Store.LinkedRemoteIDs(ctx, p.ID, store.KindUser, slices.Compact(others))
+	found, err := a.Store.LinkedRemoteIDs(ctx, p.ID, object.User, slices.Compact(others))
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +310,7 @@ func (w *writer) membersCounted(id string, repaired bool) {
 // its link, so that the next sync creates it again.
 func (w *writer) memberFailure(ctx context.Context, g MappedObject, err error) error {
 	if scim.IsNotFound(err) && !w.dry {
-		if derr := w.a.Store.DeleteLink(ctx, w.t.provider.ID, store.KindGroup, g.ID); derr != nil {
+		if derr := w.a.Store.DeleteLink(ctx, w.t.provider.ID, object.Group, g.ID); derr != nil {
 			return derr
 		}
 	}

@@ -36,6 +36,12 @@ func (p ProviderInfo) DeletesOrphans() bool {
 	return p.Orphans == store.OrphansDelete && p.DeprovisionAction != store.DeprovisionNone
 }
 
+// DeletesAfterGrace reports whether the provider deletes deactivated users once their
+// grace period has passed (deprovision action deactivate_then_delete).
+func (p ProviderInfo) DeletesAfterGrace() bool {
+	return p.DeprovisionAction == store.DeprovisionDeactivateThenDelete
+}
+
 // DiscoverResult is the effective capabilities of the target, after the compatibility mode.
 type DiscoverResult struct {
 	Patch         bool `json:"patch"`
@@ -262,6 +268,9 @@ const (
 	PlanUpdate      = "update"
 	PlanDeprovision = "deprovision"
 	PlanMembers     = "members"
+	// PlanDelete is the deletion of a deactivated user whose grace period has passed
+	// (deprovision action deactivate_then_delete).
+	PlanDelete = "delete"
 )
 
 // DryRunRequest is a request recorded instead of sent in dry run.
@@ -296,6 +305,9 @@ const (
 type StaleCount struct {
 	Users  int `json:"users"`
 	Groups int `json:"groups"`
+	// Due counts the deactivated users whose deletion is due (deactivate_then_delete):
+	// deprovisions too, beside Users and Groups.
+	Due int `json:"due,omitempty"`
 }
 
 // PacingInfo is a provider's pacing, shared by every worker, as a full sync reports it in

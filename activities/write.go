@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -65,7 +66,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 		return res, err
 	}
 	res.Unchanged += stale
-	if w.kind == store.KindGroup && len(todo) > 0 {
+	if w.kind == object.Group && len(todo) > 0 {
 		if w.members, err = a.desiredMembers(ctx, w.t.provider, objectIDs(todo)); err != nil {
 			return res, err
 		}
@@ -132,7 +133,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 	}
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
 	var payloads map[string]mapping.Payloads
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		payloads, _, err = a.mapGroups(ctx, p, programs, mp, ids, true)
 	} else {
 		payloads, _, err = a.mapUsers(ctx, p, programs, mp, ids, true)
@@ -661,7 +662,7 @@ func (w *writer) recreate(ctx context.Context, o MappedObject) error {
 // (groups with their whole member list, so a PUT never drops members).
 func (w *writer) updateRequest(o MappedObject, old map[string]any) (method string, body any) {
 	patch := w.caps.UserUpdate == scim.UpdatePatch
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		patch = w.caps.GroupUpdate == scim.UpdatePatch
 		if w.caps.GroupPatchPaths != nil {
 			ops := scim.RestrictPaths(scim.DiffPatch(old, o.Payload), w.caps.GroupPatchPaths)
@@ -689,7 +690,7 @@ func (w *writer) body(o MappedObject, create bool) map[string]any {
 	if create {
 		payload = o.CreatePayload()
 	}
-	if w.kind != store.KindGroup || (create && w.caps.MemberPatch) {
+	if w.kind != object.Group || (create && w.caps.MemberPatch) {
 		return payload
 	}
 	body := make(map[string]any, len(payload)+1)
@@ -704,7 +705,7 @@ func (w *writer) body(o MappedObject, create bool) map[string]any {
 // the body carried it, an empty list after a create without members, nil (unchanged)
 // otherwise.
 func (w *writer) membersWritten(id string, whole bool) []string {
-	if w.kind != store.KindGroup {
+	if w.kind != object.Group {
 		return nil
 	}
 	if whole {
@@ -720,7 +721,7 @@ func (w *writer) membersWritten(id string, whole bool) []string {
 // membership sync adds and removes from what is really there. Targets that return no
 // members (aws) leave the list empty.
 func (w *writer) seedMembers(ctx context.Context, id string, found *scim.Resource) {
-	if w.kind != store.KindGroup || w.dry {
+	if w.kind != object.Group || w.dry {
 		return
 	}
 	ids := memberValues(scim.Attr(found.Attributes, "members"))
@@ -848,13 +849,13 @@ func (w *writer) lookupKeys(o MappedObject, email bool) []lookupKey {
 		keys = append(keys, lookupKey{"externalId", ext})
 	}
 	key := "userName"
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		key = "displayName"
 	}
 	if v, ok := o.Payload[key].(string); ok && v != "" {
 		keys = append(keys, lookupKey{key, v})
 	}
-	if e := primaryEmail(o.Payload); email && e != "" && w.kind == store.KindUser {
+	if e := primaryEmail(o.Payload); email && e != "" && w.kind == object.User {
 		keys = append(keys, lookupKey{"emails.value", e})
 	}
 	return keys
@@ -915,7 +916,7 @@ func (w *writer) dryRunLog() []DryRunRequest {
 }
 
 func scimKind(kind string) scim.Kind {
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		return scim.Groups
 	}
 	return scim.Users

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/codec"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/worker"
@@ -58,11 +59,11 @@ func TestStarterHistoryShowsAnObjectsSyncsNewestFirst(t *testing.T) {
 		ada, err = tx.CreateUser(e.ctx, store.User{Username: "ada", Name: "Ada Lovelace", Email: "ada@example.test", IsActive: true})
 		return err
 	})
-	adaSync := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindUser, ada.ID)
-	bobSync := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindUser, bob.ID)
-	staffSync := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindGroup, staff.ID)
+	adaSync := workflows.ObjectSyncID(e.inst, p.Name, object.User, ada.ID)
+	bobSync := workflows.ObjectSyncID(e.inst, p.Name, object.User, bob.ID)
+	staffSync := workflows.ObjectSyncID(e.inst, p.Name, object.Group, staff.ID)
 	e.waitSynced(within, adaSync, bobSync, staffSync)
-	remote := e.link(p.ID, store.KindUser, ada.ID).Remote()
+	remote := e.link(p.ID, object.User, ada.ID).Remote()
 	if remote == "" {
 		t.Fatal("ada was not linked")
 	}
@@ -176,7 +177,7 @@ func TestStarterHistoryShowsAnObjectsSyncsNewestFirst(t *testing.T) {
 	}
 	// Bob leaves the directory: his sync deletes him at the target, and his history, asked
 	// by his id now that no name finds him, begins with that.
-	bobRemote := e.link(p.ID, store.KindUser, bob.ID).Remote()
+	bobRemote := e.link(p.ID, object.User, bob.ID).Remote()
 	e.tx(func(tx *store.Tx) error { return tx.DeleteUser(e.ctx, bob.ID) })
 	e.waitFor(within, func() string {
 		if remoteUser(e.target, "bob") != nil {
@@ -243,7 +244,7 @@ func TestStarterHistoryShowsAnObjectsSyncsNewestFirst(t *testing.T) {
 	g := newest("group", "staff")
 	if diff := diffJSON(shown{g.Trigger, g.Action, g.Result, g.Error, g.WorkflowID, g.FullSync, g.Reasons, g.Requests},
 		shown{Trigger: "directory-change", Reasons: []string{"membership insert"}, Action: "members", Result: "ok", WorkflowID: staffSync,
-			Requests: []activities.SentRequest{{Method: "PATCH", Path: "/Groups/" + e.link(p.ID, store.KindGroup, staff.ID).Remote(), Status: 200}}}); diff != "" {
+			Requests: []activities.SentRequest{{Method: "PATCH", Path: "/Groups/" + e.link(p.ID, object.Group, staff.ID).Remote(), Status: 200}}}); diff != "" {
 		t.Errorf("staff's new member:\n%s", diff)
 	}
 	a := newest("user", "ada")
@@ -321,11 +322,11 @@ func TestStarterHistoryReadsSealedHistoriesWithTheKeys(t *testing.T) {
 		grace, err = tx.CreateUser(e.ctx, store.User{Username: "grace", Name: "Grace Hopper", Email: "grace@example.test", IsActive: true})
 		return err
 	})
-	id := workflows.ObjectSyncID(e.inst, p.Name, workflows.KindUser, grace.ID)
+	id := workflows.ObjectSyncID(e.inst, p.Name, object.User, grace.ID)
 	const within = 30 * time.Second
 	syncOnce := func(reason string) {
 		t.Helper()
-		if err := workflows.SignalObjectSync(e.ctx, sealed, e.queue, e.inst, p.Name, workflows.KindUser, grace.ID, reason); err != nil {
+		if err := workflows.SignalObjectSync(e.ctx, sealed, e.queue, e.inst, p.Name, object.User, grace.ID, reason); err != nil {
 			t.Fatal(err)
 		}
 		e.waitSynced(within, id)

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/worker"
 )
@@ -59,7 +60,7 @@ func History(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 		return code
 	}
 	kind, name := pos[0], pos[1]
-	if kind != store.KindUser && kind != store.KindGroup {
+	if kind != object.User && kind != object.Group {
 		return cl.usageError(stderr, fmt.Sprintf("%q is not an object kind: use history user NAME or history group NAME", kind))
 	}
 	if limit < 1 {
@@ -119,7 +120,7 @@ func objectHistory(ctx context.Context, sess *session, kind, name, provider stri
 func objectIDByName(ctx context.Context, st *store.Store, kind, name string) (string, error) {
 	var id string
 	var err error
-	if kind == store.KindUser {
+	if kind == object.User {
 		var u store.User
 		u, err = st.UserByUsername(ctx, name)
 		id = u.ID
@@ -137,7 +138,7 @@ func objectIDByName(ctx context.Context, st *store.Store, kind, name string) (st
 		return strings.ToLower(name), nil
 	}
 	attr := "userName"
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		attr = "displayName"
 	}
 	return "", usageErrorf("no %s with %s %q in the directory: give the %s exactly as the directory has it, or the %s's id", kind, attr, name, attr, kind)

@@ -229,7 +229,7 @@ func (p *historyParser) event(ev *historypb.HistoryEvent) error {
 		a := ev.GetActivityTaskScheduledEventAttributes()
 		name := a.GetActivityType().GetName()
 		p.scheduled[ev.GetEventId()] = name
-		if name == "LoadProvider" && !p.exec.batch {
+		if name == workflows.ActivityLoadProvider && !p.exec.batch {
 			return p.beginRound(ev.GetEventTime().AsTime())
 		}
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
@@ -266,7 +266,7 @@ func (p *historyParser) marker(ev *historypb.HistoryEvent) error {
 	if err := p.decode(a.GetDetails()["data"], &data); err != nil {
 		return err
 	}
-	if data.ActivityType == "LoadProvider" && !p.exec.batch {
+	if data.ActivityType == workflows.ActivityLoadProvider && !p.exec.batch {
 		if err := p.beginRound(ev.GetEventTime().AsTime()); err != nil {
 			return err
 		}
@@ -340,7 +340,7 @@ func (p *historyParser) answered(name string, result *commonpb.Payloads, failure
 	}
 	id := p.r.objectID
 	switch name {
-	case "LoadProvider":
+	case workflows.ActivityLoadProvider:
 		var info activities.ProviderInfo
 		if err := p.decode(result, &info); err != nil {
 			return err
@@ -349,7 +349,7 @@ func (p *historyParser) answered(name string, result *commonpb.Payloads, failure
 			rd.action = activities.ActionSkipped
 			rd.entry.Error = "the provider is disabled"
 		}
-	case "MapObjects":
+	case workflows.ActivityMapObjects:
 		var m activities.MapResult
 		if err := p.decode(result, &m); err != nil {
 			return err
@@ -364,7 +364,7 @@ func (p *historyParser) answered(name string, result *commonpb.Payloads, failure
 		case slices.ContainsFunc(m.Changed, func(o activities.MappedObject) bool { return o.ID == id }):
 			rd.action = actionWritten
 		}
-	case "WriteObjects", "Deprovision", "SyncMembers":
+	case workflows.ActivityWriteObjects, workflows.ActivityDeprovision, workflows.ActivitySyncMembers:
 		var w activities.WriteResult
 		if err := p.decode(result, &w); err != nil {
 			return err
