@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -17,7 +18,7 @@ func TestBulkCreateAnsweredWithoutID(t *testing.T) {
 	w := newWorld(t, scimtest.Options{}, func(target *scimtest.Server, p *store.Provider) {
 		p.BaseURL = bulkWithoutIDs(t, target, ada.ID).URL + basePath(target)
 	})
-	res, err := w.write(store.KindUser, ada, bob)
+	res, err := w.write(object.User, ada, bob)
 	if err != nil {
 		t.Fatalf("WriteObjects: %v", err)
 	}
@@ -28,22 +29,22 @@ func TestBulkCreateAnsweredWithoutID(t *testing.T) {
 		!strings.Contains(res.Failed[0].Error, "create response has no id") {
 		t.Fatalf("result %+v, want bob created and ada failed for a create answered without id", res)
 	}
-	l, ok := w.link(store.KindUser, ada.ID)
+	l, ok := w.link(object.User, ada.ID)
 	if !ok || l.RemoteID != nil || !l.CreateUncertain || l.LastError != res.Failed[0].Error {
 		t.Errorf("ada's link %+v, want no remote id, the create uncertain and the error recorded", l)
 	}
 	remoteBob, _ := w.target.UserByName("bob")
-	if l, ok := w.link(store.KindUser, bob.ID); !ok || l.Remote() != remoteBob["id"] {
+	if l, ok := w.link(object.User, bob.ID); !ok || l.Remote() != remoteBob["id"] {
 		t.Errorf("bob's link %+v, want remote id %v", l, remoteBob["id"])
 	}
 
 	// The next write finds what the first made, by the externalId it carried.
 	w.target.ResetLog()
-	if res, err = w.write(store.KindUser, ada, bob); err != nil || len(res.Failed) != 0 {
+	if res, err = w.write(object.User, ada, bob); err != nil || len(res.Failed) != 0 {
 		t.Fatalf("second write: %+v, %v", res, err)
 	}
 	remoteAda, _ := w.target.UserByName("ada")
-	if l, ok := w.link(store.KindUser, ada.ID); !ok || l.Remote() != remoteAda["id"] || l.LastError != "" {
+	if l, ok := w.link(object.User, ada.ID); !ok || l.Remote() != remoteAda["id"] || l.LastError != "" {
 		t.Errorf("ada's link %+v after the second write, want remote id %v", l, remoteAda["id"])
 	}
 	if n := len(w.target.Users()); n != 2 || w.target.Count("POST /Users")+w.target.Count("POST /Bulk") != 0 {
@@ -61,7 +62,7 @@ func TestBulkWritesNothingForAFailedLookUp(t *testing.T) {
 	}
 	ada, bob := user("ada", "ext-ada"), user("bob", "ext-bob")
 	ada.Payload["emails"] = []any{map[string]any{"value": "ada@example.test", "primary": true}}
-	res, err := w.write(store.KindUser, ada, bob)
+	res, err := w.write(object.User, ada, bob)
 	if err != nil {
 		t.Fatalf("WriteObjects: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -223,7 +224,7 @@ func (a *Activities) viewReadBack(ctx context.Context, p store.Provider, kind, r
 // payloadName is the userName or displayName of a payload.
 func payloadName(kind string, payload map[string]any) string {
 	key := "userName"
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		key = "displayName"
 	}
 	s, _ := payload[key].(string)
@@ -234,7 +235,7 @@ func payloadName(kind string, payload map[string]any) string {
 // otherwise than payload (repair), under which remote id when its link does not say
 // (remote), and whether its remote copy is gone.
 func (v *readBackView) drift(kind string, link store.Link, linked bool, payload map[string]any) (repair, remote string, gone bool) {
-	live := linked && link.Remote() != "" && link.DeprovisionedAt == nil
+	live := linked && link.Live()
 	if linked && link.DeprovisionedAt != nil {
 		return "", "", false // deactivated there: the ordinary write reactivates it
 	}

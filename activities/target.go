@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/sealed"
+	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -226,11 +226,11 @@ func (a *Activities) authenticate(p store.Provider, opts *scim.Options) error {
 	return nil
 }
 
-// secret resolves one of a provider's secrets: a reference (see ResolveSecret), or a
+// secret resolves one of a provider's secrets: a reference (see secretref.Resolve), or a
 // literal that starter apply sealed under the installation secret.
 func (a *Activities) secret(ref string) (string, error) {
 	if !sealed.IsSealed(ref) {
-		return ResolveSecret(ref)
+		return secretref.Resolve(ref)
 	}
 	if a.Mapper == nil {
 		return "", errors.New("sealed secret: no installation secret to open it")
@@ -240,35 +240,4 @@ func (a *Activities) secret(ref string) (string, error) {
 		return "", err
 	}
 	return box.Open(ref)
-}
-
-// ResolveSecret turns a secret reference into the secret: "env:NAME" reads the environment
-// variable NAME, "file:/path" reads the file (trailing newlines dropped), anything else is
-// the literal value. Errors name the reference, never the value.
-func ResolveSecret(ref string) (string, error) {
-	switch {
-	case strings.HasPrefix(ref, "env:"):
-		name := strings.TrimPrefix(ref, "env:")
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", name)
-		}
-		return v, nil
-	case strings.HasPrefix(ref, "file:"):
-		path := strings.TrimPrefix(ref, "file:")
-		b, err := os.ReadFile(path)
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				return "", fmt.Errorf("secret file %s: %w", path, pe.Err)
-			}
-			return "", fmt.Errorf("secret file %s: cannot read", path)
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("secret file %s is empty", path)
-		}
-		return v, nil
-	}
-	return ref, nil
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -46,12 +47,13 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	var todo []MappedObject
 	for _, o := range in.Objects {
 		l, ok := w.links[o.ID]
-		if ok && l.Remote() != "" && l.PayloadHash == o.Hash && l.DeprovisionedAt == nil && o.Repair == "" {
+		if ok && l.Live() && l.PayloadHash == o.Hash && o.Repair == "" {
 			// Written by an earlier attempt of this call, or by another writer since it was
 			// mapped. Either may have linked it without anyone syncing its groups: a
 			// worker killed before the attempt reported back, or a full-sync batch (whose
 			// groups phase may be over). So a New object counts as linked here too.
 			res.Unchanged++
+			w.actedLocked(o.ID, ActionUnchanged)
 			if o.New {
 				res.Linked = append(res.Linked, o.ID)
 			}
@@ -64,7 +66,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 		return res, err
 	}
 	res.Unchanged += stale
-	if w.kind == store.KindGroup && len(todo) > 0 {
+	if w.kind == object.Group && len(todo) > 0 {
 		if w.members, err = a.desiredMembers(ctx, w.t.provider, objectIDs(todo)); err != nil {
 			return res, err
 		}
@@ -89,7 +91,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	res.Unchanged += w.res.Unchanged
 	res.Failed = w.res.Failed
 	res.Linked = append(res.Linked, w.res.Linked...)
-	res.DryRun, res.Planned = w.dryRunLog(), w.res.Planned
+	res.DryRun, res.Planned, res.Objects = w.dryRunLog(), w.res.Planned, w.objectRecords()
 	if !w.dry {
 		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated,
 			"repaired": res.Repaired, "failed": len(res.Failed)})
@@ -132,7 +134,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 	}
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
 	var payloads map[string]mapping.Payloads
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		payloads, _, err = a.mapGroups(ctx, p, programs, mp, ids, true)
 	} else {
 		payloads, _, err = a.mapUsers(ctx, p, programs, mp, ids, true)
@@ -154,6 +156,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 		mapped, ok := payloads[o.ID]
 		if !ok { // out of scope, skipped or deleted since: not this write's to make
 			dropped++
+			w.actedLocked(o.ID, ActionSkipped)
 			continue
 		}
 		payload := mapped.Always
@@ -162,9 +165,10 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 			return nil, 0, nonRetryable(ErrTypeMapping, fmt.Errorf("%s %s: payload cannot be encoded: %w", w.kind, o.ID, err))
 		}
 		l := w.links[o.ID]
-		live := l.Remote() != "" && l.DeprovisionedAt == nil
+		live := l.Live()
 		if live && l.PayloadHash == hash { // the other writer wrote what the directory holds
 			dropped++
+			w.actedLocked(o.ID, ActionUnchanged)
 			if o.New {
 				w.res.Linked = append(w.res.Linked, o.ID)
 			}
@@ -206,6 +210,8 @@ type writer struct {
 	mu   sync.Mutex
 	res  WriteResult
 	done int // objects finished, which the heartbeat reports
+	// records holds, by object id, what was done and sent for each object (records.go).
+	records map[string]*ObjectRecord
 }
 
 func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (_ *writer, err error) {
@@ -353,7 +359,7 @@ func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ferr := fn(ctx, o)
+			ferr := fn(w.objectCtx(ctx, o.ID), o)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -657,7 +663,7 @@ func (w *writer) recreate(ctx context.Context, o MappedObject) error {
 // (groups with their whole member list, so a PUT never drops members).
 func (w *writer) updateRequest(o MappedObject, old map[string]any) (method string, body any) {
 	patch := w.caps.UserUpdate == scim.UpdatePatch
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		patch = w.caps.GroupUpdate == scim.UpdatePatch
 		if w.caps.GroupPatchPaths != nil {
 			ops := scim.RestrictPaths(scim.DiffPatch(old, o.Payload), w.caps.GroupPatchPaths)
@@ -685,7 +691,7 @@ func (w *writer) body(o MappedObject, create bool) map[string]any {
 	if create {
 		payload = o.CreatePayload()
 	}
-	if w.kind != store.KindGroup || (create && w.caps.MemberPatch) {
+	if w.kind != object.Group || (create && w.caps.MemberPatch) {
 		return payload
 	}
 	body := make(map[string]any, len(payload)+1)
@@ -700,7 +706,7 @@ func (w *writer) body(o MappedObject, create bool) map[string]any {
 // the body carried it, an empty list after a create without members, nil (unchanged)
 // otherwise.
 func (w *writer) membersWritten(id string, whole bool) []string {
-	if w.kind != store.KindGroup {
+	if w.kind != object.Group {
 		return nil
 	}
 	if whole {
@@ -716,7 +722,7 @@ func (w *writer) membersWritten(id string, whole bool) []string {
 // membership sync adds and removes from what is really there. Targets that return no
 // members (aws) leave the list empty.
 func (w *writer) seedMembers(ctx context.Context, id string, found *scim.Resource) {
-	if w.kind != store.KindGroup || w.dry {
+	if w.kind != object.Group || w.dry {
 		return
 	}
 	ids := memberValues(scim.Attr(found.Attributes, "members"))
@@ -757,7 +763,7 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.res.count(o, created)
+	w.acted(o.ID, w.res.count(o, created))
 	if created || linked || o.New {
 		w.res.Linked = append(w.res.Linked, o.ID)
 	}
@@ -766,15 +772,18 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 }
 
 // count counts one object written: repaired when a read-back asked for it, else created
-// or updated.
-func (r *WriteResult) count(o MappedObject, created bool) {
+// or updated. It returns that action.
+func (r *WriteResult) count(o MappedObject, created bool) string {
 	switch {
 	case o.Repair != "":
 		r.Repaired++
+		return ActionRepaired
 	case created:
 		r.Created++
+		return ActionCreated
 	default:
 		r.Updated++
+		return ActionUpdated
 	}
 }
 
@@ -801,6 +810,7 @@ func (w *writer) failObject(ctx context.Context, o MappedObject, msg string) err
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Failed = append(w.res.Failed, ObjectFailure{ID: o.ID, Error: msg})
+	w.acted(o.ID, ActionFailed)
 	w.done++
 	return nil
 }
@@ -840,13 +850,13 @@ func (w *writer) lookupKeys(o MappedObject, email bool) []lookupKey {
 		keys = append(keys, lookupKey{"externalId", ext})
 	}
 	key := "userName"
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		key = "displayName"
 	}
 	if v, ok := o.Payload[key].(string); ok && v != "" {
 		keys = append(keys, lookupKey{key, v})
 	}
-	if e := primaryEmail(o.Payload); email && e != "" && w.kind == store.KindUser {
+	if e := primaryEmail(o.Payload); email && e != "" && w.kind == object.User {
 		keys = append(keys, lookupKey{"emails.value", e})
 	}
 	return keys
@@ -907,7 +917,7 @@ func (w *writer) dryRunLog() []DryRunRequest {
 }
 
 func scimKind(kind string) scim.Kind {
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		return scim.Groups
 	}
 	return scim.Users

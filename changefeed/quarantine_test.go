@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -35,9 +36,9 @@ func TestQuarantinedProviderGetsNoSignals(t *testing.T) {
 		user, err = tx.CreateUser(ctx, store.User{Username: "quarantine.test", IsActive: true})
 		return err
 	})
-	e.waitReasons(workflows.ObjectSyncID(e.inst, "healthy", workflows.KindUser, user.ID), "user insert")
+	e.waitReasons(workflows.ObjectSyncID(e.inst, "healthy", object.User, user.ID), "user insert")
 	e.waitOutboxEmpty()
-	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "sick", workflows.KindUser, user.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "sick", object.User, user.ID))
 
 	if q, err := e.store.RecordWriteOutcomes(ctx, sick.ID, 1, nil); err != nil || q.Change != store.QuarantineLeft {
 		t.Fatalf("ending the quarantine: %+v, %v", q, err)
@@ -47,9 +48,9 @@ func TestQuarantinedProviderGetsNoSignals(t *testing.T) {
 		_, err := tx.UpdateUser(ctx, user)
 		return err
 	})
-	e.waitReasons(workflows.ObjectSyncID(e.inst, "sick", workflows.KindUser, user.ID), "user update")
-	e.waitReasons(workflows.ObjectSyncID(e.inst, "healthy", workflows.KindUser, user.ID), "user insert", "user update")
+	e.waitReasons(workflows.ObjectSyncID(e.inst, "sick", object.User, user.ID), "user update")
+	e.waitReasons(workflows.ObjectSyncID(e.inst, "healthy", object.User, user.ID), "user insert", "user update")
 	calls := rec.snapshot()
-	e.checkCalls(calls, workflows.ObjectSyncID(e.inst, "sick", workflows.KindUser, user.ID), 1)
-	e.checkCalls(calls, workflows.ObjectSyncID(e.inst, "healthy", workflows.KindUser, user.ID), 2)
+	e.checkCalls(calls, workflows.ObjectSyncID(e.inst, "sick", object.User, user.ID), 1)
+	e.checkCalls(calls, workflows.ObjectSyncID(e.inst, "healthy", object.User, user.ID), 2)
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -170,7 +171,7 @@ func TestEscrowRetriesARefusedCreateOnItsOwn(t *testing.T) {
 	var seen []string
 	var errText string
 	e.waitFor(time.Minute, func() string {
-		links, err := e.store.Links(e.ctx, p.ID, store.KindUser, []string{u.ID})
+		links, err := e.store.Links(e.ctx, p.ID, object.User, []string{u.ID})
 		if err != nil {
 			return err.Error()
 		}
@@ -228,7 +229,7 @@ func TestEscrowRetriesARefusedCreateOnItsOwn(t *testing.T) {
 		t.Fatalf("the target holds %d users, want the one user: %s", len(got), diffJSON(got["escrowed"], expectedUser(u)))
 	}
 	e.waitFor(30*time.Second, func() string {
-		if got := e.objectSyncSignals("escrow", store.KindUser, u.ID); fmt.Sprint(got) != "[user insert retry retry]" {
+		if got := e.objectSyncSignals("escrow", object.User, u.ID); fmt.Sprint(got) != "[user insert retry retry]" {
 			return fmt.Sprintf("the ObjectSync was signalled %q, want [user insert retry retry]", got)
 		}
 		return ""
@@ -302,7 +303,7 @@ func TestQuarantinedProviderIsNotStormed(t *testing.T) {
 	if after := len(e.target.Requests()); after != before {
 		t.Fatalf("the quarantined target received %d requests while due retries and a change waited", after-before)
 	}
-	_, err = e.temporal.DescribeWorkflowExecution(e.ctx, workflows.ObjectSyncID(e.inst, "sick", store.KindUser, changed.ID), "")
+	_, err = e.temporal.DescribeWorkflowExecution(e.ctx, workflows.ObjectSyncID(e.inst, "sick", object.User, changed.ID), "")
 	var nf *serviceerror.NotFound
 	if !errors.As(err, &nf) {
 		t.Fatalf("the changed user's ObjectSync was started while quarantined: %v", err)

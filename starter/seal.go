@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/sealed"
+	"github.com/scimsync/scimsync/secretref"
 )
 
 // isReference reports whether a secret field's value names where the secret is (env:NAME,
@@ -28,7 +28,7 @@ func isLiteralSecret(v string) bool {
 func sealLiterals(file string, cfg *configFile, snap *snapshot, installationSecret string) []Diagnostic {
 	var box *sealed.Box
 	var why string
-	if secret, err := activities.ResolveSecret(installationSecret); err != nil {
+	if secret, err := secretref.Resolve(installationSecret); err != nil {
 		why = fmt.Sprintf("the installation secret: %v", err)
 	} else if box, err = sealed.New(secret); err != nil {
 		why = "SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is not set"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -68,11 +69,11 @@ func TestEscrowBackoffSchedule(t *testing.T) {
 	}
 	for i, w := range want {
 		c.now = start.Add(w.after)
-		if err := s.SetLinkError(ctx, p.ID, store.KindUser, u.ID, "POST /Users answered 400 (invalidValue)"); err != nil {
+		if err := s.SetLinkError(ctx, p.ID, object.User, u.ID, "POST /Users answered 400 (invalidValue)"); err != nil {
 			t.Fatal(err)
 		}
 		n := i + 1
-		got := escrowOf(linkOf(t, s, p.ID, store.KindUser, u.ID))
+		got := escrowOf(linkOf(t, s, p.ID, object.User, u.ID))
 		wantText := fmt.Sprintf("attempts %d, next %s, error %q", n, w.next, "POST /Users answered 400 (invalidValue)")
 		if got != wantText {
 			t.Errorf("after attempt %d: %s\nwant %s", n, got, wantText)
@@ -84,25 +85,25 @@ func TestEscrowBackoffSchedule(t *testing.T) {
 	}
 
 	remote := "r-1"
-	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: u.ID, RemoteID: &remote, PayloadHash: "h"}); err != nil {
+	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: u.ID, RemoteID: &remote, PayloadHash: "h"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := escrowOf(linkOf(t, s, p.ID, store.KindUser, u.ID)); got != `attempts 0, next none, error ""` {
+	if got := escrowOf(linkOf(t, s, p.ID, object.User, u.ID)); got != `attempts 0, next none, error ""` {
 		t.Errorf("after a successful write: %s", got)
 	}
 	// Counting starts again at the first delay.
-	if err := s.SetLinkError(ctx, p.ID, store.KindUser, u.ID, "PATCH /Users/{id} answered 400 (mutability)"); err != nil {
+	if err := s.SetLinkError(ctx, p.ID, object.User, u.ID, "PATCH /Users/{id} answered 400 (mutability)"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := escrowOf(linkOf(t, s, p.ID, store.KindUser, u.ID)),
+	if got, want := escrowOf(linkOf(t, s, p.ID, object.User, u.ID)),
 		fmt.Sprintf("attempts 1, next %s, error %q", c.Now().Add(time.Minute).Format(time.RFC3339), "PATCH /Users/{id} answered 400 (mutability)"); got != want {
 		t.Errorf("failing again after a success: %s\nwant %s", got, want)
 	}
 	// A deprovisioning clears it too.
-	if err := s.MarkDeprovisioned(ctx, p.ID, store.KindUser, u.ID, "h2", nil); err != nil {
+	if err := s.MarkDeprovisioned(ctx, p.ID, object.User, u.ID, "h2", nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := escrowOf(linkOf(t, s, p.ID, store.KindUser, u.ID)); got != `attempts 0, next none, error ""` {
+	if got := escrowOf(linkOf(t, s, p.ID, object.User, u.ID)); got != `attempts 0, next none, error ""` {
 		t.Errorf("after a deprovisioning: %s", got)
 	}
 
@@ -116,10 +117,10 @@ func TestEscrowBackoffSchedule(t *testing.T) {
 	}
 	s.RetryDelays = []time.Duration{}
 	g := createGroup(t, s, "staff", nil)
-	if err := s.SetLinkError(ctx, p.ID, store.KindGroup, g.ID, "POST /Groups answered 400"); err != nil {
+	if err := s.SetLinkError(ctx, p.ID, object.Group, g.ID, "POST /Groups answered 400"); err != nil {
 		t.Fatal(err)
 	}
-	if got := escrowOf(linkOf(t, s, p.ID, store.KindGroup, g.ID)); got != `attempts 1, next none, error "POST /Groups answered 400"` {
+	if got := escrowOf(linkOf(t, s, p.ID, object.Group, g.ID)); got != `attempts 1, next none, error "POST /Groups answered 400"` {
 		t.Errorf("without escrow delays: %s", got)
 	}
 }
@@ -144,7 +145,7 @@ func TestClaimDueRetries(t *testing.T) {
 	}
 	fail := func(providerID, id string) {
 		t.Helper()
-		if err := s.SetLinkError(ctx, providerID, store.KindUser, id, "POST /Users answered 400"); err != nil {
+		if err := s.SetLinkError(ctx, providerID, object.User, id, "POST /Users answered 400"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,16 +190,16 @@ func TestClaimDueRetries(t *testing.T) {
 		t.Fatalf("claimed twice: %v", got)
 	}
 	// A claim moves the next attempt on by the next delay: ten minutes after the claim.
-	if got, want := escrowOf(linkOf(t, s, p.ID, store.KindUser, users[0].ID)),
+	if got, want := escrowOf(linkOf(t, s, p.ID, object.User, users[0].ID)),
 		fmt.Sprintf("attempts 1, next %s, error %q", c.Now().Add(10*time.Minute).Format(time.RFC3339), "POST /Users answered 400"); got != want {
 		t.Fatalf("claimed link: %s\nwant %s", got, want)
 	}
 	// Released, it is due again; written since, it is left as written.
-	if err := s.ReleaseRetry(ctx, store.DueRetry{Provider: "claims", Kind: store.KindUser, ObjectID: users[0].ID, Attempts: 1}); err != nil {
+	if err := s.ReleaseRetry(ctx, store.DueRetry{Provider: "claims", Kind: object.User, ObjectID: users[0].ID, Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
 	fail(p.ID, users[1].ID)
-	if err := s.ReleaseRetry(ctx, store.DueRetry{Provider: "claims", Kind: store.KindUser, ObjectID: users[1].ID, Attempts: 1}); err != nil {
+	if err := s.ReleaseRetry(ctx, store.DueRetry{Provider: "claims", Kind: object.User, ObjectID: users[1].ID, Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := claim(10), []string{"claims user " + users[0].ID + " attempts 1"}; !slices.Equal(got, want) {
@@ -217,7 +218,7 @@ func TestClaimDueRetries(t *testing.T) {
 	}; !slices.Equal(got, want) {
 		t.Fatalf("claim after ten minutes = %v, want %v", got, want)
 	}
-	if got, want := escrowOf(linkOf(t, s, p.ID, store.KindUser, users[2].ID)), `attempts 2, next none, error "POST /Users answered 400"`; got != want {
+	if got, want := escrowOf(linkOf(t, s, p.ID, object.User, users[2].ID)), `attempts 2, next none, error "POST /Users answered 400"`; got != want {
 		t.Fatalf("claimed past the schedule: %s, want %s", got, want)
 	}
 }
@@ -234,7 +235,7 @@ func TestTwoClaimersNeverGetTheSameLink(t *testing.T) {
 		ids[i] = createUser(t, s, store.User{Username: fmt.Sprintf("race-%03d", i)}).ID
 	}
 	for _, id := range ids {
-		if err := s.SetLinkError(ctx, p.ID, store.KindUser, id, "POST /Users answered 400"); err != nil {
+		if err := s.SetLinkError(ctx, p.ID, object.User, id, "POST /Users answered 400"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 )
 
 // Names of the built-in mappings, kept in property_mappings by Migrate with the current
@@ -34,24 +36,19 @@ type PropertyMapping struct {
 // mappingColumns are the columns of a PropertyMapping, for SELECT and RETURNING.
 const mappingColumns = `id, name, kind, expression, apply, created_at, updated_at`
 
-// SaveMapping creates or replaces the mapping m.Name. A mapping that does not compile is
-// refused with the *mapping.CompileError (line and column) wrapped, and nothing is written;
-// so is an unknown Apply ("" means always).
+// SaveMapping creates or replaces the mapping m.Name, as given: the caller compiles the
+// expression first (starter apply reports a mapping that does not compile at its file
+// position), so that the store needs nothing of the mapping language. An unknown Apply
+// ("" means always) is refused by the table's check constraint with an *InvalidError, and
+// nothing is written.
 func (tx *Tx) SaveMapping(ctx context.Context, m PropertyMapping) (PropertyMapping, error) {
-	if _, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression); err != nil {
-		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
-	}
-	apply, err := mapping.ParseApply(m.Apply)
-	if err != nil {
-		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, err)
-	}
 	var out PropertyMapping
-	err = tx.tx.QueryRowxContext(ctx, `
+	err := tx.tx.QueryRowxContext(ctx, `
 		INSERT INTO property_mappings (name, kind, expression, apply) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, expression = EXCLUDED.expression, apply = EXCLUDED.apply,
 			updated_at = CASE WHEN (property_mappings.kind, property_mappings.expression, property_mappings.apply)
 				IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.expression, EXCLUDED.apply) THEN now() ELSE property_mappings.updated_at END
-		RETURNING `+mappingColumns, m.Name, m.Kind, m.Expression, string(apply)).StructScan(&out)
+		RETURNING `+mappingColumns, m.Name, m.Kind, m.Expression, cmp.Or(m.Apply, string(mapping.ApplyAlways))).StructScan(&out)
 	if err != nil {
 		return PropertyMapping{}, fmt.Errorf("store: save mapping %s: %w", m.Name, translate(err))
 	}
@@ -114,7 +111,7 @@ func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) (
 		return ms, nil
 	}
 	name := DefaultUserMappingName
-	if kind == KindGroup {
+	if kind == object.Group {
 		name = DefaultGroupMappingName
 	}
 	m, err := s.Mapping(ctx, name)
@@ -128,8 +125,8 @@ func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) (
 func (s *Store) saveDefaultMappings(ctx context.Context) error {
 	return s.InTx(ctx, func(tx *Tx) error {
 		for _, m := range []PropertyMapping{
-			{Name: DefaultUserMappingName, Kind: KindUser, Expression: mapping.DefaultUserMapping, Apply: string(mapping.ApplyAlways)},
-			{Name: DefaultGroupMappingName, Kind: KindGroup, Expression: mapping.DefaultGroupMapping, Apply: string(mapping.ApplyAlways)},
+			{Name: DefaultUserMappingName, Kind: object.User, Expression: mapping.DefaultUserMapping, Apply: string(mapping.ApplyAlways)},
+			{Name: DefaultGroupMappingName, Kind: object.Group, Expression: mapping.DefaultGroupMapping, Apply: string(mapping.ApplyAlways)},
 		} {
 			if _, err := tx.SaveMapping(ctx, m); err != nil {
 				return err

@@ -10,9 +10,10 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
-	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/codec"
+	"github.com/scimsync/scimsync/secretref"
 )
 
 // payloadCodec returns the codec the configuration asks for, nil when payload encryption
@@ -21,11 +22,27 @@ func (c Config) payloadCodec() (*codec.Codec, error) {
 	if strings.TrimSpace(c.CodecKeys) == "" {
 		return nil, nil
 	}
-	keys, err := codec.ParseKeys(c.CodecKeys, activities.ResolveSecret)
+	keys, err := codec.ParseKeys(c.CodecKeys, secretref.Resolve)
 	if err != nil {
 		return nil, fmt.Errorf("SCIMSYNC_CODEC_KEYS: %w", err)
 	}
 	return codec.New(keys...)
+}
+
+// Converters returns what reads the payloads and failures that workers of cfg write to
+// Temporal (histories, for `starter history`): the codec's converters when cfg has keys,
+// else the defaults, which cannot open a sealed payload.
+func Converters(cfg Config) (converter.DataConverter, converter.FailureConverter, error) {
+	pc, err := cfg.payloadCodec()
+	if err != nil {
+		return nil, nil, err
+	}
+	if pc == nil {
+		dc := converter.GetDefaultDataConverter()
+		return dc, temporal.GetDefaultFailureConverter(), nil
+	}
+	dc := codec.DataConverter(pc)
+	return dc, codec.FailureConverter(dc), nil
 }
 
 // useCodec makes the client encrypt payloads and failures when the configuration has keys.

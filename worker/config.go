@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/codec"
+	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -143,7 +143,7 @@ func (c Config) Validate() error {
 	}
 	if c.InstallationSecret == "" {
 		errs = append(errs, errors.New("SCIMSYNC_INSTALLATION_SECRET (or -installation-secret) is required: a long random value, kept forever (it derives every user's externalId)"))
-	} else if _, err := activities.ResolveSecret(c.InstallationSecret); err != nil {
+	} else if _, err := secretref.Resolve(c.InstallationSecret); err != nil {
 		errs = append(errs, fmt.Errorf("installation secret: %w", err))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {

@@ -25,6 +25,7 @@ import (
 	"github.com/scimsync/scimsync/changefeed"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/pacing"
+	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -58,7 +59,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		logger = slog.Default()
 	}
 	warnIfPlaintextOffHost(cfg, logger)
-	secret, err := activities.ResolveSecret(cfg.InstallationSecret)
+	secret, err := secretref.Resolve(cfg.InstallationSecret)
 	if err != nil {
 		return fmt.Errorf("installation secret: %w", err)
 	}
@@ -326,7 +327,7 @@ func dial(ctx context.Context, cfg Config, logger *slog.Logger, metrics client.M
 		return nil, err
 	}
 	if cfg.TemporalAPIKey != "" {
-		key, err := activities.ResolveSecret(cfg.TemporalAPIKey)
+		key, err := secretref.Resolve(cfg.TemporalAPIKey)
 		if err != nil {
 			return nil, fmt.Errorf("temporal api key: %w", err)
 		}
@@ -359,7 +360,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		Namespace: namespace, SearchAttributes: missing,
 	})
 	if err != nil && !strings.Contains(err.Error(), "already") {
-		return fmt.Errorf("register search attributes (Temporal Cloud: add ScimProvider and ScimObjectKind as Keyword in the namespace settings): %w", err)
+		return fmt.Errorf("register search attributes (Temporal Cloud: add ScimProvider, ScimObjectKind, ScimBatchFirstId and ScimBatchLastId as Keyword in the namespace settings): %w", err)
 	}
 	return nil
 }

@@ -1,8 +1,13 @@
 package workflows_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -17,7 +22,7 @@ func TestInstallationScopesEveryID(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ got, want string }{
-		{workflows.ObjectSyncID(inst, "acme", workflows.KindUser, "u1"), "scim/7f3a9c2e41b0/acme/user/u1"},
+		{workflows.ObjectSyncID(inst, "acme", object.User, "u1"), "scim/7f3a9c2e41b0/acme/user/u1"},
 		{workflows.FullSyncScheduleID(inst, "acme"), "scim-full-sync-7f3a9c2e41b0/acme"},
 		{workflows.FullSyncWorkflowID(inst, "acme"), "scim-full-sync-7f3a9c2e41b0/acme"},
 		{workflows.FullSyncSchedulePrefix(inst), "scim-full-sync-7f3a9c2e41b0/"},
@@ -45,5 +50,33 @@ func TestInstallationScopesEveryID(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("WorkflowInstallation(%q) = %q, %v; want %q", id, got, ok, want)
 		}
+	}
+}
+
+// TestFullSyncProgressReadsTheEarlierBatchesName: progress written by an earlier worker
+// (a continue-as-new input, a result, a query answer) named BatchesTotal "batchesStarted";
+// it still reads, and what is written now round-trips.
+func TestFullSyncProgressReadsTheEarlierBatchesName(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		want workflows.FullSyncProgress
+	}{
+		{`{"phase":"users","batchesDone":2,"batchesStarted":3,"users":{"created":5},"runs":1}`,
+			workflows.FullSyncProgress{Phase: "users", BatchesDone: 2, BatchesTotal: 3, Users: workflows.Counts{Created: 5}, Runs: 1}},
+		{`{"phase":"done","batchesDone":4,"batchesTotal":4}`,
+			workflows.FullSyncProgress{Phase: "done", BatchesDone: 4, BatchesTotal: 4}},
+	} {
+		var got workflows.FullSyncProgress
+		if err := json.Unmarshal([]byte(c.json), &got); err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", c.json, got, err, c.want)
+		}
+		b, err := json.Marshal(got)
+		if err != nil || !strings.Contains(string(b), fmt.Sprintf(`"batchesTotal":%d`, c.want.BatchesTotal)) || strings.Contains(string(b), "batchesStarted") {
+			t.Errorf("Marshal = %s, %v; want batchesTotal only", b, err)
+		}
+	}
+	var bad workflows.FullSyncProgress
+	if err := json.Unmarshal([]byte(`{"batchesDone":"x"}`), &bad); err == nil {
+		t.Error("a malformed progress decoded without error")
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/scimtest"
+	"github.com/scimsync/scimsync/secretref"
 )
 
 func main() {
@@ -33,7 +33,7 @@ func main() {
 	tok := ""
 	if *token != "" {
 		var err error
-		if tok, err = activities.ResolveSecret(*token); err != nil {
+		if tok, err = secretref.Resolve(*token); err != nil {
 			fmt.Fprintln(os.Stderr, "scimtest-server: token:", err)
 			os.Exit(2)
 		}

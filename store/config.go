@@ -5,12 +5,11 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
-// Reads and writes the operator CLI (package starter) needs: configuration as code reads
-// the whole configuration inside the transaction that rewrites it, and the directory import
-// looks objects up by name. They live here so that every SQL statement stays in the store.
+// The configuration as a whole: configuration as code (`starter apply`) reads every
+// provider, mapping, application, binding and selection inside the one transaction that
+// rewrites them, under a lock that serialises rewrites.
 
 // LockConfig takes a transaction-scoped lock that serialises configuration rewrites
 // (`starter apply`): two applies never interleave their reads and writes. It is released
@@ -143,68 +142,6 @@ func providerSelections(ctx context.Context, q sqlx.QueryerContext) (map[string]
 			sel.Mappings = append(sel.Mappings, r.Name)
 		}
 		out[r.ProviderID] = sel
-	}
-	return out, nil
-}
-
-// GroupsByName returns the groups with the given names, keyed by name; names that do not
-// exist are absent.
-func (tx *Tx) GroupsByName(ctx context.Context, names []string) (map[string]Group, error) {
-	groups := []Group{}
-	out := map[string]Group{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	err := tx.tx.SelectContext(ctx, &groups, `
-		SELECT g.id, g.name, g.parent_id, g.attributes, g.created_at, g.updated_at,
-		       COALESCE(p.name, '') AS parent_name
-		FROM groups g LEFT JOIN groups p ON p.id = g.parent_id WHERE g.name = ANY($1::text[])`, pq.Array(names))
-	if err != nil {
-		return nil, fmt.Errorf("store: find groups: %w", translate(err))
-	}
-	for _, g := range groups {
-		out[g.Name] = g
-	}
-	return out, nil
-}
-
-// UsersByUsername returns the users with the given usernames, keyed by username; usernames
-// that do not exist are absent.
-func (tx *Tx) UsersByUsername(ctx context.Context, usernames []string) (map[string]User, error) {
-	users := []User{}
-	out := map[string]User{}
-	if len(usernames) == 0 {
-		return out, nil
-	}
-	if err := tx.tx.SelectContext(ctx, &users, `SELECT `+userColumns+` FROM users WHERE username = ANY($1::text[])`,
-		pq.Array(usernames)); err != nil {
-		return nil, fmt.Errorf("store: find users: %w", translate(err))
-	}
-	for _, u := range users {
-		out[u.Username] = u
-	}
-	return out, nil
-}
-
-// Membership is one direct membership.
-type Membership struct {
-	GroupID string `db:"group_id"`
-	UserID  string `db:"user_id"`
-}
-
-// Memberships returns the direct memberships of the given groups.
-func (tx *Tx) Memberships(ctx context.Context, groupIDs []string) (map[Membership]bool, error) {
-	out := map[Membership]bool{}
-	if len(groupIDs) == 0 {
-		return out, nil
-	}
-	var rows []Membership
-	if err := tx.tx.SelectContext(ctx, &rows, `SELECT group_id, user_id FROM group_members WHERE group_id = ANY($1::uuid[])`,
-		pq.Array(groupIDs)); err != nil {
-		return nil, fmt.Errorf("store: memberships: %w", translate(err))
-	}
-	for _, m := range rows {
-		out[m] = true
 	}
 	return out, nil
 }
