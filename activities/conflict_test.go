@@ -13,7 +13,8 @@ import (
 // TestConflictLinksTheExistingObject: a create answered 409 because the target has the
 // object already (made before scimsync, without externalId) looks it up by filter, by
 // externalId and then by name, links the single match and writes the object to it, whole
-// (what it holds is unknown): no duplicate is made.
+// (what it holds is unknown): no duplicate is made. The 409 refused the create, so the
+// link does not keep it uncertain.
 func TestConflictLinksTheExistingObject(t *testing.T) {
 	t.Run("user", func(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
@@ -34,7 +35,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		if users := w.target.Users(); len(users) != 1 || users[0]["id"] != existing || users[0]["externalId"] != "ext-ada" {
 			t.Errorf("target users %v, want the existing account alone, written", users)
 		}
-		w.checkRow(store.KindUser, ada, linkRow{Remote: existing, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
+		w.checkRow(store.KindUser, ada, linkRow{Remote: existing, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: false})
 	})
 	t.Run("group", func(t *testing.T) {
 		// Written whole with its members: those of the directory replace what the group
@@ -64,7 +65,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 			t.Errorf("members at the target %v, want %v", got, members)
 		}
 		w.checkRow(store.KindGroup, eng, linkRow{Remote: existing, Hash: eng.Hash, Payload: payloadJSON(t, eng),
-			Members: jsonList(members...), CreateUncertain: true})
+			Members: jsonList(members...), CreateUncertain: false})
 	})
 	t.Run("group/aws", func(t *testing.T) {
 		// aws takes only displayName and externalId in a group PATCH and answers groups
@@ -92,6 +93,52 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 			t.Errorf("members at the target %v, want the stranger's, untouched", got)
 		}
 		w.checkRow(store.KindGroup, eng, linkRow{Remote: existing, Hash: eng.Hash, Payload: payloadJSON(t, eng),
-			Members: "[]", CreateUncertain: true})
+			Members: "[]", CreateUncertain: false})
 	})
+}
+
+// TestConflictWithoutMatchIsARefusedCreate: a create answered 409 whose look-up finds
+// nothing (or that cannot be looked up) fails its object with the 409. The target refused
+// it, so the create is not uncertain: the next write posts it again at once, without a
+// look-up, and where the target can neither filter nor list, it is not held back as a
+// create that may have gone through.
+func TestConflictWithoutMatchIsARefusedCreate(t *testing.T) {
+	const conflict = "scim: create POST /Users: 409 Conflict (scimType uniqueness)"
+	for _, tt := range []struct {
+		name    string
+		config  scimtest.Config
+		lookups []string
+	}{
+		{"filter", scimtest.Config{}, []string{`GET /Users?filter=externalId eq "ext-ada"`, `GET /Users?filter=userName eq "ada"`}},
+		{"no look-up", scimtest.Config{NoFilter: true, NoListing: true}, []string{`GET /Users`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, scimtest.Options{Config: tt.config}, nil)
+			w.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 409, ScimType: "uniqueness", Times: 1})
+			ada := user("ada", "ext-ada")
+			res, err := w.write(store.KindUser, ada)
+			if err != nil {
+				t.Fatalf("WriteObjects: %v", err)
+			}
+			if want := (activities.WriteResult{Failed: []activities.ObjectFailure{{ID: ada.ID, Error: conflict}}}); !reflect.DeepEqual(res, want) {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+			post := `POST /Users {"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true}`
+			w.checkSent(append([]string{post}, tt.lookups...)...)
+			w.checkRow(store.KindUser, ada, linkRow{Remote: "-", Payload: payloadJSON(t, ada), Members: "null", LastError: conflict})
+
+			w.target.ResetLog()
+			res, err = w.write(store.KindUser, ada)
+			if err != nil || res.Created != 1 || len(res.Failed) != 0 {
+				t.Fatalf("the next write: %+v, %v; want ada created", res, err)
+			}
+			w.checkSent(post)
+			users := w.target.Users()
+			if len(users) != 1 {
+				t.Fatalf("target users %v, want ada alone", users)
+			}
+			w.checkRow(store.KindUser, ada, linkRow{Remote: users[0]["id"].(string), Hash: ada.Hash, Payload: payloadJSON(t, ada),
+				Members: "[]", CreateUncertain: true})
+		})
+	}
 }

@@ -75,15 +75,17 @@ func (w *writer) create(ctx context.Context, o MappedObject) error {
 		}
 	}
 	created, err := w.t.client.Create(ctx, w.skind, body)
+	// A 409 is a refusal too: whether or not its look-up finds a match, the target did not
+	// create the object, so its next attempt must not be held back as maybe made.
+	if scim.IsRefused(err) {
+		if merr := w.markRefused(ctx, o.ID); merr != nil {
+			return merr
+		}
+	}
 	if scim.IsConflict(err) {
 		return w.createConflict(ctx, o, err)
 	}
 	if err != nil {
-		if scim.IsRefused(err) {
-			if merr := w.markRefused(ctx, o.ID); merr != nil {
-				return merr
-			}
-		}
 		return w.fail(ctx, o, err)
 	}
 	return w.saved(ctx, o, created.ID, w.membersWritten(o.ID, !w.caps.MemberPatch), true, true)
