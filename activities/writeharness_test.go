@@ -183,7 +183,7 @@ func (w *world) linkUsers(ids ...string) []string {
 	remotes := make([]string, len(ids))
 	links := make([]store.Link, len(ids))
 	for i, id := range ids {
-		u := user("member-"+id[:8], "ext-"+id)
+		u := user("member-"+id, "ext-"+id)
 		remotes[i] = w.target.AddUser(u.Payload)
 		links[i] = store.Link{ProviderID: w.provider.ID, Kind: store.KindUser, ObjectID: id, RemoteID: &remotes[i],
 			PayloadHash: u.Hash, Payload: mustJSON(w.t, u.Payload)}
