@@ -183,3 +183,45 @@ func TestMembersChunkedWithinTheTargetsLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestMembersThroughBulk: where the target has Bulk, the membership changes of several
+// groups that each fit one PATCH go in one Bulk request; each group that went through
+// records its members, and a group the target no longer has (404) loses its link's remote
+// id, its error recorded, so that its next sync creates it.
+func TestMembersThroughBulk(t *testing.T) {
+	w := newWorld(t, scimtest.Options{}, nil)
+	var groups []activities.MappedObject
+	var remotes, members []string
+	for i, name := range []string{"g1", "g2", "g3"} {
+		gid, uids := w.directory(name, "ada-"+name)
+		members = append(members, w.linkUsers(uids...)[0])
+		g := group(gid, name, "ext-"+name)
+		remote := newID() // g3: gone from the target
+		if i < 2 {
+			remote = w.target.AddGroup(map[string]any{"displayName": name})
+		}
+		w.saveLink(store.KindGroup, g, remote, []string{})
+		groups, remotes = append(groups, g), append(remotes, remote)
+	}
+	res, err := w.syncMembers(groups[0].ID, groups[1].ID, groups[2].ID)
+	if err != nil {
+		t.Fatalf("SyncMembers: %v", err)
+	}
+	gone := "scim: bulk PATCH /Groups/" + remotes[2] + ": 404 Not Found"
+	if want := (activities.WriteResult{Updated: 2, Failed: []activities.ObjectFailure{{ID: groups[2].ID, Error: gone}}}); !reflect.DeepEqual(res, want) {
+		t.Errorf("result %+v, want %+v", res, want)
+	}
+	var ops []string
+	for i, g := range groups {
+		ops = append(ops, `{"method":"PATCH","path":"/Groups/`+remotes[i]+`","bulkId":"`+g.ID+`","data":`+patchOps(addOp(members[i]))+`}`)
+	}
+	w.checkSent(`POST /Bulk {"schemas":["` + bulkSchema + `"],"Operations":[` + strings.Join(ops, ",") + `]}`)
+	for i, g := range groups[:2] {
+		if got := w.target.GroupMembers(remotes[i]); !slices.Equal(got, members[i:i+1]) {
+			t.Errorf("members of %s at the target %v, want %v", g.Payload["displayName"], got, members[i:i+1])
+		}
+		w.checkRow(store.KindGroup, g, linkRow{Remote: remotes[i], Hash: g.Hash, Payload: payloadJSON(t, g),
+			Members: jsonList(members[i]), CreateUncertain: true})
+	}
+	w.checkRow(store.KindGroup, groups[2], linkRow{Remote: "-", Members: "null", LastError: gone})
+}

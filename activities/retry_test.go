@@ -141,3 +141,36 @@ func TestRetrySchedulerOutcomes(t *testing.T) {
 
 // replaceRemote puts remote in place of "{remote}" in s.
 func replaceRemote(s, remote string) string { return strings.ReplaceAll(s, "{remote}", remote) }
+
+// TestRetrySchedulerStopsAPassAfterFailuresInARow: three transient failures in a row (the
+// target may be down) stop the pass from starting more requests; the next pass tries the
+// three again, then the objects the first never tried, each written once. One request at
+// a time, so that "in a row" is the order of the objects.
+func TestRetrySchedulerStopsAPassAfterFailuresInARow(t *testing.T) {
+	w := newWorld(t, scimtest.Options{Config: scimtest.Config{NoBulk: true}}, nil)
+	w.acts.WriteConcurrency = 1
+	var objs []activities.MappedObject
+	var remotes []string
+	for _, name := range []string{"u1", "u2", "u3", "u4", "u5"} {
+		o := user(name, "ext-"+name)
+		remote := w.target.AddUser(o.Payload)
+		w.saveLink(store.KindUser, o, remote, nil)
+		objs, remotes = append(objs, changed(o, "displayName", name)), append(remotes, remote)
+	}
+	w.target.AddFault(scimtest.Fault{Method: "PATCH", Route: "/Users/{id}", Status: 500, RetryAfter: "1", Times: 3})
+	res, err := w.write(store.KindUser, objs...)
+	if err != nil {
+		t.Fatalf("WriteObjects: %v", err)
+	}
+	if want := (activities.WriteResult{Updated: 5}); !reflect.DeepEqual(res, want) {
+		t.Errorf("result %+v, want %+v", res, want)
+	}
+	var want []string
+	for _, i := range []int{0, 1, 2, 0, 1, 2, 3, 4} {
+		want = append(want, `PATCH /Users/`+remotes[i]+` `+patchOps(`{"op":"add","path":"displayName","value":"u`+string(rune('1'+i))+`"}`))
+	}
+	w.checkSent(want...)
+	for i, o := range objs {
+		w.checkRow(store.KindUser, o, linkRow{Remote: remotes[i], Hash: o.Hash, Payload: payloadJSON(t, o), Members: "null", CreateUncertain: true})
+	}
+}
