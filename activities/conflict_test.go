@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -20,11 +21,11 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		existing := w.target.AddUser(map[string]any{"userName": "ADA", "displayName": "A. Lovelace"})
 		ada := user("ada", "ext-ada")
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		body := `"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true}`
@@ -35,7 +36,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		if users := w.target.Users(); len(users) != 1 || users[0]["id"] != existing || users[0]["externalId"] != "ext-ada" {
 			t.Errorf("target users %v, want the existing account alone, written", users)
 		}
-		w.checkRow(store.KindUser, ada, linkRow{Remote: existing, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: false})
+		w.checkRow(object.User, ada, linkRow{Remote: existing, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: false})
 	})
 	t.Run("group", func(t *testing.T) {
 		// Written whole with its members: those of the directory replace what the group
@@ -46,11 +47,11 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		gid, uids := w.directory("eng", "ada")
 		members := w.linkUsers(uids...)
 		eng := group(gid, "eng", "ext-eng")
-		res, err := w.write(store.KindGroup, eng)
+		res, err := w.write(object.Group, eng)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{gid}}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1, Linked: []string{gid}}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		body := `"schemas":["` + groupSchema + `"],"displayName":"eng","externalId":"ext-eng"`
@@ -64,7 +65,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		if got := w.target.GroupMembers(existing); !slices.Equal(got, members) {
 			t.Errorf("members at the target %v, want %v", got, members)
 		}
-		w.checkRow(store.KindGroup, eng, linkRow{Remote: existing, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+		w.checkRow(object.Group, eng, linkRow{Remote: existing, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 			Members: jsonList(members...), CreateUncertain: false})
 	})
 	t.Run("group/aws", func(t *testing.T) {
@@ -78,11 +79,11 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		gid, uids := w.directory("eng", "ada")
 		w.linkUsers(uids...)
 		eng := group(gid, "eng", "ext-eng")
-		res, err := w.write(store.KindGroup, eng)
+		res, err := w.write(object.Group, eng)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{gid}}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1, Linked: []string{gid}}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		w.checkSent(`POST /Groups {"schemas":["`+groupSchema+`"],"displayName":"eng","externalId":"ext-eng"}`,
@@ -92,7 +93,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		if got := w.target.GroupMembers(existing); !slices.Equal(got, []string{stranger}) {
 			t.Errorf("members at the target %v, want the stranger's, untouched", got)
 		}
-		w.checkRow(store.KindGroup, eng, linkRow{Remote: existing, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+		w.checkRow(object.Group, eng, linkRow{Remote: existing, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 			Members: "[]", CreateUncertain: false})
 	})
 }
@@ -116,19 +117,19 @@ func TestConflictWithoutMatchIsARefusedCreate(t *testing.T) {
 			w := newWorld(t, scimtest.Options{Config: tt.config}, nil)
 			w.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: 409, ScimType: "uniqueness", Times: 1})
 			ada := user("ada", "ext-ada")
-			res, err := w.write(store.KindUser, ada)
+			res, err := w.write(object.User, ada)
 			if err != nil {
 				t.Fatalf("WriteObjects: %v", err)
 			}
-			if want := (activities.WriteResult{Failed: []activities.ObjectFailure{{ID: ada.ID, Error: conflict}}}); !reflect.DeepEqual(res, want) {
+			if want := (activities.WriteResult{Failed: []activities.ObjectFailure{{ID: ada.ID, Error: conflict}}}); !reflect.DeepEqual(outcome(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 			post := `POST /Users {"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true}`
 			w.checkSent(append([]string{post}, tt.lookups...)...)
-			w.checkRow(store.KindUser, ada, linkRow{Remote: "-", Payload: payloadJSON(t, ada), Members: "null", LastError: conflict})
+			w.checkRow(object.User, ada, linkRow{Remote: "-", Payload: payloadJSON(t, ada), Members: "null", LastError: conflict})
 
 			w.target.ResetLog()
-			res, err = w.write(store.KindUser, ada)
+			res, err = w.write(object.User, ada)
 			if err != nil || res.Created != 1 || len(res.Failed) != 0 {
 				t.Fatalf("the next write: %+v, %v; want ada created", res, err)
 			}
@@ -137,7 +138,7 @@ func TestConflictWithoutMatchIsARefusedCreate(t *testing.T) {
 			if len(users) != 1 {
 				t.Fatalf("target users %v, want ada alone", users)
 			}
-			w.checkRow(store.KindUser, ada, linkRow{Remote: users[0]["id"].(string), Hash: ada.Hash, Payload: payloadJSON(t, ada),
+			w.checkRow(object.User, ada, linkRow{Remote: users[0]["id"].(string), Hash: ada.Hash, Payload: payloadJSON(t, ada),
 				Members: "[]", CreateUncertain: true})
 		})
 	}

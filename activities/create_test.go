@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
-	"github.com/scimsync/scimsync/store"
 )
 
 // TestCreatePostsANewUser: a user never written is POSTed with its payload as mapped, and
@@ -18,11 +18,11 @@ func TestCreatePostsANewUser(t *testing.T) {
 	w := newWorld(t, scimtest.Options{}, nil)
 	ada := user("ada", "ext-ada")
 	ada.Payload["displayName"] = "Ada Lovelace"
-	res, err := w.write(store.KindUser, ada)
+	res, err := w.write(object.User, ada)
 	if err != nil {
 		t.Fatalf("WriteObjects: %v", err)
 	}
-	if want := (activities.WriteResult{Created: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(res, want) {
+	if want := (activities.WriteResult{Created: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	w.checkSent(`POST /Users {"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true,"displayName":"Ada Lovelace"}`)
@@ -30,7 +30,7 @@ func TestCreatePostsANewUser(t *testing.T) {
 	if len(users) != 1 || users[0]["userName"] != "ada" || users[0]["externalId"] != "ext-ada" {
 		t.Fatalf("target users %v, want ada alone", users)
 	}
-	w.checkRow(store.KindUser, ada, linkRow{Remote: users[0]["id"].(string), Hash: "h-ada", Payload: payloadJSON(t, ada),
+	w.checkRow(object.User, ada, linkRow{Remote: users[0]["id"].(string), Hash: "h-ada", Payload: payloadJSON(t, ada),
 		Members: "[]", CreateUncertain: true})
 }
 
@@ -53,11 +53,11 @@ func TestCreatePostsANewGroup(t *testing.T) {
 			gid, uids := w.directory("eng", "ada", "bob")
 			remotes := w.linkUsers(uids[0])
 			eng := group(gid, "eng", "ext-eng")
-			res, err := w.write(store.KindGroup, eng)
+			res, err := w.write(object.Group, eng)
 			if err != nil {
 				t.Fatalf("WriteObjects: %v", err)
 			}
-			if want := (activities.WriteResult{Created: 1, Linked: []string{gid}}); !reflect.DeepEqual(res, want) {
+			if want := (activities.WriteResult{Created: 1, Linked: []string{gid}}); !reflect.DeepEqual(outcome(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 			groups := w.target.Groups()
@@ -75,7 +75,7 @@ func TestCreatePostsANewGroup(t *testing.T) {
 			if got := w.target.GroupMembers(id); !slices.Equal(got, atTarget) {
 				t.Errorf("members at the target %v, want %v", got, atTarget)
 			}
-			w.checkRow(store.KindGroup, eng, linkRow{Remote: id, Hash: "h-eng", Payload: payloadJSON(t, eng),
+			w.checkRow(object.Group, eng, linkRow{Remote: id, Hash: "h-eng", Payload: payloadJSON(t, eng),
 				Members: members, CreateUncertain: true})
 		})
 	}

@@ -3,15 +3,15 @@ package activities
 import (
 	"context"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
-	"github.com/scimsync/scimsync/store"
 )
 
 // seedMembers records the members a matched remote group already has, so the next
 // membership sync adds and removes from what is really there. Targets that return no
 // members (aws) leave the list empty.
 func (w *writer) seedMembers(ctx context.Context, id string, found *scim.Resource) {
-	if w.kind != store.KindGroup || w.dry {
+	if w.kind != object.Group || w.dry {
 		return
 	}
 	ids := memberValues(scim.Attr(found.Attributes, "members"))
@@ -49,13 +49,13 @@ func (w *writer) lookupKeys(o MappedObject, email bool) []lookupKey {
 		keys = append(keys, lookupKey{"externalId", ext})
 	}
 	key := "userName"
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		key = "displayName"
 	}
 	if v, ok := o.Payload[key].(string); ok && v != "" {
 		keys = append(keys, lookupKey{key, v})
 	}
-	if e := primaryEmail(o.Payload); email && e != "" && w.kind == store.KindUser {
+	if e := primaryEmail(o.Payload); email && e != "" && w.kind == object.User {
 		keys = append(keys, lookupKey{"emails.value", e})
 	}
 	return keys

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -34,7 +35,7 @@ func (w *world) directoryUsers(usernames ...string) []string {
 
 func (w *world) syncMembers(ids ...string) (activities.WriteResult, error) {
 	w.t.Helper()
-	return w.acts.SyncMembers(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: store.KindGroup, IDs: ids})
+	return w.acts.SyncMembers(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: object.Group, IDs: ids})
 }
 
 // names returns n usernames with prefix, zero-padded so that their order is their index.
@@ -61,7 +62,7 @@ func (w *world) groupWithMembers(members []string, written []string) (activities
 		}
 	}
 	remote := w.target.AddGroup(map[string]any{"displayName": "eng", "externalId": "ext-eng", "members": refs})
-	w.saveLink(store.KindGroup, eng, remote, written)
+	w.saveLink(object.Group, eng, remote, written)
 	return eng, remote, desired
 }
 
@@ -96,7 +97,7 @@ func TestMembersPatchAddAndRemove(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SyncMembers: %v", err)
 	}
-	if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+	if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	want := slices.Sorted(slices.Values(desired))
@@ -104,12 +105,12 @@ func TestMembersPatchAddAndRemove(t *testing.T) {
 	if got := w.target.GroupMembers(remote); !slices.Equal(got, want) {
 		t.Errorf("members at the target %v, want %v", got, want)
 	}
-	w.checkRow(store.KindGroup, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+	w.checkRow(object.Group, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 		Members: jsonList(desired...), CreateUncertain: true})
 
 	// Once up to date, nothing is sent.
 	w.target.ResetLog()
-	if res, err := w.syncMembers(eng.ID); err != nil || !reflect.DeepEqual(res, activities.WriteResult{}) {
+	if res, err := w.syncMembers(eng.ID); err != nil || !reflect.DeepEqual(outcome(res), activities.WriteResult{}) {
 		t.Errorf("second SyncMembers: %+v, %v; want nothing done", res, err)
 	}
 	w.checkSent()
@@ -125,7 +126,7 @@ func TestMembersPutWithoutPatch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SyncMembers: %v", err)
 	}
-	if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+	if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	want := slices.Sorted(slices.Values(desired))
@@ -133,7 +134,7 @@ func TestMembersPutWithoutPatch(t *testing.T) {
 	if got := w.target.GroupMembers(remote); !slices.Equal(got, want) {
 		t.Errorf("members at the target %v, want %v", got, want)
 	}
-	w.checkRow(store.KindGroup, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+	w.checkRow(object.Group, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 		Members: jsonList(desired...), CreateUncertain: true})
 }
 
@@ -163,7 +164,7 @@ func TestMembersChunkedWithinTheTargetsLimit(t *testing.T) {
 			if err != nil {
 				t.Fatalf("SyncMembers: %v", err)
 			}
-			if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+			if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 			remove := slices.Sorted(slices.Values(former))
@@ -178,7 +179,7 @@ func TestMembersChunkedWithinTheTargetsLimit(t *testing.T) {
 			if got := w.target.GroupMembers(remote); !slices.Equal(got, add) {
 				t.Errorf("the target has %d members, want the 120 of the directory", len(got))
 			}
-			w.checkRow(store.KindGroup, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+			w.checkRow(object.Group, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 				Members: jsonList(desired...), CreateUncertain: true})
 		})
 	}
@@ -200,7 +201,7 @@ func TestMembersThroughBulk(t *testing.T) {
 		if i < 2 {
 			remote = w.target.AddGroup(map[string]any{"displayName": name})
 		}
-		w.saveLink(store.KindGroup, g, remote, []string{})
+		w.saveLink(object.Group, g, remote, []string{})
 		groups, remotes = append(groups, g), append(remotes, remote)
 	}
 	res, err := w.syncMembers(groups[0].ID, groups[1].ID, groups[2].ID)
@@ -208,7 +209,7 @@ func TestMembersThroughBulk(t *testing.T) {
 		t.Fatalf("SyncMembers: %v", err)
 	}
 	gone := "scim: bulk PATCH /Groups/" + remotes[2] + ": 404 Not Found"
-	if want := (activities.WriteResult{Updated: 2, Failed: []activities.ObjectFailure{{ID: groups[2].ID, Error: gone}}}); !reflect.DeepEqual(res, want) {
+	if want := (activities.WriteResult{Updated: 2, Failed: []activities.ObjectFailure{{ID: groups[2].ID, Error: gone}}}); !reflect.DeepEqual(outcome(res), want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	var ops []string
@@ -220,8 +221,8 @@ func TestMembersThroughBulk(t *testing.T) {
 		if got := w.target.GroupMembers(remotes[i]); !slices.Equal(got, members[i:i+1]) {
 			t.Errorf("members of %s at the target %v, want %v", g.Payload["displayName"], got, members[i:i+1])
 		}
-		w.checkRow(store.KindGroup, g, linkRow{Remote: remotes[i], Hash: g.Hash, Payload: payloadJSON(t, g),
+		w.checkRow(object.Group, g, linkRow{Remote: remotes[i], Hash: g.Hash, Payload: payloadJSON(t, g),
 			Members: jsonList(members[i]), CreateUncertain: true})
 	}
-	w.checkRow(store.KindGroup, groups[2], linkRow{Remote: "-", Members: "null", LastError: gone})
+	w.checkRow(object.Group, groups[2], linkRow{Remote: "-", Members: "null", LastError: gone})
 }

@@ -39,7 +39,7 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.res.count(o, created)
+	w.acted(o.ID, w.res.count(o, created))
 	if created || linked || o.New {
 		w.res.Linked = append(w.res.Linked, o.ID)
 	}
@@ -48,15 +48,18 @@ func (w *writer) saved(ctx context.Context, o MappedObject, remote string, membe
 }
 
 // count counts one object written: repaired when a read-back asked for it, else created
-// or updated.
-func (r *WriteResult) count(o MappedObject, created bool) {
+// or updated. It returns that action.
+func (r *WriteResult) count(o MappedObject, created bool) string {
 	switch {
 	case o.Repair != "":
 		r.Repaired++
+		return ActionRepaired
 	case created:
 		r.Created++
+		return ActionCreated
 	default:
 		r.Updated++
+		return ActionUpdated
 	}
 }
 
@@ -83,6 +86,7 @@ func (w *writer) failObject(ctx context.Context, o MappedObject, msg string) err
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Failed = append(w.res.Failed, ObjectFailure{ID: o.ID, Error: msg})
+	w.acted(o.ID, ActionFailed)
 	w.done++
 	return nil
 }

@@ -3,8 +3,8 @@ package activities
 import (
 	"encoding/json"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
-	"github.com/scimsync/scimsync/store"
 )
 
 // body is the payload to POST or PUT: a create's carries the on_create attributes, a PUT's
@@ -15,7 +15,7 @@ func (w *writer) body(o MappedObject, create bool) map[string]any {
 	if create {
 		payload = o.CreatePayload()
 	}
-	if w.kind != store.KindGroup || (create && w.caps.MemberPatch) {
+	if w.kind != object.Group || (create && w.caps.MemberPatch) {
 		return payload
 	}
 	body := make(map[string]any, len(payload)+1)
@@ -30,7 +30,7 @@ func (w *writer) body(o MappedObject, create bool) map[string]any {
 // the body carried it, an empty list after a create without members, nil (unchanged)
 // otherwise.
 func (w *writer) membersWritten(id string, whole bool) []string {
-	if w.kind != store.KindGroup {
+	if w.kind != object.Group {
 		return nil
 	}
 	if whole {

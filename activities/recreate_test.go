@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
-	"github.com/scimsync/scimsync/store"
 )
 
 // TestRecreateOn404: an update answered 404 (the remote object vanished, or its id
@@ -22,13 +22,13 @@ func TestRecreateOn404(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		ada := user("ada", "ext-ada")
 		vanished := newID()
-		w.saveLink(store.KindUser, ada, vanished, nil)
+		w.saveLink(object.User, ada, vanished, nil)
 		ada = changed(ada, "displayName", "Ada King")
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Created: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Created: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		users := w.target.Users()
@@ -39,20 +39,20 @@ func TestRecreateOn404(t *testing.T) {
 		w.checkSent(`PATCH /Users/`+vanished+` {"schemas":["`+patchSchema+`"],"Operations":[{"op":"add","path":"displayName","value":"Ada King"}]}`,
 			lookups[0], lookups[1],
 			`POST /Users {"schemas":["`+userSchema+`"],"userName":"ada","externalId":"ext-ada","active":true,"displayName":"Ada King"}`)
-		w.checkRow(store.KindUser, ada, linkRow{Remote: created, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "[]", CreateUncertain: true})
+		w.checkRow(object.User, ada, linkRow{Remote: created, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "[]", CreateUncertain: true})
 	})
 	t.Run("found under another id", func(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		ada := user("ada", "ext-ada")
 		vanished := newID()
-		w.saveLink(store.KindUser, ada, vanished, nil)
+		w.saveLink(object.User, ada, vanished, nil)
 		moved := w.target.AddUser(ada.Payload)
 		ada = changed(ada, "displayName", "Ada King")
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		if n := len(w.target.Users()); n != 1 {
@@ -61,20 +61,20 @@ func TestRecreateOn404(t *testing.T) {
 		w.checkSent(`PATCH /Users/`+vanished+` {"schemas":["`+patchSchema+`"],"Operations":[{"op":"add","path":"displayName","value":"Ada King"}]}`,
 			lookups[0],
 			`PUT /Users/`+moved+` {"id":"`+moved+`","schemas":["`+userSchema+`"],"userName":"ada","externalId":"ext-ada","active":true,"displayName":"Ada King"}`)
-		w.checkRow(store.KindUser, ada, linkRow{Remote: moved, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
+		w.checkRow(object.User, ada, linkRow{Remote: moved, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
 	})
 	t.Run("read-back found it gone", func(t *testing.T) {
 		// The read-back looked already: no update, no look-up; the link is forgotten and
 		// the object posted again.
 		w := newWorld(t, scimtest.Options{}, nil)
 		ada := user("ada", "ext-ada")
-		w.saveLink(store.KindUser, ada, newID(), nil)
+		w.saveLink(object.User, ada, newID(), nil)
 		ada.New, ada.Gone, ada.Repair = false, true, activities.RepairGone
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Repaired: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Repaired: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		users := w.target.Users()
@@ -82,7 +82,7 @@ func TestRecreateOn404(t *testing.T) {
 			t.Fatalf("target users %v, want ada alone", users)
 		}
 		w.checkSent(`POST /Users {"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true}`)
-		w.checkRow(store.KindUser, ada, linkRow{Remote: users[0]["id"].(string), Hash: ada.Hash, Payload: payloadJSON(t, ada),
+		w.checkRow(object.User, ada, linkRow{Remote: users[0]["id"].(string), Hash: ada.Hash, Payload: payloadJSON(t, ada),
 			Members: "[]", CreateUncertain: true})
 	})
 }

@@ -88,7 +88,7 @@ func (w *writer) pass(ctx context.Context, objs []MappedObject, fn func(context.
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ferr := fn(ctx, o)
+			ferr := fn(w.objectCtx(ctx, o.ID), o)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
-	"github.com/scimsync/scimsync/store"
 )
 
 // TestRetrySchedulerOutcomes: what the per-object retry scheduler (each, pass) makes of
@@ -65,7 +65,7 @@ func TestRetrySchedulerOutcomes(t *testing.T) {
 			for _, f := range tt.faults {
 				w.target.AddFault(f)
 			}
-			res, err := w.write(store.KindUser, ada)
+			res, err := w.write(object.User, ada)
 			if n := w.target.Count(patchRoute); n != tt.attempts {
 				t.Errorf("%d attempts, want %d", n, tt.attempts)
 			}
@@ -88,7 +88,7 @@ func TestRetrySchedulerOutcomes(t *testing.T) {
 					want.Failed[i].Error = replaceRemote(want.Failed[i].Error, remote)
 				}
 			}
-			if !reflect.DeepEqual(res, want) {
+			if !reflect.DeepEqual(outcome(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 			row := linkRow{Remote: remote, Hash: before.Hash, Payload: payloadJSON(t, before), Members: "null",
@@ -96,7 +96,7 @@ func TestRetrySchedulerOutcomes(t *testing.T) {
 			if tt.errType == "" && tt.linkError == "" {
 				row.Hash, row.Payload = ada.Hash, payloadJSON(t, ada)
 			}
-			w.checkRow(store.KindUser, ada, row)
+			w.checkRow(object.User, ada, row)
 		})
 	}
 
@@ -112,7 +112,7 @@ func TestRetrySchedulerOutcomes(t *testing.T) {
 		defer cancel()
 		done := make(chan error, 1)
 		go func() {
-			_, err := w.acts.WriteObjects(ctx, activities.WriteInput{Provider: w.provider.Name, Kind: store.KindUser,
+			_, err := w.acts.WriteObjects(ctx, activities.WriteInput{Provider: w.provider.Name, Kind: object.User,
 				Objects: []activities.MappedObject{ada}})
 			done <- err
 		}()
@@ -135,7 +135,7 @@ func TestRetrySchedulerOutcomes(t *testing.T) {
 		if n := w.target.Count(patchRoute); n != 1 {
 			t.Errorf("%d attempts, want 1", n)
 		}
-		w.checkRow(store.KindUser, ada, linkRow{Remote: remote, Hash: before.Hash, Payload: payloadJSON(t, before), Members: "null", CreateUncertain: true})
+		w.checkRow(object.User, ada, linkRow{Remote: remote, Hash: before.Hash, Payload: payloadJSON(t, before), Members: "null", CreateUncertain: true})
 	})
 }
 
@@ -154,15 +154,15 @@ func TestRetrySchedulerStopsAPassAfterFailuresInARow(t *testing.T) {
 	for _, name := range []string{"u1", "u2", "u3", "u4", "u5"} {
 		o := user(name, "ext-"+name)
 		remote := w.target.AddUser(o.Payload)
-		w.saveLink(store.KindUser, o, remote, nil)
+		w.saveLink(object.User, o, remote, nil)
 		objs, remotes = append(objs, changed(o, "displayName", name)), append(remotes, remote)
 	}
 	w.target.AddFault(scimtest.Fault{Method: "PATCH", Route: "/Users/{id}", Status: 500, RetryAfter: "1", Times: 3})
-	res, err := w.write(store.KindUser, objs...)
+	res, err := w.write(object.User, objs...)
 	if err != nil {
 		t.Fatalf("WriteObjects: %v", err)
 	}
-	if want := (activities.WriteResult{Updated: 5}); !reflect.DeepEqual(res, want) {
+	if want := (activities.WriteResult{Updated: 5}); !reflect.DeepEqual(outcome(res), want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	var want []string
@@ -171,6 +171,6 @@ func TestRetrySchedulerStopsAPassAfterFailuresInARow(t *testing.T) {
 	}
 	w.checkSent(want...)
 	for i, o := range objs {
-		w.checkRow(store.KindUser, o, linkRow{Remote: remotes[i], Hash: o.Hash, Payload: payloadJSON(t, o), Members: "null", CreateUncertain: true})
+		w.checkRow(object.User, o, linkRow{Remote: remotes[i], Hash: o.Hash, Payload: payloadJSON(t, o), Members: "null", CreateUncertain: true})
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/object"
 )
 
 // staleMargin widens "written since this write was scheduled" by the clock difference
@@ -46,7 +46,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 	}
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
 	var payloads map[string]mapping.Payloads
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		payloads, _, err = a.mapGroups(ctx, p, programs, mp, ids, true)
 	} else {
 		payloads, _, err = a.mapUsers(ctx, p, programs, mp, ids, true)
@@ -68,6 +68,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 		mapped, ok := payloads[o.ID]
 		if !ok { // out of scope, skipped or deleted since: not this write's to make
 			dropped++
+			w.actedLocked(o.ID, ActionSkipped)
 			continue
 		}
 		payload := mapped.Always
@@ -79,6 +80,7 @@ func (a *Activities) remapStale(ctx context.Context, w *writer, todo []MappedObj
 		live := l.Live()
 		if live && l.PayloadHash == hash { // the other writer wrote what the directory holds
 			dropped++
+			w.actedLocked(o.ID, ActionUnchanged)
 			if o.New {
 				w.res.Linked = append(w.res.Linked, o.ID)
 			}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
-	"github.com/scimsync/scimsync/store"
 )
 
 // oldPayload is the old side of o's change at remote: what a read-back found there, else
@@ -80,7 +80,7 @@ func (w *writer) update(ctx context.Context, o MappedObject, remote string, old 
 // (groups with their whole member list, so a PUT never drops members).
 func (w *writer) updateRequest(o MappedObject, old map[string]any) (method string, body any) {
 	patch := w.caps.UserUpdate == scim.UpdatePatch
-	if w.kind == store.KindGroup {
+	if w.kind == object.Group {
 		patch = w.caps.GroupUpdate == scim.UpdatePatch
 		if w.caps.GroupPatchPaths != nil {
 			ops := scim.RestrictPaths(scim.DiffPatch(old, o.Payload), w.caps.GroupPatchPaths)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -16,7 +17,7 @@ func (w *world) linkedUser() (activities.MappedObject, string) {
 	ada := user("ada", "ext-ada")
 	ada.Payload["displayName"] = "Ada Lovelace"
 	remote := w.target.AddUser(ada.Payload)
-	w.saveLink(store.KindUser, ada, remote, nil)
+	w.saveLink(object.User, ada, remote, nil)
 	return ada, remote
 }
 
@@ -30,7 +31,7 @@ func (w *world) linkedGroup() (activities.MappedObject, string, []string) {
 	eng := group(gid, "eng", "ext-eng")
 	body := map[string]any{"displayName": "eng", "externalId": "ext-eng", "members": []any{map[string]any{"value": members[0]}}}
 	remote := w.target.AddGroup(body)
-	w.saveLink(store.KindGroup, eng, remote, members[:1])
+	w.saveLink(object.Group, eng, remote, members[:1])
 	return eng, remote, members
 }
 
@@ -43,35 +44,35 @@ func TestUpdatePatchesWhatChanged(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		ada, remote := w.linkedUser()
 		ada = changed(ada, "displayName", "Ada King")
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		w.checkSent(`PATCH /Users/` + remote + ` {"schemas":["` + patchSchema + `"],"Operations":[{"op":"replace","path":"displayName","value":"Ada King"}]}`)
 		if u, _ := w.target.User(remote); u["displayName"] != "Ada King" || u["userName"] != "ada" {
 			t.Errorf("remote user %v, want ada renamed Ada King", u)
 		}
-		w.checkRow(store.KindUser, ada, linkRow{Remote: remote, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
+		w.checkRow(object.User, ada, linkRow{Remote: remote, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
 	})
 	t.Run("group", func(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		eng, remote, members := w.linkedGroup()
 		eng = changed(eng, "displayName", "engineering")
-		res, err := w.write(store.KindGroup, eng)
+		res, err := w.write(object.Group, eng)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		w.checkSent(`PATCH /Groups/` + remote + ` {"schemas":["` + patchSchema + `"],"Operations":[{"op":"replace","path":"displayName","value":"engineering"}]}`)
 		if got := w.target.GroupMembers(remote); !slices.Equal(got, members[:1]) {
 			t.Errorf("members at the target %v, want ada's %v alone", got, members[:1])
 		}
-		w.checkRow(store.KindGroup, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+		w.checkRow(object.Group, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 			Members: jsonList(members[0]), CreateUncertain: true})
 	})
 }
@@ -97,26 +98,26 @@ func TestUpdatePutsWhenPatchIsUnsupported(t *testing.T) {
 			})
 			ada, remote := w.linkedUser()
 			ada = changed(ada, "displayName", "Ada King")
-			res, err := w.write(store.KindUser, ada)
+			res, err := w.write(object.User, ada)
 			if err != nil {
 				t.Fatalf("WriteObjects: %v", err)
 			}
-			if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+			if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 			w.checkSent(`PUT /Users/` + remote + ` {"id":"` + remote + `","schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true,"displayName":"Ada King"}`)
-			w.checkRow(store.KindUser, ada, linkRow{Remote: remote, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
+			w.checkRow(object.User, ada, linkRow{Remote: remote, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
 		})
 	}
 	t.Run("discovery/group", func(t *testing.T) {
 		w := newWorld(t, scimtest.Options{Config: scimtest.Config{NoPatch: true}}, nil)
 		eng, remote, members := w.linkedGroup()
 		eng = changed(eng, "displayName", "engineering")
-		res, err := w.write(store.KindGroup, eng)
+		res, err := w.write(object.Group, eng)
 		if err != nil {
 			t.Fatalf("WriteObjects: %v", err)
 		}
-		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(res, want) {
+		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		want := slices.Sorted(slices.Values(members))
@@ -124,7 +125,7 @@ func TestUpdatePutsWhenPatchIsUnsupported(t *testing.T) {
 		if got := w.target.GroupMembers(remote); !slices.Equal(got, want) {
 			t.Errorf("members at the target %v, want ada's and bob's %v", got, want)
 		}
-		w.checkRow(store.KindGroup, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
+		w.checkRow(object.Group, eng, linkRow{Remote: remote, Hash: eng.Hash, Payload: payloadJSON(t, eng),
 			Members: jsonList(members...), CreateUncertain: true})
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -46,6 +47,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 			// worker killed before the attempt reported back, or a full-sync batch (whose
 			// groups phase may be over). So a New object counts as linked here too.
 			res.Unchanged++
+			w.actedLocked(o.ID, ActionUnchanged)
 			if o.New {
 				res.Linked = append(res.Linked, o.ID)
 			}
@@ -58,7 +60,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 		return res, err
 	}
 	res.Unchanged += stale
-	if w.kind == store.KindGroup && len(todo) > 0 {
+	if w.kind == object.Group && len(todo) > 0 {
 		if w.members, err = a.desiredMembers(ctx, w.t.provider, objectIDs(todo)); err != nil {
 			return res, err
 		}
@@ -82,7 +84,7 @@ func (a *Activities) WriteObjects(ctx context.Context, in WriteInput) (WriteResu
 	res.Unchanged += w.res.Unchanged
 	res.Failed = w.res.Failed
 	res.Linked = append(res.Linked, w.res.Linked...)
-	res.DryRun, res.Planned = w.dryRunLog(), w.res.Planned
+	res.DryRun, res.Planned, res.Objects = w.dryRunLog(), w.res.Planned, w.objectRecords()
 	if !w.dry {
 		a.observe(w.t.provider.Name, w.kind, map[string]int{"created": res.Created, "updated": res.Updated,
 			"repaired": res.Repaired, "failed": len(res.Failed)})
@@ -120,6 +122,8 @@ type writer struct {
 	mu   sync.Mutex
 	res  WriteResult
 	done int // objects finished, which the heartbeat reports
+	// records holds, by object id, what was done and sent for each object (records.go).
+	records map[string]*ObjectRecord
 }
 
 func (a *Activities) newWriter(ctx context.Context, provider, kind string, ids []string) (_ *writer, err error) {
@@ -262,7 +266,7 @@ func (w *writer) dryRunLog() []DryRunRequest {
 }
 
 func scimKind(kind string) scim.Kind {
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		return scim.Groups
 	}
 	return scim.Users

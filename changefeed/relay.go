@@ -39,6 +39,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -303,13 +304,13 @@ func planBatch(changes []store.Change, providers []store.Provider) *plan {
 			}
 			switch c.Kind {
 			case store.ChangeUser:
-				p.addSignal(prov.Name, workflows.KindUser, c.ObjectID, reason, c.ID)
+				p.addSignal(prov.Name, object.User, c.ObjectID, reason, c.ID)
 			case store.ChangeGroup:
-				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason, c.ID)
+				p.addSignal(prov.Name, object.Group, c.ObjectID, reason, c.ID)
 			case store.ChangeMembership:
-				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason, c.ID)
+				p.addSignal(prov.Name, object.Group, c.ObjectID, reason, c.ID)
 				if c.RelatedID != nil {
-					p.addSignal(prov.Name, workflows.KindUser, *c.RelatedID, reason, c.ID)
+					p.addSignal(prov.Name, object.User, *c.RelatedID, reason, c.ID)
 				}
 			case store.ChangeBinding:
 				if prov.ApplicationID != nil && *prov.ApplicationID == c.ObjectID {

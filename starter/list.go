@@ -71,6 +71,7 @@ type providerView struct {
 	PageSize               int                          `json:"pageSize"`
 	DeprovisionAction      string                       `json:"deprovisionAction"`
 	DeprovisionThreshold   int                          `json:"deprovisionThreshold"`
+	DeprovisionDeleteAfter string                       `json:"deprovisionDeleteAfter,omitempty"`
 	FlattenGroups          bool                         `json:"flattenGroups"`
 	LinkExisting           bool                         `json:"linkExisting"`
 	FullSyncInterval       string                       `json:"fullSyncInterval"`
@@ -129,6 +130,9 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 			DeprovisionThreshold: p.DeprovisionThreshold, FlattenGroups: p.FlattenGroups, LinkExisting: p.LinkExisting,
 			FullSyncInterval: p.FullSyncInterval.String(), GroupFilters: []string{}, Mappings: []string{},
 			ReconcileInterval: p.ReconcileInterval.String(), Orphans: p.Orphans,
+		}
+		if p.DeprovisionDeleteAfter > 0 {
+			v.DeprovisionDeleteAfter = p.DeprovisionDeleteAfter.String()
 		}
 		if !p.ServiceConfig.IsZero() {
 			sc := p.ServiceConfig
@@ -200,7 +204,7 @@ interval, mappings and base URL. Secrets are shown as their references.`)
 func Mappings(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
 	cl := newCmdLine(d, "mappings", "mappings [--json]", `
 Lists the property mappings: name, kind, the providers that select them, the length of
-their source, and when they apply (always, or on_create: only in the create of an object).
+their source, and when they apply (always, or on_create: only in the create of an namedObject).
 The built-in defaults (00-default-user, 00-default-group) run for providers that select no
 mapping of their kind. --json includes the expressions.`)
 	var asJSON bool

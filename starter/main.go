@@ -160,6 +160,7 @@ var commands = []command{
 	{"full-sync", "start a provider's full sync through its schedule", FullSync},
 	{"plan", "show what the next full sync would change, sending only GETs", Plan},
 	{"status", "show providers, schedules, running syncs, links and errors", Status},
+	{"history", "show one user's or group's past syncs from Temporal, newest first", History},
 	{"outbox", "list, retry or drop the changes Temporal refused (outbox list|retry|drop)", Outbox},
 	{"mapping", "test a provider's property mappings on one object (mapping test)", Mapping},
 	{"providers", "list providers", Providers},

@@ -61,7 +61,7 @@ func viewParked(ps []store.ParkedChange) []parkedView {
 	return out
 }
 
-// object names what changed: the object, and for a membership the group and the user.
+// object names what changed: the namedObject, and for a membership the group and the user.
 func (v parkedView) object() string {
 	if v.RelatedID != "" {
 		return v.ObjectID + "/" + v.RelatedID

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
@@ -147,7 +148,7 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			}
 		}
 	}
-	for _, kind := range []string{store.KindUser, store.KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		after := ""
 		for {
 			page, err := acts.ListInScope(ctx, activities.ListInput{Provider: p.Name, Kind: kind, After: after,
@@ -168,7 +169,7 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			after = page.Next
 		}
 	}
-	for _, kind := range []string{store.KindUser, store.KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		after := ""
 		for {
 			page, err := acts.ListStale(ctx, activities.ListInput{Provider: p.Name, Kind: kind, After: after, Limit: 100})
@@ -186,9 +187,25 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			after = page.IDs[len(page.IDs)-1]
 		}
 	}
+	// Deactivated users whose grace period has passed: the cleanup deletes them next.
+	for after := ""; info.DeletesAfterGrace(); {
+		page, err := acts.ListDueDeletions(ctx, activities.ListInput{Provider: p.Name, Kind: object.User, After: after, Limit: 100})
+		if err != nil {
+			return res, err
+		}
+		if len(page.IDs) == 0 {
+			break
+		}
+		r, err := acts.DeleteDue(ctx, activities.ObjectsInput{Provider: p.Name, Kind: object.User, IDs: page.IDs})
+		if err != nil {
+			return res, err
+		}
+		add(r)
+		after = page.IDs[len(page.IDs)-1]
+	}
 	if readBack != "" {
 		res.Orphans = map[string]activities.OrphanCounts{}
-		for _, kind := range []string{store.KindUser, store.KindGroup} {
+		for _, kind := range []string{object.User, object.Group} {
 			after := ""
 			for {
 				r, err := acts.HandleOrphans(ctx, activities.OrphansInput{Provider: p.Name, Kind: kind, ReadBack: readBack,
@@ -236,7 +253,7 @@ func planBatch(ctx context.Context, acts *activities.Activities, batch activitie
 		}
 		add(r)
 	}
-	if batch.Kind == store.KindGroup {
+	if batch.Kind == object.Group {
 		gone := map[string]bool{}
 		for _, id := range append(mapped.Skipped, mapped.Gone...) {
 			gone[id] = true
@@ -264,7 +281,7 @@ func readTargetBack(ctx context.Context, acts *activities.Activities, provider, 
 	if err := acts.StartReadBack(ctx, activities.ReadPageInput{Provider: provider, ReadBack: readBack}); err != nil {
 		return figures, err
 	}
-	for _, kind := range []string{store.KindUser, store.KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		read := 0
 		page := activities.PageToken{}
 		for {
@@ -288,7 +305,7 @@ func readTargetBack(ctx context.Context, acts *activities.Activities, provider, 
 			}
 			page = *r.Next
 		}
-		if kind == store.KindUser {
+		if kind == object.User {
 			figures.UsersRead = read
 		} else {
 			figures.GroupsRead = read
@@ -349,7 +366,7 @@ func printPlan(ctx context.Context, w io.Writer, st *store.Store, p store.Provid
 		}
 	}
 	if res.ReadTarget {
-		for _, kind := range []string{store.KindUser, store.KindGroup} {
+		for _, kind := range []string{object.User, object.Group} {
 			o := res.Orphans[kind]
 			if o.Total() == 0 {
 				continue

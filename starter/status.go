@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -28,7 +29,9 @@ last run with its result, next run), the full syncs running now with their progr
 pacing (the configured or learned rate every worker shares, the rate it is written at, and
 a pause the target asked for, until when), how many users and groups are linked, the
 direct deprovisions held past the deprovision threshold (they wait for a full sync and its
-approval), and the objects whose last sync failed with the reason.
+approval), with deprovision action deactivate_then_delete the deactivated users waiting
+for their deletion (how many, how many are due, the next ones with their dates), and the
+objects whose last sync failed with the reason.
 Then the change outbox: how many directory changes wait for the relay, and the oldest's age;
 and the parked changes, which Temporal refused permanently: how many, how long the longest
 parked has been, and the longest parked ones (id, what changed, the provider whose call was
@@ -60,6 +63,9 @@ type providerStatus struct {
 	HeldDeprovisions int            `json:"heldDeprovisions"`
 	HeldSince        *time.Time     `json:"heldSince,omitempty"`
 	Threshold        int            `json:"deprovisionThreshold"`
+	// PendingDeletions, with deprovision action deactivate_then_delete: the deactivated
+	// users waiting for their deletion.
+	PendingDeletions *pendingDeletions `json:"pendingDeletions,omitempty"`
 }
 
 // readBackStatus is the provider's reading back of its target: the last one, and when the
@@ -238,13 +244,16 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 	if ps.HeldDeprovisions, ps.HeldSince, err = st.HeldDeprovisions(ctx, p.ID); err != nil {
 		return ps, err
 	}
+	if ps.PendingDeletions, err = providerPendingDeletions(ctx, st, p); err != nil {
+		return ps, err
+	}
 	links, err := st.LinkErrors(ctx, p.ID, maxErrors)
 	if err != nil {
 		return ps, err
 	}
 	var userIDs, groupIDs []string
 	for _, l := range links {
-		if l.Kind == store.KindUser {
+		if l.Kind == object.User {
 			userIDs = append(userIDs, l.ObjectID)
 		} else {
 			groupIDs = append(groupIDs, l.ObjectID)
@@ -436,6 +445,9 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			}
 			fmt.Fprintf(w, "  %-10s %d direct deprovisions past the threshold of %d an hour%s; they wait for a full sync: "+
 				"starter full-sync --provider %s --allow-deletions\n", "held", p.HeldDeprovisions, p.Threshold, since, p.Name)
+		}
+		if p.PendingDeletions != nil {
+			fmt.Fprintf(w, "  %-10s %s\n", "deletions", pendingDeletionsLine(*p.PendingDeletions, now))
 		}
 		switch p.ErrorCount {
 		case 0:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
@@ -60,7 +61,7 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 		return code
 	}
 	kind, name := pos[0], pos[1]
-	if kind != store.KindUser && kind != store.KindGroup {
+	if kind != object.User && kind != object.Group {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -83,14 +84,14 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 		if secret, err = secretref.Resolve(cl.cfg.InstallationSecret); err != nil {
 			return exitCode(stderr, "sync", usageErrorf("installation secret: %v", err))
 		}
-	} else if kind == store.KindUser {
+	} else if kind == object.User {
 		return exitCode(stderr, "sync", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
 	}
 	return syncInProcess(ctx, d, st, secret, p, obj, stdout)
 }
 
 // object is the user or group a command works on.
-type object struct {
+type namedObject struct {
 	kind   string
 	id     string
 	label  string // username or group name; the id when deleted
@@ -103,10 +104,10 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 // findObject finds a user by username or a group by name; an id is accepted too, and may
 // name an object that no longer exists.
-func findObject(ctx context.Context, st *store.Store, kind, name string) (object, error) {
-	o := object{kind: kind, label: name}
+func findObject(ctx context.Context, st *store.Store, kind, name string) (namedObject, error) {
+	o := namedObject{kind: kind, label: name}
 	var err error
-	if kind == store.KindUser {
+	if kind == object.User {
 		o.user, err = st.UserByUsername(ctx, name)
 		o.id = o.user.ID
 	} else {
@@ -124,7 +125,7 @@ func findObject(ctx context.Context, st *store.Store, kind, name string) (object
 		return o, fmt.Errorf("no %s named %q in the directory", kind, name)
 	}
 	o.id = strings.ToLower(name)
-	if kind == store.KindUser {
+	if kind == object.User {
 		users, err := st.UsersByIDs(ctx, []string{o.id})
 		if err != nil {
 			return o, err
@@ -189,7 +190,7 @@ func millis(d time.Duration) string {
 
 // syncInProcess runs the ObjectSync steps for one object through the activities, printing
 // each, and returns the exit code.
-func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string, p store.Provider, obj object, stdout io.Writer) int {
+func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string, p store.Provider, obj namedObject, stdout io.Writer) int {
 	log := &syncLog{w: stdout}
 	acts := &activities.Activities{
 		Store:          st,
@@ -296,7 +297,10 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		case len(res.Failed) > 0:
 			log.step("", "failed: %s", res.Failed[0].Error)
 			code = ExitFailure
-		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivate && obj.kind == store.KindUser:
+		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivateThenDelete && obj.kind == object.User:
+			log.step("", "deactivated at the target (active: false); the link is kept, and a full sync deletes it "+
+				"after %s unless it comes back in scope before", p.DeprovisionDeleteAfter)
+		case res.Deprovisioned > 0 && p.DeactivatesUsers() && obj.kind == object.User:
 			log.step("", "deactivated at the target (active: false); the link is kept")
 		case res.Deprovisioned > 0:
 			log.step("", "deleted at the target; the link is forgotten")
@@ -307,15 +311,15 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		log.step("map", "nothing to do: the object is %s, and not linked", goneReason(obj))
 	}
 
-	if obj.kind == store.KindUser && present && code == ExitOK && !p.DryRun {
+	if obj.kind == object.User && present && code == ExitOK && !p.DryRun {
 		code = max(code, syncGroupsOfUser(ctx, log, acts, st, p, obj))
 	}
-	if obj.kind == store.KindGroup && present && code == ExitOK {
+	if obj.kind == object.Group && present && code == ExitOK {
 		res, err := acts.SyncMembers(ctx, in)
 		if err != nil {
 			return failed("members", err)
 		}
-		after, err := st.Links(ctx, p.ID, store.KindGroup, in.IDs)
+		after, err := st.Links(ctx, p.ID, object.Group, in.IDs)
 		if err != nil {
 			return failed("members", err)
 		}
@@ -342,7 +346,7 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 }
 
 // reportWrite prints the outcome of WriteObjects for one object.
-func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Provider, obj object, res activities.WriteResult) int {
+func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Provider, obj namedObject, res activities.WriteResult) int {
 	if len(res.Failed) > 0 {
 		log.step("", "failed: %s (recorded on the object's link; starter status shows it)", res.Failed[0].Error)
 		return ExitFailure
@@ -373,7 +377,7 @@ func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Pro
 // the workers do when a user gets linked (there, the user's sync signals the groups'
 // syncs; here nobody would). Groups not at the target yet get the member at their first
 // sync. It prints each group's outcome and returns the exit code.
-func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activities, st *store.Store, p store.Provider, obj object) int {
+func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activities, st *store.Store, p store.Provider, obj namedObject) int {
 	failed := func(err error) int {
 		log.step("groups", "failed: %s", activityMessage(err))
 		return ExitFailure
@@ -393,7 +397,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 		return failed(err)
 	}
 	slices.SortFunc(groups, func(a, b store.Group) int { return strings.Compare(a.Name, b.Name) })
-	before, err := st.Links(ctx, p.ID, store.KindGroup, ids)
+	before, err := st.Links(ctx, p.ID, object.Group, ids)
 	if err != nil {
 		return failed(err)
 	}
@@ -413,7 +417,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 	if len(synced) == 0 {
 		return ExitOK
 	}
-	in := activities.ObjectsInput{Provider: p.Name, Kind: store.KindGroup}
+	in := activities.ObjectsInput{Provider: p.Name, Kind: object.Group}
 	for _, g := range synced {
 		in.IDs = append(in.IDs, g.ID)
 	}
@@ -421,7 +425,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 	if err != nil {
 		return failed(err)
 	}
-	after, err := st.Links(ctx, p.ID, store.KindGroup, in.IDs)
+	after, err := st.Links(ctx, p.ID, object.Group, in.IDs)
 	if err != nil {
 		return failed(err)
 	}
@@ -453,7 +457,7 @@ func syncedAt(l store.Link) string {
 	return ", written " + l.SyncedAt.UTC().Format(time.RFC3339)
 }
 
-func goneReason(obj object) string {
+func goneReason(obj namedObject) string {
 	if !obj.exists {
 		return "deleted from the directory"
 	}
@@ -478,11 +482,11 @@ func describeCaps(c activities.DiscoverResult) string {
 }
 
 // scopeDecision says whether the object is in the provider's scope, and why.
-func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj object) (bool, string, error) {
+func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj namedObject) (bool, string, error) {
 	if !obj.exists {
 		return false, "deleted from the directory", nil
 	}
-	if obj.kind == store.KindGroup {
+	if obj.kind == object.Group {
 		filters, err := st.GroupFilters(ctx, p.ID)
 		if err != nil {
 			return false, "", err
@@ -534,7 +538,7 @@ func activityMessage(err error) string {
 
 // syncViaTemporal signals the object's ObjectSync (starting it when none runs), waits for
 // it, and reports the object's link.
-func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p store.Provider, obj object, stdout, stderr io.Writer) int {
+func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p store.Provider, obj namedObject, stdout, stderr io.Writer) int {
 	c, err := sess.temporal(ctx)
 	if err != nil {
 		return exitCode(stderr, "sync", err)

@@ -354,7 +354,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		Namespace: namespace, SearchAttributes: missing,
 	})
 	if err != nil && !strings.Contains(err.Error(), "already") {
-		return fmt.Errorf("register search attributes (Temporal Cloud: add ScimProvider and ScimObjectKind as Keyword in the namespace settings): %w", err)
+		return fmt.Errorf("register search attributes (Temporal Cloud: add ScimProvider, ScimObjectKind, ScimBatchFirstId and ScimBatchLastId as Keyword in the namespace settings): %w", err)
 	}
 	return nil
 }
