@@ -403,13 +403,13 @@ func (r *reader) provider(loc string, fp fileProvider) providerSpec {
 	take(r, &p.FlattenGroups, fp.FlattenGroups, field("flatten_groups"))
 	take(r, &p.LinkExisting, fp.LinkExisting, field("link_existing"))
 	take(r, &p.Enabled, fp.Enabled, field("enabled"))
-	if iv, ok := r.reconcileInterval(ps.nodes["reconcile_interval"], field("reconcile_interval"), fp.ReconcileInterval); ok {
+	if iv, ok := r.duration(ps.nodes["reconcile_interval"], field("reconcile_interval"), fp.ReconcileInterval, reconcileIntervalRule); ok {
 		p.ReconcileInterval = iv
 	}
-	if iv, ok := r.fullSyncInterval(ps.nodes["full_sync_interval"], field("full_sync_interval"), fp.FullSyncInterval); ok {
+	if iv, ok := r.duration(ps.nodes["full_sync_interval"], field("full_sync_interval"), fp.FullSyncInterval, fullSyncIntervalRule); ok {
 		p.FullSyncInterval = iv
 	}
-	if iv, ok := r.deleteAfter(ps.nodes["deprovision.delete_after"], field("deprovision.delete_after"), fp.Deprovision.DeleteAfter); ok {
+	if iv, ok := r.duration(ps.nodes["deprovision.delete_after"], field("deprovision.delete_after"), fp.Deprovision.DeleteAfter, deleteAfterRule); ok {
 		p.DeprovisionDeleteAfter = iv
 	}
 	return ps

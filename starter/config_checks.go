@@ -98,55 +98,39 @@ func redactURL(s string) string {
 	return s
 }
 
-// reconcileInterval reads reconcile_interval: a duration of at least a minute, or 0 (read
-// the target back only when asked). The schema checks its form; a form Go cannot read
-// (a YAML number such as 5) is reported here in the same words.
-func (r *reader) reconcileInterval(n *yaml.Node, field string, v *string) (time.Duration, bool) {
+// durationRule is what a duration setting may be. The schema checks its form; a form Go
+// cannot read (a YAML number such as 5) is reported here in the same words.
+type durationRule struct {
+	expected string        // what a good value looks like, after "expected a duration such as"
+	zero     bool          // "0" is a value of its own (reconcile_interval: only when asked)
+	min      time.Duration // the smallest other value
+	tooSmall string        // the error below min; %s is the value
+}
+
+var (
+	// reconcile_interval: at least a minute, or 0 (read the target back only when asked).
+	reconcileIntervalRule = durationRule{expected: "24h or 168h, or 0 to read the target back only when asked",
+		zero: true, min: time.Minute, tooSmall: "must be 0 (only when asked) or at least 1m, got %s"}
+	// full_sync_interval: at least a minute.
+	fullSyncIntervalRule = durationRule{expected: "1h or 30m", min: time.Minute, tooSmall: "must be at least 1m, got %s"}
+	// deprovision.delete_after: more than nothing.
+	deleteAfterRule = durationRule{expected: "720h (30 days) or 168h", min: time.Nanosecond,
+		tooSmall: "must be more than 0 (the grace period before a deactivated user is deleted), got %s"}
+)
+
+// duration reads a duration setting by its rule; false when it is absent or wrong.
+func (r *reader) duration(n *yaml.Node, field string, v *string, rule durationRule) (time.Duration, bool) {
 	if v == nil || r.bad[field] {
 		return 0, false
 	}
 	iv, err := time.ParseDuration(*v)
 	switch {
-	case *v == "0":
+	case rule.zero && *v == "0":
 		return 0, true
 	case err != nil:
-		r.errorf(n, field, "expected a duration such as 24h or 168h, or 0 to read the target back only when asked, got %q", truncate(*v, 40))
-	case iv < time.Minute:
-		r.errorf(n, field, "must be 0 (only when asked) or at least 1m, got %s", iv)
-	default:
-		return iv, true
-	}
-	return 0, false
-}
-
-// fullSyncInterval reads full_sync_interval: a duration of at least a minute.
-func (r *reader) fullSyncInterval(n *yaml.Node, field string, v *string) (time.Duration, bool) {
-	if v == nil || r.bad[field] {
-		return 0, false
-	}
-	iv, err := time.ParseDuration(*v)
-	switch {
-	case err != nil:
-		r.errorf(n, field, "expected a duration such as 1h or 30m, got %q", truncate(*v, 40))
-	case iv < time.Minute:
-		r.errorf(n, field, "must be at least 1m, got %s", iv)
-	default:
-		return iv, true
-	}
-	return 0, false
-}
-
-// deleteAfter reads deprovision.delete_after: a positive duration.
-func (r *reader) deleteAfter(n *yaml.Node, field string, v *string) (time.Duration, bool) {
-	if v == nil || r.bad[field] {
-		return 0, false
-	}
-	iv, err := time.ParseDuration(*v)
-	switch {
-	case err != nil:
-		r.errorf(n, field, "expected a duration such as 720h (30 days) or 168h, got %q", truncate(*v, 40))
-	case iv <= 0:
-		r.errorf(n, field, "must be more than 0 (the grace period before a deactivated user is deleted), got %s", iv)
+		r.errorf(n, field, "expected a duration such as %s, got %q", rule.expected, truncate(*v, 40))
+	case iv < rule.min:
+		r.errorf(n, field, rule.tooSmall, iv)
 	default:
 		return iv, true
 	}
