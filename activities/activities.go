@@ -128,14 +128,19 @@ func (a *Activities) ListStale(ctx context.Context, in ListInput) (IDList, error
 	return IDList{IDs: ids}, err
 }
 
-// CountStale counts the provider's linked objects that are deleted or out of scope.
+// CountStale counts the provider's linked objects that are deleted or out of scope, and
+// the deactivated users whose deletion is due.
 func (a *Activities) CountStale(ctx context.Context, in ProviderInput) (StaleCount, error) {
 	p, err := a.provider(ctx, in.Provider)
 	if err != nil {
 		return StaleCount{}, err
 	}
 	users, groups, err := a.Store.CountStaleLinks(ctx, p.ID)
-	return StaleCount{Users: users, Groups: groups}, err
+	if err != nil {
+		return StaleCount{}, err
+	}
+	due, err := a.Store.CountDueDeletions(ctx, p.ID)
+	return StaleCount{Users: users, Groups: groups, Due: due}, err
 }
 
 // SignalGroupsOfUsers signals the per-object syncs of the groups the users (in.IDs) are

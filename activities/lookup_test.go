@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -246,5 +247,54 @@ func TestDeprovisionFindsALostCreateInTheListing(t *testing.T) {
 	want := []string{"GET /ServiceProviderConfig", "GET /Users", "DELETE /Users/{id}"}
 	if got := w.routes(); !slices.Equal(got, want) {
 		t.Errorf("requests %v, want %v", got, want)
+	}
+}
+
+// TestLostCreateFoundByFilter: at a target that filters, a create whose answer was lost is
+// looked up before it is posted again, in the activity's next pass: by the externalId the
+// create carried, in one request whose answer decides; by userName when the payload has
+// no externalId, or when the target refuses to filter on it. Found, the user is linked
+// and written whole; the target holds it once.
+func TestLostCreateFoundByFilter(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		externalID string
+		fault      *scimtest.Fault
+		lookups    []string
+	}{
+		{"by externalId", "ext-ada", nil, []string{`GET /Users?filter=externalId eq "ext-ada"`}},
+		{"without externalId", "", nil, []string{`GET /Users?filter=userName eq "ada"`}},
+		{"externalId filter refused", "ext-ada", &scimtest.Fault{Method: "GET", Route: "/Users", Status: 400, ScimType: "invalidFilter", Times: 1},
+			[]string{`GET /Users?filter=externalId eq "ext-ada"`, `GET /Users?filter=userName eq "ada"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, scimtest.Options{}, nil)
+			w.target.AddFault(lostAnswer("/Users"))
+			if tt.fault != nil {
+				w.target.AddFault(*tt.fault)
+			}
+			ada := user("ada", tt.externalID)
+			body := `"schemas":["` + userSchema + `"],"userName":"ada","active":true`
+			if tt.externalID == "" {
+				delete(ada.Payload, "externalId")
+			} else {
+				body += `,"externalId":"` + tt.externalID + `"`
+			}
+			res, err := w.write(object.User, ada)
+			if err != nil {
+				t.Fatalf("WriteObjects: %v", err)
+			}
+			if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+			users := w.target.Users()
+			if len(users) != 1 {
+				t.Fatalf("target users %v, want ada once", users)
+			}
+			id := users[0]["id"].(string)
+			want := append([]string{`POST /Users {` + body + `}`}, tt.lookups...)
+			w.checkSent(append(want, `PUT /Users/`+id+` {"id":"`+id+`",`+body+`}`)...)
+			w.checkRow(object.User, ada, linkRow{Remote: id, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
+		})
 	}
 }

@@ -87,6 +87,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Updated, res.Repaired, res.Failed, res.DryRun, res.Planned = w.res.Updated, w.res.Repaired, w.res.Failed, w.dryRunLog(), w.res.Planned
+	res.Objects = w.objectRecords()
 	return res, err
 }
 
@@ -149,7 +150,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		if err := w.membersProgress(ctx, g.ID, current); err != nil {
 			return err
 		}
-		w.membersCounted(w.membersDrifted(g.ID, present))
+		w.membersCounted(g.ID, w.membersDrifted(g.ID, present))
 		return nil
 	}
 	// Larger changes in chunks, removals first: a target with a member cap then never
@@ -176,7 +177,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		}
 	}
 	// Every chunk recorded the members it left (there was at least one): only count it.
-	w.membersCounted(w.membersDrifted(g.ID, present))
+	w.membersCounted(g.ID, w.membersDrifted(g.ID, present))
 	return nil
 }
 
@@ -209,6 +210,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 		w.planMembers(g.ID, present)
 	}
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	w.sentBulk(objectIDs(planned), ops, results)
 	for i, r := range results {
 		g := planned[i]
 		var err error
@@ -218,7 +220,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the request failed as a whole: bulkErr decides
 		case scim.IsNotFound(r.Err):
-			err = w.memberFailure(ctx, g, r.Err) // the group is gone: its next sync creates it
+			err = w.memberFailure(w.objectCtx(ctx, g.ID), g, r.Err) // the group is gone: its next sync creates it
 		default:
 			// A transient failure, or a target that takes PATCH alone but not inside Bulk:
 			// the single requests ride it out or give the answer that counts.
@@ -285,19 +287,21 @@ func (w *writer) membersSaved(ctx context.Context, groupID string, members []str
 	if err := w.membersProgress(ctx, groupID, members); err != nil {
 		return err
 	}
-	w.membersCounted(repaired)
+	w.membersCounted(groupID, repaired)
 	return nil
 }
 
-// membersCounted counts a group whose membership was brought up to date: repaired when a
-// read-back found it changed at the target.
-func (w *writer) membersCounted(repaired bool) {
+// membersCounted counts group id, whose membership was brought up to date: repaired when
+// a read-back found it changed at the target.
+func (w *writer) membersCounted(id string, repaired bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if repaired {
 		w.res.Repaired++
+		w.acted(id, ActionRepaired)
 	} else {
 		w.res.Updated++
+		w.acted(id, ActionMembers)
 	}
 	w.done++
 }

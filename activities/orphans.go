@@ -72,7 +72,9 @@ func (a *Activities) HandleOrphans(ctx context.Context, in OrphansInput) (Orphan
 	if err != nil {
 		return res, classify(p.Name, err)
 	}
-	deactivate := in.Kind == object.User && p.DeprovisionAction == store.DeprovisionDeactivate
+	// Under deactivate_then_delete too, orphans are only deactivated: they have no link to
+	// keep a deadline on, and deleting them at once would leave no grace.
+	deactivate := in.Kind == object.User && p.DeactivatesUsers()
 	for _, o := range deletable {
 		if active, ok := scim.Attr(decodePayload(o.Body), "active").(bool); deactivate && ok && !active {
 			continue // deactivated before: nothing to do
@@ -194,7 +196,7 @@ func validUUIDs(ids []string) []string {
 // for users deactivate (active: false).
 func (a *Activities) deprovisionOrphan(ctx context.Context, t *target, caps scim.Capabilities, kind string, o store.TargetObject) error {
 	skind := scimKind(kind)
-	if kind != object.User || t.provider.DeprovisionAction != store.DeprovisionDeactivate {
+	if kind != object.User || !t.provider.DeactivatesUsers() {
 		return t.client.Delete(ctx, skind, o.RemoteID)
 	}
 	if caps.UserUpdate == scim.UpdatePatch {

@@ -335,6 +335,9 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) ([]store
 	if err != nil {
 		return nil, err
 	}
+	if providers, err = r.withoutQuarantined(ctx, providers); err != nil {
+		return nil, err
+	}
 	p := planBatch(changes, providers)
 	log := r.logger()
 	log.Debug("changefeed: relaying batch", "changes", len(changes), "first_change", changes[0].ID,

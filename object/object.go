@@ -26,7 +26,7 @@ func ParseKind(s string) (Kind, error) {
 	case User, Group:
 		return s, nil
 	}
-	return "", fmt.Errorf("unknown kind %q: use %s or %s", s, User, Group)
+	return "", fmt.Errorf("unknown object kind %q: use %s or %s", s, User, Group)
 }
 
 // Ref names one directory object at one provider: what an ObjectSync workflow keeps in

@@ -13,7 +13,7 @@ func TestParseKind(t *testing.T) {
 			t.Errorf("ParseKind(%q) = %q, %v", s, k, err)
 		}
 	}
-	if _, err := object.ParseKind("users"); err == nil || err.Error() != `unknown kind "users": use user or group` {
+	if _, err := object.ParseKind("users"); err == nil || err.Error() != `unknown object kind "users": use user or group` {
 		t.Errorf("ParseKind(users) = %v", err)
 	}
 }

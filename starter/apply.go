@@ -68,7 +68,8 @@ Example:
       dry_run: false
       verify_tls: true
       page_size: 100
-      deprovision: {action: delete, threshold: 0}   # delete, deactivate or none
+      deprovision: {action: delete, threshold: 0}   # delete, deactivate, none, or
+                                     # deactivate_then_delete with delete_after: 720h
       flatten_groups: false
       link_existing: false
       full_sync_interval: 1h
@@ -609,6 +610,7 @@ func providerDiff(cur store.Provider, sel store.ProviderSelection, appNames map[
 	diff("page_size", cur.PageSize != want.PageSize)
 	diff("deprovision.action", cur.DeprovisionAction != want.DeprovisionAction)
 	diff("deprovision.threshold", cur.DeprovisionThreshold != want.DeprovisionThreshold)
+	diff("deprovision.delete_after", cur.DeprovisionDeleteAfter != want.DeprovisionDeleteAfter)
 	diff("flatten_groups", cur.FlattenGroups != want.FlattenGroups)
 	diff("link_existing", cur.LinkExisting != want.LinkExisting)
 	diff("full_sync_interval", cur.FullSyncInterval != want.FullSyncInterval)

@@ -171,8 +171,18 @@ func deletionsToApprove(ctx context.Context, c client.Client, st *store.Store, p
 	if err != nil {
 		return 0, "", fmt.Errorf("count the objects to deprovision: %w", err)
 	}
-	return users + groups, fmt.Sprintf("the %d users and %d groups deleted or out of scope now; should the full sync find "+
-		"more to deprovision, it waits for approval (starter status shows how many)", users, groups), nil
+	due := 0
+	if p.DeprovisionAction == store.DeprovisionDeactivateThenDelete {
+		if due, err = st.CountDueDeletions(ctx, p.ID); err != nil {
+			return 0, "", fmt.Errorf("count the deletions due: %w", err)
+		}
+	}
+	dueNote := ""
+	if due > 0 {
+		dueNote = fmt.Sprintf(", and the %d deactivated users whose grace period has passed", due)
+	}
+	return users + groups + due, fmt.Sprintf("the %d users and %d groups deleted or out of scope now%s; should the full sync find "+
+		"more to deprovision, it waits for approval (starter status shows how many)", users, groups, dueNote), nil
 }
 
 // triggerSkipGrace is how long a triggered schedule may take to start its full sync before

@@ -78,6 +78,7 @@ type providerView struct {
 	PageSize               int                          `json:"pageSize"`
 	DeprovisionAction      string                       `json:"deprovisionAction"`
 	DeprovisionThreshold   int                          `json:"deprovisionThreshold"`
+	DeprovisionDeleteAfter string                       `json:"deprovisionDeleteAfter,omitempty"`
 	FlattenGroups          bool                         `json:"flattenGroups"`
 	LinkExisting           bool                         `json:"linkExisting"`
 	FullSyncInterval       string                       `json:"fullSyncInterval"`
@@ -136,6 +137,9 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 			DeprovisionThreshold: p.DeprovisionThreshold, FlattenGroups: p.FlattenGroups, LinkExisting: p.LinkExisting,
 			FullSyncInterval: p.FullSyncInterval.String(), GroupFilters: []string{}, Mappings: []string{},
 			ReconcileInterval: p.ReconcileInterval.String(), Orphans: p.Orphans,
+		}
+		if p.DeprovisionDeleteAfter > 0 {
+			v.DeprovisionDeleteAfter = p.DeprovisionDeleteAfter.String()
 		}
 		if !p.ServiceConfig.IsZero() {
 			sc := p.ServiceConfig

@@ -161,6 +161,7 @@ var commands = []command{
 	{"full-sync", "start a provider's full sync through its schedule", fullSyncCommand},
 	{"plan", "show what the next full sync would change, sending only GETs", planCommand},
 	{"status", "show providers, schedules, running syncs, links and errors", statusCommand},
+	{"history", "show one user's or group's past syncs from Temporal, newest first", historyCommand},
 	{"outbox", "list, retry or drop the changes Temporal refused (outbox list|retry|drop)", outboxCommand},
 	{"mapping", "test a provider's property mappings on one object (mapping test)", mappingCommand},
 	{"providers", "list providers", providersCommand},

@@ -198,6 +198,22 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			after = page.IDs[len(page.IDs)-1]
 		}
 	}
+	// Deactivated users whose grace period has passed: the cleanup deletes them next.
+	for after := ""; info.DeletesAfterGrace(); {
+		page, err := acts.ListDueDeletions(ctx, activities.ListInput{Provider: p.Name, Kind: object.User, After: after, Limit: 100})
+		if err != nil {
+			return res, err
+		}
+		if len(page.IDs) == 0 {
+			break
+		}
+		r, err := acts.DeleteDue(ctx, activities.ObjectsInput{Provider: p.Name, Kind: object.User, IDs: page.IDs})
+		if err != nil {
+			return res, err
+		}
+		add(r)
+		after = page.IDs[len(page.IDs)-1]
+	}
 	if readBack != "" {
 		res.Orphans = map[string]activities.OrphanCounts{}
 		for _, kind := range []string{object.User, object.Group} {

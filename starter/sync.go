@@ -308,7 +308,10 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		case len(res.Failed) > 0:
 			log.step("", "failed: %s", res.Failed[0].Error)
 			code = ExitFailure
-		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivate && obj.kind == object.User:
+		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivateThenDelete && obj.kind == object.User:
+			log.step("", "deactivated at the target (active: false); the link is kept, and a full sync deletes it "+
+				"after %s unless it comes back in scope before", p.DeprovisionDeleteAfter)
+		case res.Deprovisioned > 0 && p.DeactivatesUsers() && obj.kind == object.User:
 			log.step("", "deactivated at the target (active: false); the link is kept")
 		case res.Deprovisioned > 0:
 			log.step("", "deleted at the target; the link is forgotten")

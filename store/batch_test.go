@@ -31,7 +31,7 @@ func TestRemoteIDsAndLinkedRemoteIDs(t *testing.T) {
 	if _, err := s.MarkCreating(ctx, p.ID, object.User, ids[1], []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkDeprovisioned(ctx, p.ID, object.User, ids[2], "h2", nil); err != nil {
+	if err := s.MarkDeprovisioned(ctx, p.ID, object.User, ids[2], "h2", nil, 0); err != nil {
 		t.Fatal(err)
 	}
 

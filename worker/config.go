@@ -69,6 +69,13 @@ type Config struct {
 	ScheduleInterval time.Duration
 	// NoChangeFeed disables the outbox relay on this worker (SCIMSYNC_NO_CHANGE_FEED).
 	NoChangeFeed bool
+	// EscrowDelays (SCIMSYNC_ESCROW_DELAYS, default 1m,10m,1h; "none": no escrow retries)
+	// is how long after its n-th failed write in a row an object is retried on its own;
+	// past the last, only full syncs retry it. EscrowInterval (SCIMSYNC_ESCROW_INTERVAL,
+	// default 15s; 0 too) is how often the worker looks for due retries. See escrow.go.
+	EscrowDelays    []time.Duration
+	EscrowInterval  time.Duration
+	escrowDelaysErr error
 
 	// CodecKeys (SCIMSYNC_CODEC_KEYS) turns on payload encryption: comma-separated
 	// id=reference pairs of 32-byte AES keys (base64 or hex), the sealing key first, e.g.
@@ -133,6 +140,13 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	sched, _ := time.ParseDuration(env("SCIMSYNC_SCHEDULE_INTERVAL", "30s"))
 	fs.DurationVar(&c.ScheduleInterval, "schedule-interval", sched, "how often provider schedules are reconciled (SCIMSYNC_SCHEDULE_INTERVAL)")
 	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
+	c.EscrowDelays, c.escrowDelaysErr = ParseEscrowDelays(env("SCIMSYNC_ESCROW_DELAYS", "1m,10m,1h"))
+	fs.Func("escrow-delays", "retry an object in error after these delays, then only with full syncs; none: never (SCIMSYNC_ESCROW_DELAYS, default 1m,10m,1h)", func(v string) error {
+		c.EscrowDelays, c.escrowDelaysErr = ParseEscrowDelays(v)
+		return c.escrowDelaysErr
+	})
+	escrowEvery, _ := time.ParseDuration(env("SCIMSYNC_ESCROW_INTERVAL", DefaultEscrowInterval.String()))
+	fs.DurationVar(&c.EscrowInterval, "escrow-interval", escrowEvery, "how often due escrow retries are looked for (SCIMSYNC_ESCROW_INTERVAL)")
 	secret(&c.CodecKeys, "codec-keys", "SCIMSYNC_CODEC_KEYS", "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
 	fs.StringVar(&c.CodecOrigins, "codec-cors-origins", env("SCIMSYNC_CODEC_CORS_ORIGINS", codec.DefaultUIOrigin), "Web UI origins allowed to call /codec (SCIMSYNC_CODEC_CORS_ORIGINS)")
 	cmd.SetArgs(cli.GoFlagArgs(cmd, args))
@@ -165,6 +179,12 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request-timeout must be positive, e.g. 30s"))
 	}
+	if c.escrowDelaysErr != nil {
+		errs = append(errs, c.escrowDelaysErr)
+	}
+	if c.EscrowInterval < 0 {
+		errs = append(errs, errors.New("escrow-interval (SCIMSYNC_ESCROW_INTERVAL) must not be negative, e.g. 15s"))
+	}
 	if _, err := c.payloadCodec(); err != nil {
 		errs = append(errs, err)
 	}
@@ -177,4 +197,32 @@ func (c Config) Validate() error {
 func boolEnv(v string) bool {
 	b, _ := strconv.ParseBool(v)
 	return b
+}
+
+// maxEscrowDelays bounds the escrow's schedule: past it, full syncs retry.
+const maxEscrowDelays = 20
+
+// ParseEscrowDelays reads an escrow schedule: comma-separated durations, each at least as
+// long as the one before (a retry never comes sooner than the last), or "none".
+func ParseEscrowDelays(v string) ([]time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "none") {
+		return []time.Duration{}, nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > maxEscrowDelays {
+		return nil, fmt.Errorf("escrow delays %q: at most %d delays; past the last, full syncs retry", v, maxEscrowDelays)
+	}
+	delays := make([]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("escrow delays %q: %q is not a positive duration; write e.g. 1m,10m,1h, or none", v, p)
+		}
+		if n := len(delays); n > 0 && d < delays[n-1] {
+			return nil, fmt.Errorf("escrow delays %q: %s is shorter than %s before it; each retry waits at least as long as the one before", v, d, delays[n-1])
+		}
+		delays = append(delays, d)
+	}
+	return delays, nil
 }
