@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
@@ -128,14 +129,19 @@ func (a *Activities) ListStale(ctx context.Context, in ListInput) (IDList, error
 	return IDList{IDs: ids}, err
 }
 
-// CountStale counts the provider's linked objects that are deleted or out of scope.
+// CountStale counts the provider's linked objects that are deleted or out of scope, and
+// the deactivated users whose deletion is due.
 func (a *Activities) CountStale(ctx context.Context, in ProviderInput) (StaleCount, error) {
 	p, err := a.provider(ctx, in.Provider)
 	if err != nil {
 		return StaleCount{}, err
 	}
 	users, groups, err := a.Store.CountStaleLinks(ctx, p.ID)
-	return StaleCount{Users: users, Groups: groups}, err
+	if err != nil {
+		return StaleCount{}, err
+	}
+	due, err := a.Store.CountDueDeletions(ctx, p.ID)
+	return StaleCount{Users: users, Groups: groups, Due: due}, err
 }
 
 // SignalGroupsOfUsers signals the per-object syncs of the groups the users (in.IDs) are
@@ -180,7 +186,7 @@ func (a *Activities) signalGroupsOf(ctx context.Context, p store.Provider, userI
 		return err
 	}
 	for _, g := range signal {
-		if err := a.Signaler.SignalObjectSync(ctx, p.Name, store.KindGroup, g, names.Of(store.KindGroup, g), reason); err != nil {
+		if err := a.Signaler.SignalObjectSync(ctx, p.Name, object.Group, g, names.Of(object.Group, g), reason); err != nil {
 			return fmt.Errorf("signal group %s: %w", g, err)
 		}
 	}

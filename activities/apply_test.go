@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -27,11 +28,11 @@ func (w *world) onCreateMappings() {
 		}
 		ids := []string{def.ID}
 		for _, m := range []store.PropertyMapping{
-			{Name: w.provider.Name + "-dept", Kind: store.KindUser, Expression: `return {
+			{Name: w.provider.Name + "-dept", Kind: object.User, Expression: `return {
     "schemas": ["` + enterpriseURN + `"],
     "` + enterpriseURN + `": {"department": user.attributes.get("department")},
 }`},
-			{Name: w.provider.Name + "-initial", Kind: store.KindUser, Apply: "on_create", Expression: `return {
+			{Name: w.provider.Name + "-initial", Kind: object.User, Apply: "on_create", Expression: `return {
     "password": "Initial-" + user.username,
     "` + enterpriseURN + `": {"employeeNumber": user.attributes.get("employee")},
 }`},
@@ -51,11 +52,11 @@ func (w *world) onCreateMappings() {
 // mapAndWrite maps the users and writes those changed, as a SyncBatch does.
 func (w *world) mapAndWrite(ids ...string) (activities.MapResult, activities.WriteResult) {
 	w.t.Helper()
-	mapped, err := w.acts.MapObjects(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: store.KindUser, IDs: ids})
+	mapped, err := w.acts.MapObjects(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: object.User, IDs: ids})
 	if err != nil {
 		w.t.Fatalf("MapObjects: %v", err)
 	}
-	res, err := w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: store.KindUser, Objects: mapped.Changed})
+	res, err := w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: object.User, Objects: mapped.Changed})
 	if err != nil {
 		w.t.Fatalf("WriteObjects: %v", err)
 	}
@@ -162,7 +163,7 @@ func TestOnCreateMappingIsWrittenOnlyByTheCreate(t *testing.T) {
 			if got := w.mutations(); !slices.Equal(got, want) {
 				t.Errorf("create requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			l, _ := w.link(store.KindUser, ada.ID)
+			l, _ := w.link(object.User, ada.ID)
 			if got, wantLink := canonicalJSON(t, string(l.Payload)), canonicalJSON(t, `{`+always(ada, "Ada", "Lovelace", "R&D")+`}}`); got != wantLink {
 				t.Errorf("link payload %s\nwant %s", got, wantLink)
 			}
@@ -225,7 +226,7 @@ func TestOnCreateMappingErrors(t *testing.T) {
 	w := newWorld(t, scimtest.Options{}, nil)
 	var u store.User
 	if err := w.store.InTx(w.ctx, func(tx *store.Tx) (err error) {
-		m, err := tx.SaveMapping(w.ctx, store.PropertyMapping{Name: w.provider.Name + "-name", Kind: store.KindUser, Apply: "on_create",
+		m, err := tx.SaveMapping(w.ctx, store.PropertyMapping{Name: w.provider.Name + "-name", Kind: object.User, Apply: "on_create",
 			Expression: `return {"displayName": "New " + user.username}`})
 		if err != nil {
 			return err
@@ -242,7 +243,7 @@ func TestOnCreateMappingErrors(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := w.acts.MapObjects(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: store.KindUser, IDs: []string{u.ID}})
+	_, err := w.acts.MapObjects(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: object.User, IDs: []string{u.ID}})
 	want := fmt.Sprintf(`user %s: mapping %q: user %s: sets displayName, which mapping "00-default-user" (apply: always) sets too`, u.ID, w.provider.Name+"-name", u.ID)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("MapObjects error %v\nwant one with %s", err, want)
@@ -285,17 +286,17 @@ func TestSwitchingAMappingToOnCreateRemovesNothing(t *testing.T) {
 			if _, res := w.mapAndWrite(ada.ID); res.Created != 1 {
 				t.Fatalf("create %+v", res)
 			}
-			l, _ := w.link(store.KindUser, ada.ID)
+			l, _ := w.link(object.User, ada.ID)
 			if !strings.Contains(string(l.Payload), "Initial-"+ada.Username) {
 				t.Fatalf("applied always, the link records %s", l.Payload)
 			}
 
 			setApply("on_create")
 			w.target.ResetLog()
-			in := activities.ObjectsInput{Provider: w.provider.Name, Kind: store.KindUser, IDs: []string{ada.ID}}
+			in := activities.ObjectsInput{Provider: w.provider.Name, Kind: object.User, IDs: []string{ada.ID}}
 			if readBack {
 				in.ReadBack = "rb-switch"
-				page := activities.ReadPageInput{Provider: w.provider.Name, Kind: store.KindUser, ReadBack: in.ReadBack}
+				page := activities.ReadPageInput{Provider: w.provider.Name, Kind: object.User, ReadBack: in.ReadBack}
 				if err := w.acts.StartReadBack(w.ctx, page); err != nil {
 					t.Fatal(err)
 				}
@@ -307,7 +308,7 @@ func TestSwitchingAMappingToOnCreateRemovesNothing(t *testing.T) {
 			if err != nil || len(mapped.Changed) != 1 || mapped.Changed[0].Repair != "" {
 				t.Fatalf("MapObjects %+v, %v; want ada changed (her payload hash), no repair", mapped, err)
 			}
-			res, err := w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: store.KindUser,
+			res, err := w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: object.User,
 				Objects: mapped.Changed, ReadBack: in.ReadBack})
 			if err != nil || res.Updated != 1 {
 				t.Fatalf("WriteObjects %+v, %v", res, err)
@@ -319,7 +320,7 @@ func TestSwitchingAMappingToOnCreateRemovesNothing(t *testing.T) {
 			if ent, _ := body[enterpriseURN].(map[string]any); body["password"] != "Initial-"+ada.Username || ent["employeeNumber"] != "E-1" {
 				t.Errorf("remote user %v: want the password and employeeNumber kept", body)
 			}
-			l, _ = w.link(store.KindUser, ada.ID)
+			l, _ = w.link(object.User, ada.ID)
 			if strings.Contains(string(l.Payload), "Initial-") || strings.Contains(string(l.Payload), "employeeNumber") ||
 				l.PayloadHash != mapped.Changed[0].Hash {
 				t.Errorf("link %s (hash %s), want the payload without the on_create attributes (hash %s)", l.Payload, l.PayloadHash, mapped.Changed[0].Hash)

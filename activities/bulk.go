@@ -98,6 +98,11 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	}
 
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	opIDs := make([]string, len(plans))
+	for i, p := range plans {
+		opIDs[i] = p.obj.ID
+	}
+	w.sentBulk(opIDs, ops, results)
 	// The conflicts' look-ups must see what the request made.
 	w.resetListing()
 	var refused []string // creates the target certainly did not execute
@@ -115,6 +120,7 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 	var firstErr error
 	for i, r := range results {
 		p := plans[i]
+		octx := w.objectCtx(ctx, p.obj.ID)
 		var err error
 		switch {
 		case r.Err == nil && p.method == "POST":
@@ -126,11 +132,11 @@ func (w *writer) writeBulk(ctx context.Context, objs []MappedObject) error {
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the whole request failed: bulkErr decides
 		case p.method == "POST" && scim.IsConflict(r.Err):
-			err = w.createConflict(ctx, p.obj, r.Err)
+			err = w.createConflict(octx, p.obj, r.Err)
 		case p.method != "POST" && scim.IsNotFound(r.Err):
-			err = w.recreate(ctx, p.obj)
+			err = w.recreate(octx, p.obj)
 		default:
-			err = w.fail(ctx, p.obj, r.Err)
+			err = w.fail(octx, p.obj, r.Err)
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
@@ -204,30 +210,13 @@ func (w *writer) savedMany(ctx context.Context, objs []savedObject) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, s := range objs {
-		w.res.count(s.obj, s.created)
+		w.acted(s.obj.ID, w.res.count(s.obj, s.created))
 		if s.created || s.linked || s.obj.New {
 			w.res.Linked = append(w.res.Linked, s.obj.ID)
 		}
 		w.done++
 	}
 	return nil
-}
-
-// createConflict links the single existing match of an object whose create got 409. Where
-// the target can neither filter nor list, the 409 stands.
-func (w *writer) createConflict(ctx context.Context, o MappedObject, conflict error) error {
-	found, err := w.lookup(ctx, o)
-	if errors.Is(err, errCannotLookUp) {
-		return w.fail(ctx, o, conflict)
-	}
-	if err != nil {
-		return w.fail(ctx, o, err)
-	}
-	if found == nil {
-		return w.fail(ctx, o, conflict)
-	}
-	w.seedMembers(ctx, o.ID, found)
-	return w.update(ctx, o, found.ID, nil, true)
 }
 
 func isNotAttempted(err error) bool {

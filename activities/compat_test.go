@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/sealed"
 	"github.com/scimsync/scimsync/store"
@@ -43,7 +44,7 @@ func TestDiscoveryOffUsesTheOverride(t *testing.T) {
 					tc.edit(p)
 				}
 			})
-			res, err := w.write(store.KindUser, user("ada", "e-ada"), user("bob", "e-bob"), user("cy", "e-cy"))
+			res, err := w.write(object.User, user("ada", "e-ada"), user("bob", "e-bob"), user("cy", "e-cy"))
 			if err != nil || res.Created != 3 || len(res.Failed) != 0 {
 				t.Fatalf("WriteObjects = %+v, %v", res, err)
 			}
@@ -85,7 +86,7 @@ func TestBasicAuthProvider(t *testing.T) {
 			p.AuthMode, p.Token = "basic", ""
 			p.BasicUsername, p.BasicPassword = username, box.Seal(password)
 		})
-	if res, err := w.write(store.KindUser, user("ada", "e-ada")); err != nil || res.Created != 1 {
+	if res, err := w.write(object.User, user("ada", "e-ada")); err != nil || res.Created != 1 {
 		t.Fatalf("WriteObjects = %+v, %v", res, err)
 	}
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
@@ -109,7 +110,7 @@ func TestBasicAuthProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.target.ResetLog()
-	_, err = w.write(store.KindUser, user("bob", "e-bob"))
+	_, err = w.write(object.User, user("bob", "e-bob"))
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeProvider || !appErr.NonRetryable() || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("WriteObjects with a wrong password: %v, want a non-retryable provider error naming the 401", err)
@@ -135,7 +136,7 @@ func TestBasicAuthProvider(t *testing.T) {
 	if err := w.store.InTx(w.ctx, func(tx *store.Tx) (err error) { w.provider, err = tx.UpsertProvider(w.ctx, p); return err }); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.write(store.KindUser, user("cy", "e-cy"))
+	_, err = w.write(object.User, user("cy", "e-cy"))
 	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeConfig ||
 		!strings.Contains(err.Error(), "basic password: environment variable SCIMSYNC_TEST_UNSET_PASSWORD is not set") {
 		t.Errorf("unresolvable password: %v", err)

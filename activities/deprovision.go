@@ -3,8 +3,10 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -13,8 +15,10 @@ import (
 // deleted or left scope: "delete" deletes them at the target (a 404 counts as done) and
 // forgets the link; "deactivate" sets active=false on users (and deletes groups, which have
 // no such state) and keeps the link, so a user who comes back is updated, not duplicated;
-// "none" only forgets the link. A link whose create may have gone through without an
-// answer is looked up first.
+// "deactivate_then_delete" deactivates users as "deactivate" does and keeps on the link the
+// deadline of their deletion (now plus the provider's grace period), which a full sync's
+// cleanup acts on (DeleteDue); "none" only forgets the link. A link whose create may have
+// gone through without an answer is looked up first.
 func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteResult, error) {
 	var res WriteResult
 	if len(in.IDs) == 0 {
@@ -38,6 +42,7 @@ func (a *Activities) Deprovision(ctx context.Context, in ObjectsInput) (WriteRes
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Deprovisioned, res.Failed, res.DryRun, res.Planned, res.Held = w.res.Deprovisioned, w.res.Failed, w.dryRunLog(), w.res.Planned, w.res.Held
+	res.Objects = w.objectRecords()
 	if w.dry {
 		return res, err
 	}
@@ -86,6 +91,9 @@ func (w *writer) holdPastThreshold(ctx context.Context, in ObjectsInput, objs []
 	}
 	w.mu.Lock()
 	w.res.Held += len(held)
+	for _, id := range held {
+		w.acted(id, ActionHeld)
+	}
 	w.mu.Unlock()
 	return kept, nil
 }
@@ -109,16 +117,16 @@ func (w *writer) deprovisionOne(ctx context.Context, o MappedObject) error {
 	}
 	action := w.t.provider.DeprovisionAction
 	if remote == "" || action == store.DeprovisionNone {
-		return w.forget(ctx, o.ID, false)
+		return w.forget(ctx, o.ID, ActionUnlinked)
 	}
 	w.plan(PlannedChange{ID: o.ID, Name: payloadName(w.kind, o.Payload), Action: PlanDeprovision})
-	if action == store.DeprovisionDeactivate && w.kind == store.KindUser {
+	if w.t.provider.DeactivatesUsers() && w.kind == object.User {
 		return w.deactivate(ctx, o, remote)
 	}
 	if err := w.t.client.Delete(ctx, w.skind, remote); err != nil && !scim.IsNotFound(err) {
 		return w.fail(ctx, o, err)
 	}
-	return w.forget(ctx, o.ID, true)
+	return w.forget(ctx, o.ID, ActionDeleted)
 }
 
 func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) error {
@@ -134,7 +142,7 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 		_, err = w.t.client.Replace(ctx, scim.Users, remote, payload)
 	}
 	if scim.IsNotFound(err) {
-		return w.forget(ctx, o.ID, true)
+		return w.forget(ctx, o.ID, ActionDeleted) // gone from the target already
 	}
 	if err != nil {
 		return w.fail(ctx, o, err)
@@ -144,33 +152,47 @@ func (w *writer) deactivate(ctx context.Context, o MappedObject, remote string) 
 		if err != nil {
 			return err
 		}
-		if err := w.a.Store.MarkDeprovisioned(ctx, w.t.provider.ID, w.kind, o.ID, hash, encodePayload(payload)); err != nil {
+		if err := w.a.Store.MarkDeprovisioned(ctx, w.t.provider.ID, w.kind, o.ID, hash, encodePayload(payload), w.gracePeriod()); err != nil {
 			return err
 		}
 	}
 	w.mu.Lock()
 	w.deactivated = append(w.deactivated, o.ID)
 	w.mu.Unlock()
-	w.count(ctx)
+	w.count(o.ID, ActionDeactivated)
 	return nil
 }
 
-// forget drops the link; counted tells whether the remote object was deprovisioned.
-func (w *writer) forget(ctx context.Context, id string, counted bool) error {
+// gracePeriod is how long a user deactivated now stays at the target before a full sync
+// deletes it: the provider's delete_after under deactivate_then_delete, else 0 (never).
+func (w *writer) gracePeriod() time.Duration {
+	if w.t.provider.DeprovisionAction != store.DeprovisionDeactivateThenDelete {
+		return 0
+	}
+	return w.t.provider.DeprovisionDeleteAfter
+}
+
+// forget drops the link; action says what became of the remote object: ActionDeleted
+// counts it as deprovisioned, ActionUnlinked does not (nothing was done there).
+func (w *writer) forget(ctx context.Context, id, action string) error {
 	if !w.dry {
 		if err := w.a.Store.DeleteLink(ctx, w.t.provider.ID, w.kind, id); err != nil {
 			return err
 		}
 	}
-	if counted {
-		w.count(ctx)
+	if action == ActionUnlinked {
+		w.actedLocked(id, action)
+		return nil
 	}
+	w.count(id, action)
 	return nil
 }
 
-func (w *writer) count(ctx context.Context) {
+// count counts object id as deprovisioned by action.
+func (w *writer) count(id, action string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.res.Deprovisioned++
+	w.acted(id, action)
 	w.done++
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -223,7 +224,7 @@ func (a *Activities) viewReadBack(ctx context.Context, p store.Provider, kind, r
 // payloadName is the userName or displayName of a payload.
 func payloadName(kind string, payload map[string]any) string {
 	key := "userName"
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		key = "displayName"
 	}
 	s, _ := payload[key].(string)

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
-	"github.com/scimsync/scimsync/store"
 )
 
 // Look-ups at targets that cannot filter (discovery says so, or discovery failed and the
@@ -59,7 +59,7 @@ func (x *remoteIndex) add(kind string, r scim.Resource) {
 	}
 	ref := &scim.Resource{ID: r.ID, ExternalID: r.ExternalID}
 	name := "userName"
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		name = "displayName"
 		ref.Attributes = map[string]any{"members": scim.Attr(r.Attributes, "members")}
 	}
@@ -67,7 +67,7 @@ func (x *remoteIndex) add(kind string, r scim.Resource) {
 	if v, _ := scim.Attr(r.Attributes, name).(string); v != "" {
 		keys = append(keys, indexKey(name, v))
 	}
-	if kind == store.KindUser {
+	if kind == object.User {
 		emails, _ := scim.Attr(r.Attributes, "emails").([]any)
 		for _, e := range emails {
 			m, _ := e.(map[string]any)

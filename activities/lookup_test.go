@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -31,7 +33,7 @@ func (w *world) checkLinked(users int, objs ...activities.MappedObject) {
 			w.t.Errorf("%s is not at the target", o.Payload["userName"])
 			continue
 		}
-		if l, _ := w.link(store.KindUser, o.ID); l.Remote() != remote["id"] || l.LastError != "" {
+		if l, _ := w.link(object.User, o.ID); l.Remote() != remote["id"] || l.LastError != "" {
 			w.t.Errorf("link of %s %+v, want remote id %v and no error", o.Payload["userName"], l, remote["id"])
 		}
 	}
@@ -65,7 +67,7 @@ func TestLostCreateFoundInTheListing(t *testing.T) {
 			w.target.AddUser(map[string]any{"userName": "someone-else", "externalId": "ext-other"})
 			w.target.AddFault(lostAnswer("/Users"))
 			ada := user("ada", "ext-ada")
-			res, err := w.write(store.KindUser, ada)
+			res, err := w.write(object.User, ada)
 			if err != nil || len(res.Failed) != 0 {
 				t.Fatalf("WriteObjects: %+v, %v", res, err)
 			}
@@ -86,13 +88,13 @@ func TestLostBulkAnswerFoundInTheListing(t *testing.T) {
 	w := newWorld(t, scimtest.Options{Config: scimtest.Config{NoFilter: true}}, nil)
 	w.target.AddFault(lostAnswer("/Bulk"))
 	ada, bob := user("ada", "ext-ada"), user("bob", "ext-bob")
-	_, err := w.write(store.KindUser, ada, bob)
+	_, err := w.write(object.User, ada, bob)
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.NonRetryable() {
 		t.Fatalf("first attempt: %v, want a retryable error", err)
 	}
 	w.target.ResetLog()
-	res, err := w.write(store.KindUser, ada, bob)
+	res, err := w.write(object.User, ada, bob)
 	if err != nil || len(res.Failed) != 0 {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
@@ -130,7 +132,7 @@ func TestLostCreateNeverPostedAgainWhereNothingCanBeLookedUp(t *testing.T) {
 					t.Errorf("failure %q names the user", f.Error)
 				}
 			}
-			l, _ := w.link(store.KindUser, o.ID)
+			l, _ := w.link(object.User, o.ID)
 			if l.RemoteID != nil || !l.CreateUncertain || !strings.HasPrefix(l.LastError, "not created again") {
 				t.Errorf("link %+v, want no remote id, the create uncertain and the error recorded", l)
 			}
@@ -145,13 +147,13 @@ func TestLostCreateNeverPostedAgainWhereNothingCanBeLookedUp(t *testing.T) {
 		w := newWorld(t, noLookUp, nil)
 		w.target.AddFault(lostAnswer("/Users"))
 		ada := user("ada", "ext-ada")
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		check(t, w, res, err, ada)
 		if got, want := w.routes(), []string{"GET /ServiceProviderConfig", "POST /Users", "GET /Users"}; !slices.Equal(got, want) {
 			t.Errorf("requests %v, want %v", got, want)
 		}
 		w.target.ResetLog()
-		res, err = w.write(store.KindUser, ada)
+		res, err = w.write(object.User, ada)
 		check(t, w, res, err, ada)
 		if got, want := w.routes(), []string{"GET /Users"}; !slices.Equal(got, want) {
 			t.Errorf("requests of the next write %v, want %v", got, want)
@@ -161,11 +163,11 @@ func TestLostCreateNeverPostedAgainWhereNothingCanBeLookedUp(t *testing.T) {
 		w := newWorld(t, noLookUp, nil)
 		w.target.AddFault(lostAnswer("/Bulk"))
 		ada, bob := user("ada", "ext-ada"), user("bob", "ext-bob")
-		if _, err := w.write(store.KindUser, ada, bob); err == nil {
+		if _, err := w.write(object.User, ada, bob); err == nil {
 			t.Fatal("first attempt succeeded with its answer lost")
 		}
 		w.target.ResetLog()
-		res, err := w.write(store.KindUser, ada, bob)
+		res, err := w.write(object.User, ada, bob)
 		check(t, w, res, err, ada, bob)
 		// One listing refused for both, and nothing posted.
 		if got, want := w.routes(), []string{"GET /Users"}; !slices.Equal(got, want) {
@@ -183,12 +185,12 @@ func TestConflictResolvedInTheListing(t *testing.T) {
 		w := newWorld(t, scimtest.Options{Config: scimtest.Config{NoFilter: true}}, nil)
 		id := w.target.AddUser(map[string]any{"userName": "ADA"})
 		ada := user("ada", "ext-ada")
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil || len(res.Failed) != 0 {
 			t.Fatalf("WriteObjects: %+v, %v", res, err)
 		}
 		w.checkLinked(1, ada)
-		if l, _ := w.link(store.KindUser, ada.ID); l.Remote() != id {
+		if l, _ := w.link(object.User, ada.ID); l.Remote() != id {
 			t.Errorf("linked to %q, want the existing account %s", l.Remote(), id)
 		}
 		want := []string{"GET /ServiceProviderConfig", "POST /Users", "GET /Users", "PUT /Users/{id}"}
@@ -203,12 +205,12 @@ func TestConflictResolvedInTheListing(t *testing.T) {
 		id := w.target.AddUser(map[string]any{"userName": "alovelace", "emails": []any{map[string]any{"Value": "ADA@EXAMPLE.TEST"}}})
 		ada := user("ada", "ext-ada")
 		ada.Payload["emails"] = []any{map[string]any{"value": "ada@example.test", "primary": true}}
-		res, err := w.write(store.KindUser, ada)
+		res, err := w.write(object.User, ada)
 		if err != nil || len(res.Failed) != 0 {
 			t.Fatalf("WriteObjects: %+v, %v", res, err)
 		}
 		w.checkLinked(1, ada)
-		if l, _ := w.link(store.KindUser, ada.ID); l.Remote() != id {
+		if l, _ := w.link(object.User, ada.ID); l.Remote() != id {
 			t.Errorf("linked to %q, want the existing account %s", l.Remote(), id)
 		}
 		want := []string{"GET /ServiceProviderConfig", "GET /Users", "PUT /Users/{id}"}
@@ -224,12 +226,12 @@ func TestConflictResolvedInTheListing(t *testing.T) {
 func TestDeprovisionFindsALostCreateInTheListing(t *testing.T) {
 	w := newWorld(t, scimtest.Options{Config: scimtest.Config{NoFilter: true}}, nil)
 	ada := user("ada", "ext-ada")
-	if _, err := w.store.MarkCreating(w.ctx, w.provider.ID, store.KindUser, ada.ID, mustJSON(t, ada.Payload)); err != nil {
+	if _, err := w.store.MarkCreating(w.ctx, w.provider.ID, object.User, ada.ID, mustJSON(t, ada.Payload)); err != nil {
 		t.Fatal(err)
 	}
 	id := w.target.AddUser(ada.Payload) // what the create whose answer was lost made
 	w.target.AddUser(map[string]any{"userName": "someone-else"})
-	res, err := w.acts.Deprovision(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: store.KindUser, IDs: []string{ada.ID}})
+	res, err := w.acts.Deprovision(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: object.User, IDs: []string{ada.ID}})
 	if err != nil || res.Deprovisioned != 1 || len(res.Failed) != 0 {
 		t.Fatalf("Deprovision: %+v, %v", res, err)
 	}
@@ -239,11 +241,60 @@ func TestDeprovisionFindsALostCreateInTheListing(t *testing.T) {
 	if n := len(w.target.Users()); n != 1 {
 		t.Errorf("target has %d users, want 1 (someone-else)", n)
 	}
-	if _, ok := w.link(store.KindUser, ada.ID); ok {
+	if _, ok := w.link(object.User, ada.ID); ok {
 		t.Error("link kept")
 	}
 	want := []string{"GET /ServiceProviderConfig", "GET /Users", "DELETE /Users/{id}"}
 	if got := w.routes(); !slices.Equal(got, want) {
 		t.Errorf("requests %v, want %v", got, want)
+	}
+}
+
+// TestLostCreateFoundByFilter: at a target that filters, a create whose answer was lost is
+// looked up before it is posted again, in the activity's next pass: by the externalId the
+// create carried, in one request whose answer decides; by userName when the payload has
+// no externalId, or when the target refuses to filter on it. Found, the user is linked
+// and written whole; the target holds it once.
+func TestLostCreateFoundByFilter(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		externalID string
+		fault      *scimtest.Fault
+		lookups    []string
+	}{
+		{"by externalId", "ext-ada", nil, []string{`GET /Users?filter=externalId eq "ext-ada"`}},
+		{"without externalId", "", nil, []string{`GET /Users?filter=userName eq "ada"`}},
+		{"externalId filter refused", "ext-ada", &scimtest.Fault{Method: "GET", Route: "/Users", Status: 400, ScimType: "invalidFilter", Times: 1},
+			[]string{`GET /Users?filter=externalId eq "ext-ada"`, `GET /Users?filter=userName eq "ada"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, scimtest.Options{}, nil)
+			w.target.AddFault(lostAnswer("/Users"))
+			if tt.fault != nil {
+				w.target.AddFault(*tt.fault)
+			}
+			ada := user("ada", tt.externalID)
+			body := `"schemas":["` + userSchema + `"],"userName":"ada","active":true`
+			if tt.externalID == "" {
+				delete(ada.Payload, "externalId")
+			} else {
+				body += `,"externalId":"` + tt.externalID + `"`
+			}
+			res, err := w.write(object.User, ada)
+			if err != nil {
+				t.Fatalf("WriteObjects: %v", err)
+			}
+			if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+			users := w.target.Users()
+			if len(users) != 1 {
+				t.Fatalf("target users %v, want ada once", users)
+			}
+			id := users[0]["id"].(string)
+			want := append([]string{`POST /Users {` + body + `}`}, tt.lookups...)
+			w.checkSent(append(want, `PUT /Users/`+id+` {"id":"`+id+`",`+body+`}`)...)
+			w.checkRow(object.User, ada, linkRow{Remote: id, Hash: ada.Hash, Payload: payloadJSON(t, ada), Members: "null", CreateUncertain: true})
+		})
 	}
 }

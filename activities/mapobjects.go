@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/schemas"
 	"github.com/scimsync/scimsync/store"
 )
@@ -38,9 +39,9 @@ func (a *Activities) MapObjects(ctx context.Context, in ObjectsInput) (MapResult
 
 	var mapped map[string]mapping.Payloads
 	switch in.Kind {
-	case store.KindUser:
+	case object.User:
 		mapped, res.Skipped, err = a.mapUsers(ctx, p, programs, mp, in.IDs, true)
-	case store.KindGroup:
+	case object.Group:
 		mapped, res.Skipped, err = a.mapGroups(ctx, p, programs, mp, in.IDs, true)
 	default:
 		return res, nonRetryable(ErrTypeConfig, fmt.Errorf("unknown object kind %q", in.Kind))
@@ -133,11 +134,11 @@ func (a *Activities) mapUsers(ctx context.Context, p store.Provider, programs []
 			continue
 		}
 		if err != nil {
-			return nil, nil, mappingError(ctx, store.KindUser, u.ID, err)
+			return nil, nil, mappingError(ctx, object.User, u.ID, err)
 		}
 		if validate {
 			if err := validatePayloads(schemas.ValidateUser, payload); err != nil {
-				return nil, nil, schemaError(store.KindUser, u.ID, programs, err)
+				return nil, nil, schemaError(object.User, u.ID, programs, err)
 			}
 		}
 		out[u.ID] = payload
@@ -166,7 +167,7 @@ func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs [
 			continue
 		}
 		if err != nil {
-			return nil, nil, mappingError(ctx, store.KindGroup, g.ID, err)
+			return nil, nil, mappingError(ctx, object.Group, g.ID, err)
 		}
 		// Membership is written separately (SyncMembers), from the store, never from a mapping.
 		delete(payload.Always, "members")
@@ -176,7 +177,7 @@ func (a *Activities) mapGroups(ctx context.Context, p store.Provider, programs [
 		}
 		if validate {
 			if err := validatePayloads(schemas.ValidateGroup, payload); err != nil {
-				return nil, nil, schemaError(store.KindGroup, g.ID, programs, err)
+				return nil, nil, schemaError(object.Group, g.ID, programs, err)
 			}
 		}
 		out[g.ID] = payload
@@ -220,7 +221,7 @@ func (a *Activities) compiledMappings(ctx context.Context, providerID, kind stri
 		if err != nil {
 			return nil, nonRetryable(ErrTypeMapping, fmt.Errorf("mapping %q: %w", m.Name, err))
 		}
-		prog, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression)
+		prog, err := mapping.Compile(m.Name, object.Kind(m.Kind), m.Expression)
 		if err != nil {
 			return nil, nonRetryable(ErrTypeMapping, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -24,7 +25,7 @@ func (a *Activities) desiredMembers(ctx context.Context, p store.Provider, group
 	userIDs = slices.Compact(userIDs)
 	// Only the remote ids: a batch of groups has thousands of members, whose payloads are
 	// not needed here.
-	remoteIDs, err := a.Store.RemoteIDs(ctx, p.ID, store.KindUser, userIDs)
+	remoteIDs, err := a.Store.RemoteIDs(ctx, p.ID, object.User, userIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +53,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	if len(in.IDs) == 0 {
 		return res, nil
 	}
-	w, err := a.newWriter(ctx, in.Provider, store.KindGroup, in.IDs)
+	w, err := a.newWriter(ctx, in.Provider, object.Group, in.IDs)
 	if err != nil {
 		return res, err
 	}
@@ -86,6 +87,7 @@ func (a *Activities) SyncMembers(ctx context.Context, in ObjectsInput) (WriteRes
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	res.Updated, res.Repaired, res.Failed, res.DryRun, res.Planned = w.res.Updated, w.res.Repaired, w.res.Failed, w.dryRunLog(), w.res.Planned
+	res.Objects = w.objectRecords()
 	return res, err
 }
 
@@ -148,7 +150,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		if err := w.membersProgress(ctx, g.ID, current); err != nil {
 			return err
 		}
-		w.membersCounted(w.membersDrifted(g.ID, present))
+		w.membersCounted(g.ID, w.membersDrifted(g.ID, present))
 		return nil
 	}
 	// Larger changes in chunks, removals first: a target with a member cap then never
@@ -175,7 +177,7 @@ func (w *writer) syncGroupMembers(ctx context.Context, g MappedObject, present m
 		}
 	}
 	// Every chunk recorded the members it left (there was at least one): only count it.
-	w.membersCounted(w.membersDrifted(g.ID, present))
+	w.membersCounted(g.ID, w.membersDrifted(g.ID, present))
 	return nil
 }
 
@@ -208,6 +210,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 		w.planMembers(g.ID, present)
 	}
 	results, bulkErr := w.t.client.Bulk(ctx, ops, 0)
+	w.sentBulk(objectIDs(planned), ops, results)
 	for i, r := range results {
 		g := planned[i]
 		var err error
@@ -217,7 +220,7 @@ func (w *writer) syncMembersBulk(ctx context.Context, groups []MappedObject, pre
 		case bulkErr != nil && isNotAttempted(r.Err):
 			continue // the request failed as a whole: bulkErr decides
 		case scim.IsNotFound(r.Err):
-			err = w.memberFailure(ctx, g, r.Err) // the group is gone: its next sync creates it
+			err = w.memberFailure(w.objectCtx(ctx, g.ID), g, r.Err) // the group is gone: its next sync creates it
 		default:
 			// A transient failure, or a target that takes PATCH alone but not inside Bulk:
 			// the single requests ride it out or give the answer that counts.
@@ -251,7 +254,7 @@ func (a *Activities) presentMembers(ctx context.Context, p store.Provider, writt
 		}
 	}
 	slices.Sort(others)
-	found, err := a.Store.LinkedRemoteIDs(ctx, p.ID, store.KindUser, slices.Compact(others))
+	found, err := a.Store.LinkedRemoteIDs(ctx, p.ID, object.User, slices.Compact(others))
 	if err != nil {
 		return nil, err
 	}
@@ -284,19 +287,21 @@ func (w *writer) membersSaved(ctx context.Context, groupID string, members []str
 	if err := w.membersProgress(ctx, groupID, members); err != nil {
 		return err
 	}
-	w.membersCounted(repaired)
+	w.membersCounted(groupID, repaired)
 	return nil
 }
 
-// membersCounted counts a group whose membership was brought up to date: repaired when a
-// read-back found it changed at the target.
-func (w *writer) membersCounted(repaired bool) {
+// membersCounted counts group id, whose membership was brought up to date: repaired when
+// a read-back found it changed at the target.
+func (w *writer) membersCounted(id string, repaired bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if repaired {
 		w.res.Repaired++
+		w.acted(id, ActionRepaired)
 	} else {
 		w.res.Updated++
+		w.acted(id, ActionMembers)
 	}
 	w.done++
 }
@@ -305,7 +310,7 @@ func (w *writer) membersCounted(repaired bool) {
 // its link, so that the next sync creates it again.
 func (w *writer) memberFailure(ctx context.Context, g MappedObject, err error) error {
 	if scim.IsNotFound(err) && !w.dry {
-		if derr := w.a.Store.DeleteLink(ctx, w.t.provider.ID, store.KindGroup, g.ID); derr != nil {
+		if derr := w.a.Store.DeleteLink(ctx, w.t.provider.ID, object.Group, g.ID); derr != nil {
 			return derr
 		}
 	}

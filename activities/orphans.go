@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -71,7 +72,9 @@ func (a *Activities) HandleOrphans(ctx context.Context, in OrphansInput) (Orphan
 	if err != nil {
 		return res, classify(p.Name, err)
 	}
-	deactivate := in.Kind == store.KindUser && p.DeprovisionAction == store.DeprovisionDeactivate
+	// Under deactivate_then_delete too, orphans are only deactivated: they have no link to
+	// keep a deadline on, and deleting them at once would leave no grace.
+	deactivate := in.Kind == object.User && p.DeactivatesUsers()
 	for _, o := range deletable {
 		if active, ok := scim.Attr(decodePayload(o.Body), "active").(bool); deactivate && ok && !active {
 			continue // deactivated before: nothing to do
@@ -108,7 +111,7 @@ func (a *Activities) classifyOrphans(ctx context.Context, p store.Provider, kind
 	out := make([]orphanClass, len(orphans))
 	ours := map[string]bool{} // externalIds this installation gives to existing objects
 	switch kind {
-	case store.KindUser:
+	case object.User:
 		hashed := false
 		for _, o := range orphans {
 			hashed = hashed || hashedUserID.MatchString(o.ExternalID)
@@ -122,7 +125,7 @@ func (a *Activities) classifyOrphans(ctx context.Context, p store.Provider, kind
 				ours[mapping.HashedUserID(id, a.Mapper.Secret)] = true
 			}
 		}
-	case store.KindGroup:
+	case object.Group:
 		var exts []string
 		for _, o := range orphans {
 			if o.ExternalID != "" {
@@ -152,7 +155,7 @@ func (a *Activities) classifyOrphans(ctx context.Context, p store.Provider, kind
 		named = append(named, id)
 	}
 	var inScope []string
-	if kind == store.KindUser {
+	if kind == object.User {
 		inScope, err = a.Store.UsersInScope(ctx, p.ID, named)
 	} else {
 		inScope, err = a.Store.GroupsInScope(ctx, p.ID, named)
@@ -193,7 +196,7 @@ func validUUIDs(ids []string) []string {
 // for users deactivate (active: false).
 func (a *Activities) deprovisionOrphan(ctx context.Context, t *target, caps scim.Capabilities, kind string, o store.TargetObject) error {
 	skind := scimKind(kind)
-	if kind != store.KindUser || t.provider.DeprovisionAction != store.DeprovisionDeactivate {
+	if kind != object.User || !t.provider.DeactivatesUsers() {
 		return t.client.Delete(ctx, skind, o.RemoteID)
 	}
 	if caps.UserUpdate == scim.UpdatePatch {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -46,14 +47,14 @@ func TestNumericIDAbove2Pow53RoundTrips(t *testing.T) {
 	defer target.Close()
 	w := newWorld(t, scimtest.Options{}, func(_ *scimtest.Server, p *store.Provider) { p.BaseURL = target.URL })
 	ada := user("ada", "ext-ada")
-	if res, err := w.write(store.KindUser, ada); err != nil || res.Created != 1 {
+	if res, err := w.write(object.User, ada); err != nil || res.Created != 1 {
 		t.Fatalf("create: %+v, %v", res, err)
 	}
-	if l, _ := w.link(store.KindUser, ada.ID); l.Remote() != id {
+	if l, _ := w.link(object.User, ada.ID); l.Remote() != id {
 		t.Fatalf("link remote id %q, want %s", l.Remote(), id)
 	}
 	ada.Payload["active"], ada.Hash = false, "h-ada-inactive"
-	if res, err := w.write(store.KindUser, ada); err != nil || res.Updated != 1 {
+	if res, err := w.write(object.User, ada); err != nil || res.Updated != 1 {
 		t.Fatalf("update: %+v, %v", res, err)
 	}
 	mu.Lock()
@@ -71,10 +72,10 @@ func TestRepairPatchesOnlyWhatDiffersWhateverTheSpelling(t *testing.T) {
 	w := newWorld(t, scimtest.Options{}, nil)
 	ada := user("ada", "ext-ada")
 	ada.Payload["name"] = map[string]any{"givenName": "Ada", "familyName": "Lovelace"}
-	if _, err := w.write(store.KindUser, ada); err != nil {
+	if _, err := w.write(object.User, ada); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := w.link(store.KindUser, ada.ID)
+	l, _ := w.link(object.User, ada.ID)
 	edited, _ := json.Marshal(map[string]any{"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User"},
 		"UserName": "ada", "ExternalId": "ext-ada", "Active": true, "Name": map[string]any{"GivenName": "Ada", "FamilyName": "Edited"}})
 	req, _ := http.NewRequest(http.MethodPut, w.target.URL+"/Users/"+l.Remote(), bytes.NewReader(edited))
@@ -87,7 +88,7 @@ func TestRepairPatchesOnlyWhatDiffersWhateverTheSpelling(t *testing.T) {
 	resp.Body.Close()
 
 	readBack := uuid.NewString()
-	in := activities.ReadPageInput{Provider: w.provider.Name, Kind: store.KindUser, ReadBack: readBack}
+	in := activities.ReadPageInput{Provider: w.provider.Name, Kind: object.User, ReadBack: readBack}
 	if err := w.acts.StartReadBack(w.ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestRepairPatchesOnlyWhatDiffersWhateverTheSpelling(t *testing.T) {
 	}
 	w.target.ResetLog()
 	ada.Repair = activities.RepairAttributes
-	res, err := w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: store.KindUser,
+	res, err := w.acts.WriteObjects(w.ctx, activities.WriteInput{Provider: w.provider.Name, Kind: object.User,
 		ReadBack: readBack, Objects: []activities.MappedObject{ada}})
 	if err != nil || res.Repaired != 1 {
 		t.Fatalf("repair: %+v, %v", res, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/store"
 )
@@ -59,11 +60,11 @@ func (a *Activities) ReadTargetPage(ctx context.Context, in ReadPageInput) (Read
 	if err != nil {
 		return res, err
 	}
-	hidden := in.Kind == store.KindGroup && t.client.Compat().GroupMembersHidden
+	hidden := in.Kind == object.Group && t.client.Compat().GroupMembersHidden
 	res.MembersHidden = hidden
 	q := scim.Query{Count: readPageSize, StartIndex: in.Page.StartIndex, UseCursor: t.client.Compat().CursorPaging,
 		Cursor: in.Page.Cursor}
-	if in.Kind == store.KindUser {
+	if in.Kind == object.User {
 		q.ExcludedAttributes = []string{"groups"} // what the target derives, never compared
 	}
 	readAt := a.Store.Clock()
@@ -145,12 +146,12 @@ func targetObject(kind string, r scim.Resource, membersHidden bool) store.Target
 		body[k] = v
 	}
 	key := "userName"
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		key = "displayName"
 	}
 	o.Name, _ = scim.Attr(r.Attributes, key).(string)
 	o.Body, _ = json.Marshal(body)
-	if kind == store.KindGroup && !membersHidden {
+	if kind == object.Group && !membersHidden {
 		o.Members = store.StringList(memberValues(scim.Attr(r.Attributes, "members")))
 	}
 	return o
@@ -194,7 +195,7 @@ func (a *Activities) ReadLinked(ctx context.Context, in ReadLinkedInput) (ReadLi
 	if err != nil {
 		return res, err
 	}
-	hidden := in.Kind == store.KindGroup && t.client.Compat().GroupMembersHidden
+	hidden := in.Kind == object.Group && t.client.Compat().GroupMembersHidden
 	var objs []store.TargetObject
 	readAt := a.Store.Clock()
 	for _, l := range links {

@@ -6,15 +6,15 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
-	"github.com/scimsync/scimsync/store"
 )
 
 // TestSeedMembersReadsAnySpelling: the members a matched remote group has are read whatever
 // the target's spelling of "members" and "value", numeric values included (as the client
 // decodes them: json.Number).
 func TestSeedMembersReadsAnySpelling(t *testing.T) {
-	w := &writer{kind: store.KindGroup}
+	w := &writer{kind: object.Group}
 	found := &scim.Resource{ID: "g1", Attributes: map[string]any{"Members": []any{
 		map[string]any{"Value": "u2", "display": "someone"},
 		map[string]any{"VALUE": json.Number("9007199254740993")},

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -26,7 +27,7 @@ func TestARetriedWriteDoesNotPutBackWhatItMappedBefore(t *testing.T) {
 	}
 	mapped := func() activities.MappedObject {
 		t.Helper()
-		res, err := w.acts.MapObjects(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: store.KindUser, IDs: []string{u.ID}})
+		res, err := w.acts.MapObjects(w.ctx, activities.ObjectsInput{Provider: w.provider.Name, Kind: object.User, IDs: []string{u.ID}})
 		if err != nil || len(res.Changed) != 1 {
 			t.Fatalf("map: %+v, %v", res, err)
 		}
@@ -37,7 +38,7 @@ func TestARetriedWriteDoesNotPutBackWhatItMappedBefore(t *testing.T) {
 		t.Helper()
 		env := suite.NewTestActivityEnvironment()
 		env.RegisterActivity(w.acts.WriteObjects)
-		v, err := env.ExecuteActivity(w.acts.WriteObjects, activities.WriteInput{Provider: w.provider.Name, Kind: store.KindUser, Objects: []activities.MappedObject{o}})
+		v, err := env.ExecuteActivity(w.acts.WriteObjects, activities.WriteInput{Provider: w.provider.Name, Kind: object.User, Objects: []activities.MappedObject{o}})
 		if err != nil {
 			t.Fatalf("write: %v", err)
 		}

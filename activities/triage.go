@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -38,9 +39,9 @@ func (a *Activities) ListInScope(ctx context.Context, in ListInput) (IDList, err
 	}
 	var list func(ctx context.Context, providerID, after string, limit int) ([]string, error)
 	switch in.Kind {
-	case store.KindUser:
+	case object.User:
 		list = a.Store.ScopedUserIDs
-	case store.KindGroup:
+	case object.Group:
 		list = a.Store.ScopedGroupIDs
 	default:
 		return IDList{}, nonRetryable(ErrTypeConfig, fmt.Errorf("unknown object kind %q", in.Kind))
@@ -144,7 +145,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 
 	var desired map[string][]string
 	var present map[string]bool
-	if kind == store.KindGroup {
+	if kind == object.Group {
 		if desired, err = a.desiredMembers(ctx, p, linked); err != nil {
 			return nil, nil, err
 		}
@@ -170,7 +171,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 			need[id] = true
 			continue
 		}
-		if kind == store.KindGroup && !membersInSync(links[id].Members, desired[id], present) {
+		if kind == object.Group && !membersInSync(links[id].Members, desired[id], present) {
 			need[id] = true
 		}
 		if view == nil {
@@ -179,7 +180,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 		if repair, _, _ := view.drift(kind, links[id], true, payload); repair != "" {
 			need[id] = true
 		}
-		if t, ok := view.byRemote[links[id].Remote()]; ok && kind == store.KindGroup && t.Members != nil &&
+		if t, ok := view.byRemote[links[id].Remote()]; ok && kind == object.Group && t.Members != nil &&
 			t.Fresh(links[id]) && !slices.Equal([]string(t.Members), desired[id]) {
 			need[id] = true // members added or removed at the target
 		}
@@ -193,7 +194,7 @@ func (a *Activities) triage(ctx context.Context, p store.Provider, kind string, 
 func (a *Activities) mapInParallel(ctx context.Context, p store.Provider, kind string, programs []*mapping.Program, ids []string) (map[string]mapping.Payloads, []string, error) {
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
 	mapPart := func(ids []string) (map[string]mapping.Payloads, []string, error) {
-		if kind == store.KindGroup {
+		if kind == object.Group {
 			return a.mapGroups(ctx, p, programs, mp, ids, false)
 		}
 		return a.mapUsers(ctx, p, programs, mp, ids, false)

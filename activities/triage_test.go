@@ -11,6 +11,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
@@ -59,11 +60,11 @@ func TestListInScopeReturnsEmptyPagesOnlyToCallersThatGoOn(t *testing.T) {
 	for i, u := range users {
 		ids[i] = u.ID
 	}
-	mapped, err := acts.MapObjects(ctx, activities.ObjectsInput{Provider: p.Name, Kind: store.KindUser, IDs: ids})
+	mapped, err := acts.MapObjects(ctx, activities.ObjectsInput{Provider: p.Name, Kind: object.User, IDs: ids})
 	if err != nil || len(mapped.Changed) != 30 {
 		t.Fatalf("map: %d changed, %v", len(mapped.Changed), err)
 	}
-	if _, err := acts.WriteObjects(ctx, activities.WriteInput{Provider: p.Name, Kind: store.KindUser, Objects: mapped.Changed}); err != nil {
+	if _, err := acts.WriteObjects(ctx, activities.WriteInput{Provider: p.Name, Kind: object.User, Objects: mapped.Changed}); err != nil {
 		t.Fatal(err)
 	}
 	last := users[len(users)-1]
@@ -72,11 +73,11 @@ func TestListInScopeReturnsEmptyPagesOnlyToCallersThatGoOn(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	page, err := acts.ListInScope(ctx, activities.ListInput{Provider: p.Name, Kind: store.KindUser, Limit: 2, EmptyPages: true})
+	page, err := acts.ListInScope(ctx, activities.ListInput{Provider: p.Name, Kind: object.User, Limit: 2, EmptyPages: true})
 	if err != nil || len(page.IDs) != 0 || page.Next != ids[19] || page.Unchanged != 20 {
 		t.Errorf("with EmptyPages: %+v (%v), want an empty page after 20 unchanged, next %s", page, err, ids[19])
 	}
-	page, err = acts.ListInScope(ctx, activities.ListInput{Provider: p.Name, Kind: store.KindUser, Limit: 2})
+	page, err = acts.ListInScope(ctx, activities.ListInput{Provider: p.Name, Kind: object.User, Limit: 2})
 	if err != nil || !slices.Equal(page.IDs, []string{last.ID}) || page.Unchanged != 29 {
 		t.Errorf("without EmptyPages: %+v (%v), want the changed user after 29 unchanged", page, err)
 	}

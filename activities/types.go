@@ -36,6 +36,12 @@ func (p ProviderInfo) DeletesOrphans() bool {
 	return p.Orphans == store.OrphansDelete && p.DeprovisionAction != store.DeprovisionNone
 }
 
+// DeletesAfterGrace reports whether the provider deletes deactivated users once their
+// grace period has passed (deprovision action deactivate_then_delete).
+func (p ProviderInfo) DeletesAfterGrace() bool {
+	return p.DeprovisionAction == store.DeprovisionDeactivateThenDelete
+}
+
 // DiscoverResult is the effective capabilities of the target, after the compatibility mode.
 type DiscoverResult struct {
 	Patch         bool `json:"patch"`
@@ -185,7 +191,49 @@ type WriteResult struct {
 	DryRun []DryRunRequest `json:"dryRun,omitempty"`
 	// Planned lists, in dry run, each write held back with what it would change.
 	Planned []PlannedChange `json:"planned,omitempty"`
+	// Objects records, by object id, what the call did to each object it acted on and the
+	// SCIM requests it sent for it: what `starter history` reads back from the workflow
+	// histories. Results of workers before it have none.
+	Objects map[string]ObjectRecord `json:"objects,omitempty"`
 }
+
+// ObjectRecord is what one write, membership or deprovisioning call did to one object.
+type ObjectRecord struct {
+	// Action is one of the Action constants.
+	Action string `json:"action"`
+	// Requests are the SCIM requests sent for the object, in the order they were answered
+	// (those of the call's last attempt: a retried attempt's requests end with it).
+	Requests []SentRequest `json:"requests,omitempty"`
+}
+
+// SentRequest is one SCIM request as a history shows it: method, path relative to the
+// base URL with the remote id (no query string: filters carry names), status (0: no
+// answer). Never headers or bodies.
+type SentRequest struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Status int    `json:"status"`
+	// Bulk marks an operation of a POST /Bulk request: Method, Path and Status are the
+	// operation's, the request carried other objects' operations too.
+	Bulk bool `json:"bulk,omitempty"`
+	// DryRun marks a request a dry-run provider recorded instead of sending.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// What a call did to an object (ObjectRecord.Action).
+const (
+	ActionCreated     = "created"     // posted, or linked to the match of a 409 or look-up
+	ActionUpdated     = "updated"     // written to its remote object (or found up to date there)
+	ActionRepaired    = "repaired"    // written because a read-back found it otherwise at the target
+	ActionUnchanged   = "unchanged"   // written with this payload already (by an earlier attempt or writer)
+	ActionSkipped     = "skipped"     // left out: out of scope or deleted since it was mapped
+	ActionMembers     = "members"     // a group's members brought up to date
+	ActionDeactivated = "deactivated" // deprovisioned by active=false
+	ActionDeleted     = "deleted"     // deprovisioned by DELETE (or found gone already)
+	ActionUnlinked    = "unlinked"    // its link forgotten: deprovision action none, or never at the target
+	ActionHeld        = "held"        // a direct deprovision held back past the threshold
+	ActionFailed      = "failed"      // an object error; WriteResult.Failed has it
+)
 
 // PlannedChange is one write a dry run held back, as starter plan shows it. In dry run
 // only: it holds names and attribute values.
@@ -220,6 +268,9 @@ const (
 	PlanUpdate      = "update"
 	PlanDeprovision = "deprovision"
 	PlanMembers     = "members"
+	// PlanDelete is the deletion of a deactivated user whose grace period has passed
+	// (deprovision action deactivate_then_delete).
+	PlanDelete = "delete"
 )
 
 // DryRunRequest is a request recorded instead of sent in dry run.
@@ -254,6 +305,9 @@ const (
 type StaleCount struct {
 	Users  int `json:"users"`
 	Groups int `json:"groups"`
+	// Due counts the deactivated users whose deletion is due (deactivate_then_delete):
+	// deprovisions too, beside Users and Groups.
+	Due int `json:"due,omitempty"`
 }
 
 // PacingInfo is a provider's pacing, shared by every worker, as a full sync reports it in

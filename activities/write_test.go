@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
-	"github.com/scimsync/scimsync/store"
 )
 
 // TestWriteRidesOutTransientStatuses: a create answered once with 408 or with a status a
@@ -30,7 +30,7 @@ func TestWriteRidesOutTransientStatuses(t *testing.T) {
 			w := newWorld(t, scimtest.Options{}, nil)
 			w.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: tt.status, Times: 1})
 			u := user("ada", "ext-ada")
-			res, err := w.write(store.KindUser, u)
+			res, err := w.write(object.User, u)
 			if err != nil {
 				t.Fatalf("WriteObjects: %v", err)
 			}
@@ -41,7 +41,7 @@ func TestWriteRidesOutTransientStatuses(t *testing.T) {
 			if len(users) != 1 || users[0]["userName"] != "ada" {
 				t.Fatalf("target users %v, want ada alone", users)
 			}
-			if l, ok := w.link(store.KindUser, u.ID); !ok || l.Remote() != users[0]["id"] || l.LastError != "" {
+			if l, ok := w.link(object.User, u.ID); !ok || l.Remote() != users[0]["id"] || l.LastError != "" {
 				t.Errorf("link %+v, want remote id %v and no error", l, users[0]["id"])
 			}
 			if got := w.routes(); !slices.Equal(got, tt.routes) {
@@ -67,7 +67,7 @@ func TestWriteErrorClassByStatus(t *testing.T) {
 			w := newWorld(t, scimtest.Options{}, nil)
 			w.target.AddFault(scimtest.Fault{Method: "POST", Route: "/Users", Status: tt.status, RetryAfter: "60"})
 			u := user("ada", "ext-ada")
-			_, err := w.write(store.KindUser, u)
+			_, err := w.write(object.User, u)
 			var ae *temporal.ApplicationError
 			if !errors.As(err, &ae) {
 				t.Fatalf("WriteObjects error %v (%T), want a Temporal application error", err, err)
@@ -81,7 +81,7 @@ func TestWriteErrorClassByStatus(t *testing.T) {
 			if n := len(w.target.Users()); n != 0 {
 				t.Errorf("target has %d users, want none", n)
 			}
-			if l, ok := w.link(store.KindUser, u.ID); ok && l.Remote() != "" {
+			if l, ok := w.link(object.User, u.ID); ok && l.Remote() != "" {
 				t.Errorf("link %+v, want no remote id", l)
 			}
 		})

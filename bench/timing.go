@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -123,7 +124,7 @@ func fullSyncBreakdown(ctx context.Context, c client.Client, id, runID string) (
 func (w *world) latencyBreakdown(ctx context.Context, changes []change) (map[string]float64, error) {
 	parts := map[string][]float64{}
 	for _, c := range changes {
-		id := workflows.ObjectSyncID(w.inst, w.provider, workflows.KindUser, c.userID)
+		id := workflows.ObjectSyncID(w.inst, w.provider, object.User, c.userID)
 		t, err := timing(ctx, w.h.temporal, id, "", c.sent.Add(c.latency))
 		if err != nil {
 			return nil, err

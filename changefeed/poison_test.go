@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -49,7 +50,7 @@ func TestAChangeTemporalRefusesIsParkedAndTheRestOfItsBatchRelayed(t *testing.T)
 		t.Fatalf("outbox holds %v, want 6 changes", ids)
 	}
 	refusal := serviceerror.NewInvalidArgument("Blob data size exceeds limit.")
-	ref.answer(id(workflows.KindUser, bad.ID), refusal)
+	ref.answer(id(object.User, bad.ID), refusal)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -60,7 +61,7 @@ func TestAChangeTemporalRefusesIsParkedAndTheRestOfItsBatchRelayed(t *testing.T)
 		t.Fatalf("outbox holds %d changes after the batch, want 0", n)
 	}
 	// Both changes the refused signal relays are parked, with the refusal; nothing else.
-	wantErr := "signal " + id(workflows.KindUser, bad.ID) + ": Blob data size exceeds limit. (InvalidArgument)"
+	wantErr := "signal " + id(object.User, bad.ID) + ": Blob data size exceeds limit. (InvalidArgument)"
 	related := bad.ID
 	want := []string{
 		parkedRow{ID: ids["user insert "+bad.ID], Kind: "user", Op: "insert", ObjectID: bad.ID,
@@ -74,15 +75,15 @@ func TestAChangeTemporalRefusesIsParkedAndTheRestOfItsBatchRelayed(t *testing.T)
 	// The others are delivered, once each: the group's signal too, though it relays the
 	// parked membership (a change goes back whole when retried).
 	for _, u := range []store.User{users[0], users[1], users[3]} {
-		e.waitReasons(id(workflows.KindUser, u.ID), "user insert")
+		e.waitReasons(id(object.User, u.ID), "user insert")
 	}
-	e.waitReasons(id(workflows.KindGroup, group.ID), "group insert, membership insert")
+	e.waitReasons(id(object.Group, group.ID), "group insert, membership insert")
 	calls := rec.snapshot()
 	if len(calls) != 4 {
 		t.Errorf("accepted calls %v, want the 3 other users' and the group's", calls)
 	}
-	e.assertNoWorkflow(id(workflows.KindUser, bad.ID))
-	if n := ref.refusedCalls(id(workflows.KindUser, bad.ID)); n != 1 {
+	e.assertNoWorkflow(id(object.User, bad.ID))
+	if n := ref.refusedCalls(id(object.User, bad.ID)); n != 1 {
 		t.Errorf("the refused signal was sent %d times, want once", n)
 	}
 	if st := r.Stats(); st.ChangesRelayed != 4 || st.ChangesParked != 2 || st.Errors != 0 || st.SignalsSent != 4 {
@@ -99,25 +100,25 @@ func TestAChangeTemporalRefusesIsParkedAndTheRestOfItsBatchRelayed(t *testing.T)
 		late, err = tx.CreateUser(ctx, store.User{Username: "poison.late", IsActive: true})
 		return err
 	})
-	e.waitReasons(id(workflows.KindUser, late.ID), "user insert")
+	e.waitReasons(id(object.User, late.ID), "user insert")
 	e.waitOutboxEmpty()
 	if got := e.parkedRows(); !slices.Equal(got, want) {
 		t.Fatalf("parked changes after a later batch:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 	}
 
 	// Temporal accepts it now; the operator puts both back: relayed once, parked no more.
-	ref.answer(id(workflows.KindUser, bad.ID))
+	ref.answer(id(object.User, bad.ID))
 	back, err := e.store.RetryAllParked(ctx)
 	if err != nil || !slices.Equal(back, []int64{ids["user insert "+bad.ID], ids["membership insert "+group.ID+"/"+bad.ID]}) {
 		t.Fatalf("RetryAllParked = %v, %v; want both parked ids", back, err)
 	}
 	e.waitOutboxEmpty()
-	e.waitReasons(id(workflows.KindUser, bad.ID), "user insert, membership insert")
-	e.waitReasons(id(workflows.KindGroup, group.ID), "group insert, membership insert", "membership insert")
+	e.waitReasons(id(object.User, bad.ID), "user insert, membership insert")
+	e.waitReasons(id(object.Group, group.ID), "group insert, membership insert", "membership insert")
 	if got := e.parkedRows(); len(got) != 0 {
 		t.Errorf("parked changes after the retry: %q, want none", got)
 	}
-	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "poison-off", workflows.KindUser, bad.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "poison-off", object.User, bad.ID))
 
 	logs := e.logs.String()
 	if !strings.Contains(logs, "refused a change permanently") || !strings.Contains(logs, fmt.Sprintf("change=%d", ids["user insert "+bad.ID])) {
@@ -135,7 +136,7 @@ func TestTransientFailuresParkNothing(t *testing.T) {
 	ref := newRefuser(rec)
 	r := e.relay(ref)
 	id := func(u store.User) string {
-		return workflows.ObjectSyncID(e.inst, "transient", workflows.KindUser, u.ID)
+		return workflows.ObjectSyncID(e.inst, "transient", object.User, u.ID)
 	}
 
 	var users []store.User

@@ -40,6 +40,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -308,13 +309,13 @@ func planBatch(changes []store.Change, providers []store.Provider) *plan {
 			}
 			switch c.Kind {
 			case store.ChangeUser:
-				p.addSignal(prov.Name, workflows.KindUser, c.ObjectID, reason, c.ID)
+				p.addSignal(prov.Name, object.User, c.ObjectID, reason, c.ID)
 			case store.ChangeGroup:
-				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason, c.ID)
+				p.addSignal(prov.Name, object.Group, c.ObjectID, reason, c.ID)
 			case store.ChangeMembership:
-				p.addSignal(prov.Name, workflows.KindGroup, c.ObjectID, reason, c.ID)
+				p.addSignal(prov.Name, object.Group, c.ObjectID, reason, c.ID)
 				if c.RelatedID != nil {
-					p.addSignal(prov.Name, workflows.KindUser, *c.RelatedID, reason, c.ID)
+					p.addSignal(prov.Name, object.User, *c.RelatedID, reason, c.ID)
 				}
 			case store.ChangeBinding:
 				if prov.ApplicationID != nil && *prov.ApplicationID == c.ObjectID {
@@ -337,6 +338,9 @@ func (r *Relay) relayBatch(ctx context.Context, changes []store.Change) ([]store
 	}
 	providers, err := r.Store.Providers(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if providers, err = r.withoutQuarantined(ctx, providers); err != nil {
 		return nil, err
 	}
 	p := planBatch(changes, providers)
@@ -513,7 +517,7 @@ func (r *Relay) nameSignals(ctx context.Context, signals []*signal) {
 			continue // the same object at several providers
 		}
 		seen[key] = true
-		if s.kind == workflows.KindGroup {
+		if s.kind == object.Group {
 			groups = append(groups, s.objectID)
 		} else {
 			users = append(users, s.objectID)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimsync/scimsync/changefeed"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -30,8 +31,8 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 	r.PollInterval = time.Hour
 	e.start(r)
 
-	userID := func(u store.User) string { return workflows.ObjectSyncID(e.inst, "on", workflows.KindUser, u.ID) }
-	groupID := func(g store.Group) string { return workflows.ObjectSyncID(e.inst, "on", workflows.KindGroup, g.ID) }
+	userID := func(u store.User) string { return workflows.ObjectSyncID(e.inst, "on", object.User, u.ID) }
+	groupID := func(g store.Group) string { return workflows.ObjectSyncID(e.inst, "on", object.Group, g.ID) }
 
 	var user store.User
 	e.tx(func(ctx context.Context, tx *store.Tx) (err error) {
@@ -39,7 +40,7 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 		return err
 	})
 	got := e.waitReasons(userID(user), "user insert")
-	if want := (workflows.ObjectSyncInput{Provider: "on", Kind: workflows.KindUser, ObjectID: user.ID}); got.Input != want {
+	if want := (workflows.ObjectSyncInput{Provider: "on", Kind: object.User, ObjectID: user.ID}); got.Input != want {
 		t.Errorf("ObjectSync input = %+v, want %+v", got.Input, want)
 	}
 	desc, err := e.c.DescribeWorkflow(context.Background(), userID(user), "")
@@ -49,7 +50,7 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 	if p, _ := desc.TypedSearchAttributes.GetKeyword(workflows.ProviderAttribute); p != "on" {
 		t.Errorf("ScimProvider = %q, want on", p)
 	}
-	if k, _ := desc.TypedSearchAttributes.GetKeyword(workflows.ObjectKindAttribute); k != workflows.KindUser {
+	if k, _ := desc.TypedSearchAttributes.GetKeyword(workflows.ObjectKindAttribute); k != object.User {
 		t.Errorf("ScimObjectKind = %q, want user", k)
 	}
 	if pol := rec.lastOptions(userID(user)).WorkflowIDConflictPolicy; pol != enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING {
@@ -104,8 +105,8 @@ func TestRelaysDirectoryChangesToObjectSyncWorkflows(t *testing.T) {
 			break
 		}
 	}
-	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "off", workflows.KindUser, user.ID))
-	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "off", workflows.KindGroup, group.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "off", object.User, user.ID))
+	e.assertNoWorkflow(workflows.ObjectSyncID(e.inst, "off", object.Group, group.ID))
 
 	if st := r.Stats(); st.Errors == 0 && (st.ChangesRelayed != 7 || st.SignalsSent != 8) {
 		t.Errorf("stats = %+v, want 7 changes relayed, 8 signals sent", st)
@@ -123,7 +124,7 @@ func TestBurstOfUpdatesCoalescesIntoOneExecution(t *testing.T) {
 		user, err = tx.CreateUser(ctx, store.User{Username: "grace", IsActive: true})
 		return err
 	})
-	id := workflows.ObjectSyncID(e.inst, "burst", workflows.KindUser, user.ID)
+	id := workflows.ObjectSyncID(e.inst, "burst", object.User, user.ID)
 	update := func(i int) {
 		e.tx(func(ctx context.Context, tx *store.Tx) error {
 			user.Name = fmt.Sprintf("Grace %d", i)
@@ -216,7 +217,7 @@ func TestChangesWaitInTheOutboxWhileTemporalIsUnreachable(t *testing.T) {
 		t.Errorf("accepted calls %v, want one per user", calls)
 	}
 	for _, u := range users {
-		id := workflows.ObjectSyncID(e.inst, "outage", workflows.KindUser, u.ID)
+		id := workflows.ObjectSyncID(e.inst, "outage", object.User, u.ID)
 		e.checkCalls(calls, id, 1)
 		e.waitReasons(id, "user insert")
 	}
@@ -266,7 +267,7 @@ func TestTwoRelaysDeliverEachChangeOncePerProvider(t *testing.T) {
 	}
 	for _, u := range users {
 		for _, p := range []string{"twin-a", "twin-b"} {
-			e.checkCalls(calls, workflows.ObjectSyncID(e.inst, p, workflows.KindUser, u.ID), 1)
+			e.checkCalls(calls, workflows.ObjectSyncID(e.inst, p, object.User, u.ID), 1)
 		}
 	}
 	// Every stand-in received exactly one signal (at least one, should an attempt have
@@ -283,7 +284,7 @@ func TestTwoRelaysDeliverEachChangeOncePerProvider(t *testing.T) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				id := workflows.ObjectSyncID(e.inst, p, workflows.KindUser, u.ID)
+				id := workflows.ObjectSyncID(e.inst, p, object.User, u.ID)
 				deadline := time.Now().Add(20 * time.Second)
 				for {
 					got, err := e.query(id)

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -62,11 +63,11 @@ func TestRelayedObjectSyncsAreSummarisedByName(t *testing.T) {
 	})
 	e.waitOutboxEmpty()
 	for _, c := range []struct{ provider, kind, id, want string }{
-		{"on", workflows.KindUser, user.ID, "on · user · ada.lovelace"},
-		{"also", workflows.KindUser, user.ID, "also · user · ada.lovelace"},
-		{"on", workflows.KindGroup, group.ID, "on · group · analysts"},
-		{"also", workflows.KindGroup, group.ID, "also · group · analysts"},
-		{"on", workflows.KindUser, gone.ID, "on · user · " + gone.ID},
+		{"on", object.User, user.ID, "on · user · ada.lovelace"},
+		{"also", object.User, user.ID, "also · user · ada.lovelace"},
+		{"on", object.Group, group.ID, "on · group · analysts"},
+		{"also", object.Group, group.ID, "also · group · analysts"},
+		{"on", object.User, gone.ID, "on · user · " + gone.ID},
 	} {
 		id := workflows.ObjectSyncID(e.inst, c.provider, c.kind, c.id)
 		e.waitReasons(id, map[string]string{user.ID: "user insert, membership insert", group.ID: "group insert, membership insert",
@@ -82,7 +83,7 @@ func TestRelayedObjectSyncsAreSummarisedByName(t *testing.T) {
 		_, err := tx.UpdateGroup(ctx, group)
 		return err
 	})
-	groupSync := workflows.ObjectSyncID(e.inst, "on", workflows.KindGroup, group.ID)
+	groupSync := workflows.ObjectSyncID(e.inst, "on", object.Group, group.ID)
 	e.waitReasons(groupSync, "group insert, membership insert", "group update")
 	if got := e.summaryOf(groupSync); got != "on · group · analysts" {
 		t.Errorf("summary after the rename %q, want the one of its start", got)
@@ -105,7 +106,7 @@ func TestRelayWithIDsOnlySummarisesByID(t *testing.T) {
 		user, err = tx.CreateUser(ctx, store.User{Username: "ada.lovelace", IsActive: true})
 		return err
 	})
-	id := workflows.ObjectSyncID(e.inst, "on", workflows.KindUser, user.ID)
+	id := workflows.ObjectSyncID(e.inst, "on", object.User, user.ID)
 	e.waitReasons(id, "user insert")
 	if got, want := e.summaryOf(id), "on · user · "+user.ID; got != want {
 		t.Errorf("summary %q, want %q", got, want)
@@ -157,7 +158,7 @@ func TestMeasureRelayWithSummaryNames(t *testing.T) {
 		if !idsOnly {
 			want = fmt.Sprintf("on · user · m%d-1@example.test", round)
 		}
-		if got := e.summaryOf(workflows.ObjectSyncID(e.inst, "on", workflows.KindUser, ids[0])); got != want {
+		if got := e.summaryOf(workflows.ObjectSyncID(e.inst, "on", object.User, ids[0])); got != want {
 			t.Errorf("round %d: summary %q, want %q", round, got, want)
 		}
 	}

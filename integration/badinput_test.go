@@ -20,11 +20,11 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/pacing"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/starter"
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/workflows"
 )
 
 // applyConfig runs `starter apply -f` on text and returns the exit code and the output.
@@ -126,6 +126,14 @@ func TestBadConfigurationIsRejectedWhole(t *testing.T) {
 		{"unknown provider key", "    page_size: 50", "    page_sise: 50", `providers[0].page_sise: unknown field (did you mean page_size?)`},
 		{"unknown top-level key", "mappings:\n", "mapings:\n", `mapings: unknown field`},
 		{"deprovision action", "action: delete", "action: purge", `providers[0].deprovision.action: unknown value "purge"`},
+		{"deactivate_then_delete without delete_after", "action: delete", "action: deactivate_then_delete",
+			`config.yaml:21:15: providers[0].deprovision.delete_after: required with deprovision action deactivate_then_delete`},
+		{"delete_after with another action", "action: delete", "action: delete\n      delete_after: 720h",
+			`config.yaml:22:21: providers[0].deprovision.delete_after: only used with deprovision action deactivate_then_delete (this provider's is delete)`},
+		{"delete_after not a duration", "action: delete", "action: deactivate_then_delete\n      delete_after: 30d",
+			`config.yaml:22:21: providers[0].deprovision.delete_after: expected a duration such as 720h (30 days) or 168h, got "30d"`},
+		{"delete_after not positive", "action: delete", "action: deactivate_then_delete\n      delete_after: 0s",
+			`config.yaml:22:21: providers[0].deprovision.delete_after: must be more than 0`},
 		{"page size", "page_size: 50", "page_size: -5", `providers[0].page_size: `},
 	} {
 		t.Run(safeName(tc.name), func(t *testing.T) {
@@ -173,6 +181,8 @@ func TestBadWorkerConfigurationStopsAtStart(t *testing.T) {
 		{"TLS pair", []string{"TEMPORAL_TLS_CERT=/tmp/cert.pem"}, nil, "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together"},
 		{"codec key", []string{"SCIMSYNC_CODEC_KEYS=k1=c2hvcnQ="}, nil, "SCIMSYNC_CODEC_KEYS: codec: key k1: decodes to 5 bytes, want 32"},
 		{"codec list", []string{"SCIMSYNC_CODEC_KEYS=oops"}, nil, "SCIMSYNC_CODEC_KEYS: codec: key list entry 1: want id=reference"},
+		{"escrow delays", []string{"SCIMSYNC_ESCROW_DELAYS=1h,1m"}, nil, `escrow delays "1h,1m": 1m0s is shorter than 1h0m0s before it`},
+		{"escrow interval", []string{"SCIMSYNC_ESCROW_INTERVAL=-1s"}, nil, "escrow-interval (SCIMSYNC_ESCROW_INTERVAL) must not be negative"},
 		{"unknown flag", nil, []string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
 		t.Run(safeName(tc.name), func(t *testing.T) {
@@ -466,11 +476,11 @@ func FuzzTargetAnswers(f *testing.F) {
 		}
 		_, err := a.Discover(ctx, activities.ProviderInput{Provider: "fuzz"})
 		check("discover", err)
-		mapped, err := a.MapObjects(ctx, activities.ObjectsInput{Provider: "fuzz", Kind: workflows.KindUser, IDs: ids})
+		mapped, err := a.MapObjects(ctx, activities.ObjectsInput{Provider: "fuzz", Kind: object.User, IDs: ids})
 		if err != nil {
 			t.Fatalf("map: %v", err)
 		}
-		res, err := a.WriteObjects(ctx, activities.WriteInput{Provider: "fuzz", Kind: workflows.KindUser, Objects: mapped.Changed})
+		res, err := a.WriteObjects(ctx, activities.WriteInput{Provider: "fuzz", Kind: object.User, Objects: mapped.Changed})
 		check("write", err)
 		for _, fail := range res.Failed {
 			if len(body) >= 8 && strings.Contains(fail.Error, body) {

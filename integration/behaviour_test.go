@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
@@ -61,7 +62,7 @@ func TestConflictOnCreateLinksTheExistingUser(t *testing.T) {
 	if n := e.target.Count("POST /Users"); n != 5 {
 		t.Errorf("POST /Users = %d, want 5 (one answered 409)", n)
 	}
-	links, _ := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[2].ID})
+	links, _ := e.store.Links(e.ctx, p.ID, object.User, []string{users[2].ID})
 	if got := links[users[2].ID].Remote(); got != existing {
 		t.Errorf("user0002 linked to %q, want the existing remote user %q", got, existing)
 	}
@@ -74,7 +75,7 @@ func TestUpdateOfAUserDeletedRemotelyRecreatesIt(t *testing.T) {
 	if _, _, err := e.fullSync("recreate", workflows.FullSyncInput{}); err != nil {
 		t.Fatal(err)
 	}
-	links, _ := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[1].ID})
+	links, _ := e.store.Links(e.ctx, p.ID, object.User, []string{users[1].ID})
 	old := links[users[1].ID].Remote()
 	c, err := scim.New(scim.Options{BaseURL: e.target.URL, Token: targetToken})
 	if err != nil {
@@ -85,10 +86,10 @@ func TestUpdateOfAUserDeletedRemotelyRecreatesIt(t *testing.T) {
 	}
 	users[1].Name = "Changed Name"
 	e.tx(func(tx *store.Tx) (err error) { users[1], err = tx.UpdateUser(e.ctx, users[1]); return err })
-	e.signal("recreate", store.KindUser, users[1].ID)
+	e.signal("recreate", object.User, users[1].ID)
 	e.waitFor(15*time.Second, func() string { return diffJSON(remoteUser(e.target, "user0001"), expectedUser(users[1])) })
 	checkUsers(t, e.target, users)
-	e.waitLink(p.ID, store.KindUser, users[1].ID, func(l store.Link, _ bool) string {
+	e.waitLink(p.ID, object.User, users[1].ID, func(l store.Link, _ bool) string {
 		if now := l.Remote(); now == old || now == "" {
 			return fmt.Sprintf("link after recreate = %q (was %q), want the new remote id", now, old)
 		}
@@ -210,8 +211,8 @@ func TestDryRunSendsNothingAndShowsWhatItWouldSend(t *testing.T) {
 		t.Fatalf("dry run recorded %d links", c.Users)
 	}
 	// The per-object sync's history shows the request it would have sent.
-	e.signal("rehearsal", store.KindUser, users[0].ID)
-	id := workflows.ObjectSyncID(e.inst, "rehearsal", store.KindUser, users[0].ID)
+	e.signal("rehearsal", object.User, users[0].ID)
+	id := workflows.ObjectSyncID(e.inst, "rehearsal", object.User, users[0].ID)
 	var shown string
 	e.waitFor(15*time.Second, func() string {
 		shown = historyText(t, e, id)
@@ -258,7 +259,7 @@ func TestLinkExistingMatchesRemoteUsersByUserNameOrEmailBeforeCreating(t *testin
 		t.Fatal(err)
 	}
 	checkUsers(t, e.target, users) // three users: the two that existed were linked, not created again
-	links, _ := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[0].ID, users[1].ID})
+	links, _ := e.store.Links(e.ctx, p.ID, object.User, []string{users[0].ID, users[1].ID})
 	if links[users[0].ID].Remote() != byName || links[users[1].ID].Remote() != byEmail {
 		t.Errorf("links = %s, %s; want %s (by userName), %s (by email)",
 			links[users[0].ID].Remote(), links[users[1].ID].Remote(), byName, byEmail)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/changefeed"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
@@ -105,7 +106,7 @@ func TestDirectoryChangesReachTheTargetWithinSeconds(t *testing.T) {
 		}
 		return ""
 	})
-	e.waitLink(mustProvider(t, e, "live").ID, store.KindUser, ada.ID, func(l store.Link, ok bool) string {
+	e.waitLink(mustProvider(t, e, "live").ID, object.User, ada.ID, func(l store.Link, ok bool) string {
 		if ok {
 			return fmt.Sprintf("the deleted user still has a link to %s; want none", l.Remote())
 		}

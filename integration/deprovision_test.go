@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -37,7 +38,7 @@ func TestDirectDeprovisionsStopAtTheThreshold(t *testing.T) {
 	})
 	ids := make([]string, len(users))
 	for i, u := range users {
-		ids[i] = workflows.ObjectSyncID(e.inst, "guard", workflows.KindUser, u.ID)
+		ids[i] = workflows.ObjectSyncID(e.inst, "guard", object.User, u.ID)
 	}
 	e.waitClosed(e.temporal, 2*time.Minute, ids...)
 

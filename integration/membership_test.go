@@ -15,6 +15,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/worker"
@@ -28,7 +29,7 @@ import (
 // user who comes back into scope after being deactivated at the target.
 func TestMemberWhoseWriteResultWasLostJoinsItsGroup(t *testing.T) {
 	e := newEnvWithoutWorker(t, scimtest.Options{})
-	lose := &loseFirstResult{activity: "WriteObjects", kind: store.KindUser}
+	lose := &loseFirstResult{activity: "WriteObjects", kind: object.User}
 	w := sdkworker.New(e.temporal, e.queue, sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{lose}})
 	worker.Register(w, e.acts)
 	if err := w.Start(); err != nil {
@@ -83,7 +84,7 @@ func TestMemberWhoseWriteResultWasLostJoinsItsGroup(t *testing.T) {
 		}
 		return tx.AddMember(e.ctx, staff.ID, bob.ID)
 	})
-	e.syncAndWait(provider, store.KindGroup, staff.ID)
+	e.syncAndWait(provider, object.Group, staff.ID)
 	if err := staffMembers("ada")(); err != "" {
 		t.Fatalf("before bob's sync: %s", err)
 	}
@@ -92,7 +93,7 @@ func TestMemberWhoseWriteResultWasLostJoinsItsGroup(t *testing.T) {
 	// written and must still make staff sync.
 	posts := e.target.Count("POST /Users")
 	lose.armed.Store(true)
-	e.syncAndWait(provider, store.KindUser, bob.ID)
+	e.syncAndWait(provider, object.User, bob.ID)
 	e.waitFor(15*time.Second, staffMembers("ada", "bob"))
 	if n := lose.lost.Load(); n != 1 {
 		t.Errorf("%d write results lost, want 1", n)
@@ -103,20 +104,20 @@ func TestMemberWhoseWriteResultWasLostJoinsItsGroup(t *testing.T) {
 	// bob's workflow history: the write ran twice (attempt 2 after the lost result), then
 	// the user's groups were signalled. (The reads are local activities: markers.)
 	const want = "[WriteObjects:2 SignalGroupsOfUsers:1]"
-	if got := fmt.Sprint(e.activityAttempts(workflows.ObjectSyncID(e.inst, provider, store.KindUser, bob.ID))); got != want {
+	if got := fmt.Sprint(e.activityAttempts(workflows.ObjectSyncID(e.inst, provider, object.User, bob.ID))); got != want {
 		t.Errorf("activities of bob's sync = %s, want %s", got, want)
 	}
 
 	// bob leaves the application: deactivated at the target, and out of staff there.
 	bindings["bob"] = setBindingEnabled(e, bindings["bob"], false)
-	e.syncAndWait(provider, store.KindUser, bob.ID)
+	e.syncAndWait(provider, object.User, bob.ID)
 	e.waitFor(15*time.Second, staffMembers("ada"))
 	if u := remoteUser(e.target, "bob"); u == nil || u["active"] != false {
 		t.Fatalf("bob at the target after leaving = %v, want active false", u)
 	}
 	// bob comes back: active again, in place, and back in staff without a full sync.
 	bindings["bob"] = setBindingEnabled(e, bindings["bob"], true)
-	e.syncAndWait(provider, store.KindUser, bob.ID)
+	e.syncAndWait(provider, object.User, bob.ID)
 	e.waitFor(15*time.Second, staffMembers("ada", "bob"))
 	if u := remoteUser(e.target, "bob"); u == nil || u["active"] != true {
 		t.Errorf("bob at the target after coming back = %v, want active true", u)

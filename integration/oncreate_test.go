@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
@@ -61,11 +62,11 @@ func TestOnCreateMappingIsWrittenOnlyByTheCreate(t *testing.T) {
 	e.tx(func(tx *store.Tx) error {
 		ids := []string{}
 		for _, m := range []store.PropertyMapping{
-			{Name: "department", Kind: store.KindUser, Expression: `return {
+			{Name: "department", Kind: object.User, Expression: `return {
     "schemas": ["` + enterpriseURN + `"],
     "` + enterpriseURN + `": {"department": user.attributes.get("department")},
 }`},
-			{Name: "initial", Kind: store.KindUser, Apply: "on_create", Expression: `return {
+			{Name: "initial", Kind: object.User, Apply: "on_create", Expression: `return {
     "password": "Initial-" + user.username,
     "` + enterpriseURN + `": {"employeeNumber": user.attributes.get("employee")},
 }`},
@@ -120,10 +121,10 @@ func TestOnCreateMappingIsWrittenOnlyByTheCreate(t *testing.T) {
 		{Route: "POST /Users", Path: "/scim/v2/Users", Body: create(ada, "R&D", "E-1")},
 		{Route: "POST /Users", Path: "/scim/v2/Users", Body: create(bob, "Ops", "E-2")},
 	})
-	adaID := e.link(p.ID, store.KindUser, ada.ID).Remote()
-	bobID := e.link(p.ID, store.KindUser, bob.ID).Remote()
+	adaID := e.link(p.ID, object.User, ada.ID).Remote()
+	bobID := e.link(p.ID, object.User, bob.ID).Remote()
 	for _, u := range []store.User{ada, bob} {
-		l := e.link(p.ID, store.KindUser, u.ID)
+		l := e.link(p.ID, object.User, u.ID)
 		if strings.Contains(string(l.Payload), "Initial-") || strings.Contains(string(l.Payload), "employeeNumber") {
 			t.Errorf("link of %s records the on_create attributes: %s", u.Username, l.Payload)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/starter"
@@ -82,7 +83,7 @@ func (w *driftWorld) user(name string) store.User {
 // remoteID is the remote id of a user or group by name, at the target.
 func (w *driftWorld) remoteID(t *testing.T, kind, name string) string {
 	t.Helper()
-	if kind == store.KindUser {
+	if kind == object.User {
 		if u, ok := w.e.target.UserByName(name); ok {
 			return u["id"].(string)
 		}
@@ -148,18 +149,18 @@ func (w *driftWorld) drift(t *testing.T) []string {
 		}
 	}
 	// An attribute edited in the application's console.
-	_, err := w.c.Patch(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0000"),
+	_, err := w.c.Patch(ctx, scim.Users, w.remoteID(t, object.User, "user0000"),
 		[]scim.PatchOp{{Op: scim.OpReplace, Path: "displayName", Value: "Edited In The Console"}})
 	must(err)
 	// A user deleted there.
-	must(w.c.Delete(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0001")))
+	must(w.c.Delete(ctx, scim.Users, w.remoteID(t, object.User, "user0001")))
 	// A member removed from alpha, a stranger added to beta.
-	must(w.c.UpdateMembers(ctx, w.remoteID(t, store.KindGroup, "alpha"), nil, []string{w.remoteID(t, store.KindUser, "user0002")}))
+	must(w.c.UpdateMembers(ctx, w.remoteID(t, object.Group, "alpha"), nil, []string{w.remoteID(t, object.User, "user0002")}))
 	stranger, err := w.c.Create(ctx, scim.Users, map[string]any{"userName": "stranger", "active": true})
 	must(err)
-	must(w.c.UpdateMembers(ctx, w.remoteID(t, store.KindGroup, "beta"), []string{stranger.ID}, nil))
+	must(w.c.UpdateMembers(ctx, w.remoteID(t, object.Group, "beta"), []string{stranger.ID}, nil))
 	// A user deleted and created again by hand: the same user under another id.
-	moved := w.remoteID(t, store.KindUser, "user0004")
+	moved := w.remoteID(t, object.User, "user0004")
 	body, _ := w.e.target.User(moved)
 	must(w.c.Delete(ctx, scim.Users, moved))
 	again := map[string]any{}
@@ -180,7 +181,7 @@ func TestReadBackRepairsDriftMadeAtTheTarget(t *testing.T) {
 		t.Run(fmt.Sprintf("bulk=%v", bulk), func(t *testing.T) {
 			w := newDriftWorld(t, scimtest.Options{Config: scimtest.Config{NoBulk: !bulk}}, nil)
 			extra := w.drift(t)
-			movedAway := w.remoteID(t, store.KindUser, "user0004")
+			movedAway := w.remoteID(t, object.User, "user0004")
 			w.e.target.ResetLog()
 
 			progress, _, err := w.e.fullSync("drift", workflows.FullSyncInput{ReadTarget: true})
@@ -201,7 +202,7 @@ func TestReadBackRepairsDriftMadeAtTheTarget(t *testing.T) {
 			if posts != 1 {
 				t.Errorf("%d user creates, want 1 (user0001, deleted at the target)", posts)
 			}
-			links, _ := w.e.store.Links(w.e.ctx, w.p.ID, store.KindUser, []string{w.user("user0004").ID})
+			links, _ := w.e.store.Links(w.e.ctx, w.p.ID, object.User, []string{w.user("user0004").ID})
 			if got := links[w.user("user0004").ID].Remote(); got != movedAway {
 				t.Errorf("user0004 linked to %q, want %q, where it is at the target now", got, movedAway)
 			}
@@ -310,7 +311,7 @@ func TestOrphansMatchingTheDirectoryAreAdopted(t *testing.T) {
 	if n := e.target.Count("POST /Users"); n != 2 {
 		t.Errorf("%d POST /Users, want 2: user0001 is adopted, not created", n)
 	}
-	links, _ := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users[1].ID})
+	links, _ := e.store.Links(e.ctx, p.ID, object.User, []string{users[1].ID})
 	if got := links[users[1].ID].Remote(); got != before {
 		t.Errorf("user0001 linked to %q, want the account it had, %q", got, before)
 	}
@@ -324,11 +325,11 @@ func TestReadBackOnAWSRepairsUsersAndSaysMembershipIsNotObservable(t *testing.T)
 		p.CompatibilityMode = "aws"
 	})
 	ctx := w.e.ctx
-	if _, err := w.c.Replace(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0003"),
+	if _, err := w.c.Replace(ctx, scim.Users, w.remoteID(t, object.User, "user0003"),
 		map[string]any{"userName": "user0003", "displayName": "Changed", "active": true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.c.UpdateMembers(ctx, w.remoteID(t, store.KindGroup, "alpha"), nil, []string{w.remoteID(t, store.KindUser, "user0000")}); err != nil {
+	if err := w.c.UpdateMembers(ctx, w.remoteID(t, object.Group, "alpha"), nil, []string{w.remoteID(t, object.User, "user0000")}); err != nil {
 		t.Fatal(err)
 	}
 	w.e.target.ResetLog()
@@ -495,11 +496,11 @@ func TestScimmyReadBackRepairsDrift(t *testing.T) {
 func TestReadBackOfATargetThatCannotListReadsLinkedObjectsOneByOne(t *testing.T) {
 	w := newDriftWorld(t, scimtest.Options{Config: scimtest.Config{NoBulk: true, NoListing: true}}, nil)
 	ctx := w.e.ctx
-	if _, err := w.c.Patch(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0002"),
+	if _, err := w.c.Patch(ctx, scim.Users, w.remoteID(t, object.User, "user0002"),
 		[]scim.PatchOp{{Op: scim.OpReplace, Path: "displayName", Value: "Edited"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.c.Delete(ctx, scim.Users, w.remoteID(t, store.KindUser, "user0005")); err != nil {
+	if err := w.c.Delete(ctx, scim.Users, w.remoteID(t, object.User, "user0005")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.c.Create(ctx, scim.Users, map[string]any{"userName": "unseen", "active": true}); err != nil {
@@ -512,7 +513,7 @@ func TestReadBackOfATargetThatCannotListReadsLinkedObjectsOneByOne(t *testing.T)
 	}
 	w.checkExact(t, []string{"unseen"})
 	rb := progress.ReadBack
-	if !slices.Equal(rb.NotListable, []string{workflows.KindUser, workflows.KindGroup}) || rb.UsersRead != 5 ||
+	if !slices.Equal(rb.NotListable, []string{object.User, object.Group}) || rb.UsersRead != 5 ||
 		rb.GroupsRead != 2 || progress.Users.Repaired != 2 || rb.UserOrphans.Total() != 0 {
 		t.Errorf("read-back %+v, users repaired %d; want both kinds read one by one (5 users, 2 groups), 2 repaired, no orphan seen",
 			*rb, progress.Users.Repaired)

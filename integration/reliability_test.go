@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -99,11 +100,11 @@ func TestTwoWorkersFullSyncAndBurstOfChanges(t *testing.T) {
 	})
 	for i := range d.users {
 		if i%5 == 0 {
-			e.signal("pair", workflows.KindUser, d.users[i].ID)
+			e.signal("pair", object.User, d.users[i].ID)
 		}
 	}
 	for _, g := range d.groups {
-		e.signal("pair", workflows.KindGroup, g.ID)
+		e.signal("pair", object.Group, g.ID)
 	}
 	ft.OpenGate()
 	if _, err := e.awaitWorkflow(e.temporal, id, 15*time.Minute); err != nil {

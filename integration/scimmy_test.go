@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -185,7 +186,7 @@ func TestScimmyDirectoryChangesArriveWithinSeconds(t *testing.T) {
 		t.Errorf("bob's SCIMMY id changed from %s to %s", remoteIDs["bob"], ids["bob"])
 	}
 	p := mustProvider(t, e, "scimmy-live")
-	e.waitLink(p.ID, store.KindUser, ada.ID, func(l store.Link, ok bool) string {
+	e.waitLink(p.ID, object.User, ada.ID, func(l store.Link, ok bool) string {
 		if ok {
 			return fmt.Sprintf("the deleted user still has a link to %s; want none", l.Remote())
 		}
@@ -270,7 +271,7 @@ func TestScimmyDeactivateKeepsUsersAndUpdatesReturningOnes(t *testing.T) {
 	start := time.Now()
 	e.waitFor(15*time.Second, func() string { return want.diff(sc.State(t)) })
 	t.Logf("deleted user deactivated after %s", time.Since(start).Round(time.Millisecond))
-	e.waitLink(p.ID, store.KindUser, users["carol"].ID, func(l store.Link, _ bool) string {
+	e.waitLink(p.ID, object.User, users["carol"].ID, func(l store.Link, _ bool) string {
 		if l.Remote() != remoteIDs["carol"] || l.DeprovisionedAt == nil {
 			return fmt.Sprintf("carol's link: remote %q, deprovisioned at %v; want kept, deprovisioned, on %s",
 				l.Remote(), l.DeprovisionedAt, remoteIDs["carol"])
@@ -305,7 +306,7 @@ func TestScimmyDeactivateKeepsUsersAndUpdatesReturningOnes(t *testing.T) {
 	if diff := want.diff(sc.State(t)); diff != "" {
 		t.Errorf("SCIMMY after bob came back:\n%s", diff)
 	}
-	links, err := e.store.Links(e.ctx, p.ID, store.KindUser, []string{users["bob"].ID})
+	links, err := e.store.Links(e.ctx, p.ID, object.User, []string{users["bob"].ID})
 	if l := links[users["bob"].ID]; err != nil || l.Remote() != remoteIDs["bob"] || l.DeprovisionedAt != nil {
 		t.Errorf("bob's link = %+v, %v; want active again on %s", l, err, remoteIDs["bob"])
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -212,7 +213,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	// The per-object syncs at the failing providers end (with their errors recorded)
 	// before the corpus is read.
 	e.waitClosed(e.temporal, time.Minute,
-		workflows.ObjectSyncID(e.inst, "sec-badtoken", workflows.KindUser, u.ID), workflows.ObjectSyncID(e.inst, "sec-badoauth", workflows.KindUser, u.ID))
+		workflows.ObjectSyncID(e.inst, "sec-badtoken", object.User, u.ID), workflows.ObjectSyncID(e.inst, "sec-badoauth", object.User, u.ID))
 
 	hist := exportHistories(t, e.temporal, e.queue)
 	_, metrics := httpGet(t, "http://"+w.Addr+"/metrics")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/starter"
 	"github.com/scimsync/scimsync/store"
@@ -671,7 +672,7 @@ func TestStarterSyncMappingTestFullSyncAndStatus(t *testing.T) {
 
 	// sync --via-temporal: the worker's ObjectSync writes the change and clears the error.
 	r = e.starter("sync", "user", "ghopper", "--provider", starterProvider, "--via-temporal")
-	r.expect(t, 0, "workflow   "+workflows.ObjectSyncID(e.inst, starterProvider, workflows.KindUser, e.user("ghopper").ID)+" (run ", "completed after ", "link       remote id ", "result     ok\n")
+	r.expect(t, 0, "workflow   "+workflows.ObjectSyncID(e.inst, starterProvider, object.User, e.user("ghopper").ID)+" (run ", "completed after ", "link       remote id ", "result     ok\n")
 	if got := remoteUser(e.target, "ghopper"); diffJSON(got, expectedDemoUser(e.user("ghopper"))) != "" {
 		t.Errorf("remote ghopper = %v", got)
 	}
@@ -706,7 +707,7 @@ func TestStarterSyncOfANewUserJoinsItsGroupsAtTheTarget(t *testing.T) {
 		t.Fatalf("remote backend = %+v, %v; want it without members", g, ok)
 	}
 	backend, _ := e.store.GroupByName(e.ctx, "backend")
-	groupRemote := e.link(p.ID, store.KindGroup, backend.ID).Remote()
+	groupRemote := e.link(p.ID, object.Group, backend.ID).Remote()
 
 	// alovelace, a member of backend (and of everyone, not in the provider's scope).
 	sent := len(e.target.Requests())
@@ -717,7 +718,7 @@ func TestStarterSyncOfANewUserJoinsItsGroupsAtTheTarget(t *testing.T) {
 		"groups     backend: 1 members at the target (1 added, 0 removed)\n",
 		"result     ok\n")
 	ada := e.user("alovelace")
-	userRemote := e.link(p.ID, store.KindUser, ada.ID).Remote()
+	userRemote := e.link(p.ID, object.User, ada.ID).Remote()
 	if g := remoteGroups(e.target)["backend"]; fmt.Sprint(g.Members) != "[alovelace]" {
 		t.Errorf("remote backend members = %v, want [alovelace]", g.Members)
 	}
@@ -732,7 +733,7 @@ func TestStarterSyncOfANewUserJoinsItsGroupsAtTheTarget(t *testing.T) {
 	if len(writes) != 2 || !strings.HasPrefix(writes[0], "POST /Users ") || writes[1] != wantPatch {
 		t.Errorf("requests that change the target:\n%s\nwant POST /Users, then\n%s", strings.Join(writes, "\n"), wantPatch)
 	}
-	if l := e.link(p.ID, store.KindGroup, backend.ID); fmt.Sprint(l.Members) != "["+userRemote+"]" {
+	if l := e.link(p.ID, object.Group, backend.ID); fmt.Sprint(l.Members) != "["+userRemote+"]" {
 		t.Errorf("backend's link records members %v, want [%s]", l.Members, userRemote)
 	}
 

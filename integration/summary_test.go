@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
@@ -119,8 +120,8 @@ func TestWorkflowSummariesAreSealedByTheCodec(t *testing.T) {
 		}
 		return tx.AddMember(e.ctx, eng.ID, dave.ID)
 	})
-	check(workflows.ObjectSyncID(e.inst, provider, workflows.KindUser, dave.ID), "summaries · user · dave@example.com")
-	check(workflows.ObjectSyncID(e.inst, provider, workflows.KindGroup, eng.ID), "summaries · group · Engineering")
+	check(workflows.ObjectSyncID(e.inst, provider, object.User, dave.ID), "summaries · user · dave@example.com")
+	check(workflows.ObjectSyncID(e.inst, provider, object.Group, eng.ID), "summaries · group · Engineering")
 
 	// The schedule's action carries the full sync's summary, sealed too.
 	sched := workflows.FullSyncScheduleID(e.inst, provider)
@@ -187,7 +188,7 @@ func TestStarterSyncSummaryIsReadableWithoutTheCodec(t *testing.T) {
 	e.clearOutbox()
 
 	e.starter("sync", "user", "bob@example.com", "--provider", provider, "--via-temporal").expect(t, 0, "result     ok\n")
-	p := e.rawSummary(e.temporal, workflows.ObjectSyncID(e.inst, provider, workflows.KindUser, bob.ID))
+	p := e.rawSummary(e.temporal, workflows.ObjectSyncID(e.inst, provider, object.User, bob.ID))
 	if enc := string(p.GetMetadata()[converter.MetadataEncoding]); enc != converter.MetadataEncodingJSON {
 		t.Errorf("summary encoding %q, want %q", enc, converter.MetadataEncodingJSON)
 	}
@@ -197,7 +198,7 @@ func TestStarterSyncSummaryIsReadableWithoutTheCodec(t *testing.T) {
 
 	// Bob's ObjectSync linked him, so its activity SignalGroupsOfUsers started his group's,
 	// named in the summary too.
-	p = e.rawSummary(e.temporal, workflows.ObjectSyncID(e.inst, provider, workflows.KindGroup, sales.ID))
+	p = e.rawSummary(e.temporal, workflows.ObjectSyncID(e.inst, provider, object.Group, sales.ID))
 	if got, want := summaryText(t, converter.GetDefaultDataConverter(), p), "plain-summaries · group · Sales Team"; got != want {
 		t.Errorf("summary of the group's ObjectSync %q, want %q", got, want)
 	}
@@ -208,7 +209,7 @@ func TestStarterSyncSummaryIsReadableWithoutTheCodec(t *testing.T) {
 	if !strings.Contains(r.stderr, `SCIMSYNC_SUMMARY_NAMES "maybe": use true or false`) {
 		t.Errorf("stderr %q, want the bad setting named", r.stderr)
 	}
-	carolSync := workflows.ObjectSyncID(e.inst, provider, workflows.KindUser, carol.ID)
+	carolSync := workflows.ObjectSyncID(e.inst, provider, object.User, carol.ID)
 	if _, err := e.temporal.DescribeWorkflowExecution(e.ctx, carolSync, ""); err == nil {
 		t.Errorf("%s started although the setting was refused", carolSync)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 )
 
 const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -20,11 +21,11 @@ func TestApplyOnCreateSplitsThePayload(t *testing.T) {
 	e := &mapping.Engine{Secret: secret}
 	u := mapping.User{ID: "u-1", Username: "alice", Name: "Alice", IsActive: true,
 		Attributes: map[string]any{"department": "R&D", "employee": "E-17"}}
-	dept := compile(t, "10-dept", mapping.KindUser, `return {
+	dept := compile(t, "10-dept", object.User, `return {
     "schemas": ["`+enterprise+`"],
     "`+enterprise+`": {"department": user.attributes.get("department")},
 }`)
-	initial := compile(t, "20-initial", mapping.KindUser, `return {
+	initial := compile(t, "20-initial", object.User, `return {
     "schemas": ["`+enterprise+`"],
     "password": "initial-" + user.username,
     "`+enterprise+`": {"employeeNumber": user.attributes.get("employee"), "costCenter": None},
@@ -33,7 +34,7 @@ func TestApplyOnCreateSplitsThePayload(t *testing.T) {
 	if initial.Apply() != mapping.ApplyOnCreate || dept.Apply() != mapping.ApplyAlways || initial.Name() != "20-initial" {
 		t.Fatalf("apply: %s %s", initial.Apply(), dept.Apply())
 	}
-	programs := append(mapping.Defaults(mapping.KindUser), dept, initial)
+	programs := append(mapping.Defaults(object.User), dept, initial)
 	got, err := e.MapUserPayloads(ctx, programs, u, provider)
 	if err != nil {
 		t.Fatal(err)
@@ -77,16 +78,16 @@ func TestApplyOnCreateSplitsThePayload(t *testing.T) {
 	}
 
 	// An on_create mapping that sets nothing leaves OnCreate nil.
-	nothing := compile(t, "30-nothing", mapping.KindUser, `return {"title": None}`).WithApply(mapping.ApplyOnCreate)
+	nothing := compile(t, "30-nothing", object.User, `return {"title": None}`).WithApply(mapping.ApplyOnCreate)
 	got, err = e.MapUserPayloads(ctx, append(programs[:2:2], nothing), u, provider)
 	if err != nil || got.OnCreate != nil {
 		t.Errorf("OnCreate = %v, %v; want nil", got.OnCreate, err)
 	}
 
 	// Groups split the same way.
-	gp := compile(t, "50-code", mapping.KindGroup, `return {"schemas": ["urn:x:Custom"], "urn:x:Custom": {"code": group.name.upper()}}`).
+	gp := compile(t, "50-code", object.Group, `return {"schemas": ["urn:x:Custom"], "urn:x:Custom": {"code": group.name.upper()}}`).
 		WithApply(mapping.ApplyOnCreate)
-	gs, err := e.MapGroupPayloads(ctx, append(mapping.Defaults(mapping.KindGroup), gp), mapping.Group{ID: "g-1", Name: "eng"}, provider)
+	gs, err := e.MapGroupPayloads(ctx, append(mapping.Defaults(object.Group), gp), mapping.Group{ID: "g-1", Name: "eng"}, provider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestApplyOnCreateConflicts(t *testing.T) {
 	ctx := context.Background()
 	e := &mapping.Engine{Secret: secret}
 	u := mapping.User{ID: "u-1", Username: "alice", Name: "Alice Smith", IsActive: true}
-	dept := compile(t, "10-dept", mapping.KindUser, `return {"schemas": ["`+enterprise+`"], "`+enterprise+`": {"department": "R&D"}}`)
+	dept := compile(t, "10-dept", object.User, `return {"schemas": ["`+enterprise+`"], "`+enterprise+`": {"department": "R&D"}}`)
 	for _, tt := range []struct {
 		name, src string
 		want      string
@@ -120,21 +121,21 @@ func TestApplyOnCreateConflicts(t *testing.T) {
 			`mapping "50-create": user u-1: externalId cannot be applied on_create only: every write carries it, scimsync finds the objects it wrote by it; set it in an always mapping, or leave it to its default`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			onCreate := compile(t, "50-create", mapping.KindUser, tt.src).WithApply(mapping.ApplyOnCreate)
-			_, err := e.MapUserPayloads(ctx, append(mapping.Defaults(mapping.KindUser), dept, onCreate), u, provider)
+			onCreate := compile(t, "50-create", object.User, tt.src).WithApply(mapping.ApplyOnCreate)
+			_, err := e.MapUserPayloads(ctx, append(mapping.Defaults(object.User), dept, onCreate), u, provider)
 			var ee *mapping.EvalError
 			if !errors.As(err, &ee) || ee.Mapping != "50-create" || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("error %v\nwant %s", err, tt.want)
 			}
-			if _, err := e.MapUser(ctx, append(mapping.Defaults(mapping.KindUser), dept, onCreate), u, provider); err == nil {
+			if _, err := e.MapUser(ctx, append(mapping.Defaults(object.User), dept, onCreate), u, provider); err == nil {
 				t.Errorf("MapUser accepted the conflict")
 			}
 		})
 	}
 	// An attribute an always mapping removes (None) is not set by it: no conflict.
-	noLocale := compile(t, "10-no-title", mapping.KindUser, `return {"title": None}`)
-	title := compile(t, "50-title", mapping.KindUser, `return {"title": "Newcomer"}`).WithApply(mapping.ApplyOnCreate)
-	got, err := e.MapUserPayloads(ctx, append(mapping.Defaults(mapping.KindUser), noLocale, title), u, provider)
+	noLocale := compile(t, "10-no-title", object.User, `return {"title": None}`)
+	title := compile(t, "50-title", object.User, `return {"title": "Newcomer"}`).WithApply(mapping.ApplyOnCreate)
+	got, err := e.MapUserPayloads(ctx, append(mapping.Defaults(object.User), noLocale, title), u, provider)
 	if err != nil || got.OnCreate["title"] != "Newcomer" {
 		t.Errorf("OnCreate %v, %v; want the title", got.OnCreate, err)
 	}

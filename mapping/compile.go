@@ -6,18 +6,10 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/scimsync/scimsync/object"
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
-)
-
-// Kind says which directory object a mapping maps.
-type Kind string
-
-// The kinds of mapping.
-const (
-	KindUser  Kind = "user"
-	KindGroup Kind = "group"
 )
 
 // entryName is the name of the function a mapping body is compiled into. Names
@@ -38,7 +30,7 @@ var predeclared = starlark.StringDict{
 // by many goroutines; each evaluation runs on its own Starlark thread.
 type Program struct {
 	name  string
-	kind  Kind
+	kind  object.Kind
 	apply Apply
 	fn    *starlark.Function
 }
@@ -48,7 +40,7 @@ type Program struct {
 func (p *Program) Name() string { return p.name }
 
 // Kind returns the kind of object the mapping maps.
-func (p *Program) Kind() Kind { return p.kind }
+func (p *Program) Kind() object.Kind { return p.kind }
 
 // Apply returns when the mapping's attributes are written: ApplyAlways (what
 // Compile returns) or ApplyOnCreate.
@@ -95,18 +87,18 @@ func (e *CompileError) Error() string {
 // undefined names and Python-only constructs are reported here, when the
 // mapping is saved, rather than at sync time. An empty source (or one with
 // only comments) is an error.
-func Compile(name string, kind Kind, source string) (*Program, error) {
+func Compile(name string, kind object.Kind, source string) (*Program, error) {
 	if name == "" {
 		return nil, &CompileError{Mapping: name, Msg: "a mapping needs a name"}
 	}
 	var param string
 	switch kind {
-	case KindUser:
+	case object.User:
 		param = "user"
-	case KindGroup:
+	case object.Group:
 		param = "group"
 	default:
-		return nil, &CompileError{Mapping: name, Msg: fmt.Sprintf("unknown kind %q (want %q or %q)", kind, KindUser, KindGroup)}
+		return nil, &CompileError{Mapping: name, Msg: fmt.Sprintf("unknown kind %q (want %q or %q)", kind, object.User, object.Group)}
 	}
 
 	// Parse the body as a file so that positions are those of the source as
@@ -152,7 +144,7 @@ func Compile(name string, kind Kind, source string) (*Program, error) {
 
 // MustCompile is like Compile but panics on error. It is meant for mappings
 // written in Go source, such as the defaults and tests.
-func MustCompile(name string, kind Kind, source string) *Program {
+func MustCompile(name string, kind object.Kind, source string) *Program {
 	p, err := Compile(name, kind, source)
 	if err != nil {
 		panic(err)

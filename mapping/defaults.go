@@ -1,6 +1,10 @@
 package mapping
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/scimsync/scimsync/object"
+)
 
 // Names of the default mappings. They start with "00-" so that they sort, and
 // therefore run, before custom mappings with ordinary names: a custom mapping
@@ -60,16 +64,16 @@ return {
 }
 `
 
-var defaults = sync.OnceValue(func() map[Kind]*Program {
-	return map[Kind]*Program{
-		KindUser:  MustCompile(DefaultUserMappingName, KindUser, DefaultUserMapping),
-		KindGroup: MustCompile(DefaultGroupMappingName, KindGroup, DefaultGroupMapping),
+var defaults = sync.OnceValue(func() map[object.Kind]*Program {
+	return map[object.Kind]*Program{
+		object.User:  MustCompile(DefaultUserMappingName, object.User, DefaultUserMapping),
+		object.Group: MustCompile(DefaultGroupMappingName, object.Group, DefaultGroupMapping),
 	}
 })
 
 // Defaults returns the default mappings of kind, compiled once per process,
 // as a new slice the caller may append to. It returns nil for an unknown kind.
-func Defaults(kind Kind) []*Program {
+func Defaults(kind object.Kind) []*Program {
 	p, ok := defaults()[kind]
 	if !ok {
 		return nil

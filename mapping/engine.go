@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"go.starlark.net/starlark"
 )
 
@@ -63,7 +64,7 @@ type Engine struct {
 // "<redacted>".
 type EvalError struct {
 	Mapping  string
-	Kind     Kind
+	Kind     object.Kind
 	ObjectID string
 	// Line and Column locate the error in the mapping's source; 0 when the
 	// error concerns the mapping's result rather than a statement.
@@ -110,7 +111,7 @@ func (e *Engine) MapUserPayloads(ctx context.Context, programs []*Program, u Use
 	}
 	uid := HashedUserID(u.ID, e.Secret)
 	obj := &userValue{u: &u, uid: uid}
-	return e.run(ctx, KindUser, u.ID, programs, obj, &p, uid, func() []string { return userSecrets(&u) })
+	return e.run(ctx, object.User, u.ID, programs, obj, &p, uid, func() []string { return userSecrets(&u) })
 }
 
 // MapGroup runs the group mappings programs (in order of their names) for g
@@ -129,14 +130,14 @@ func (e *Engine) MapGroup(ctx context.Context, programs []*Program, g Group, p P
 // MapUserPayloads.
 func (e *Engine) MapGroupPayloads(ctx context.Context, programs []*Program, g Group, p Provider) (Payloads, error) {
 	obj := &groupValue{g: &g}
-	return e.run(ctx, KindGroup, g.ID, programs, obj, &p, g.ID, func() []string { return stringLeaves(g.Attributes, nil, 0) })
+	return e.run(ctx, object.Group, g.ID, programs, obj, &p, g.ID, func() []string { return stringLeaves(g.Attributes, nil, 0) })
 }
 
 // run evaluates programs in order of their names and merges their results: those of
 // ApplyAlways programs into Always, externalId defaulting to externalID, and those of
 // ApplyOnCreate programs into OnCreate. personal lists the values to redact from error
 // messages; it is called only when there is an error.
-func (e *Engine) run(ctx context.Context, kind Kind, id string, programs []*Program, obj starlark.Value, p *Provider, externalID string, personal func() []string) (Payloads, error) {
+func (e *Engine) run(ctx context.Context, kind object.Kind, id string, programs []*Program, obj starlark.Value, p *Provider, externalID string, personal func() []string) (Payloads, error) {
 	if len(programs) == 0 {
 		return Payloads{}, fmt.Errorf("%w for %s %s", ErrNoMappings, kind, id)
 	}
@@ -220,7 +221,7 @@ func hasOnCreate(programs []*Program) bool {
 
 // checkOnCreate refuses an on_create attribute that an always mapping sets too, and an
 // externalId set only on create; the error names the last on_create mapping that set it.
-func checkOnCreate(kind Kind, id string, always, onCreate map[string]any, set []programPaths) error {
+func checkOnCreate(kind object.Kind, id string, always, onCreate map[string]any, set []programPaths) error {
 	if k, ok := lookupFold(onCreate, "externalId"); ok {
 		if _, inAlways := lookupFold(always, "externalId"); !inAlways {
 			return &EvalError{Mapping: lastSetting(set, ApplyOnCreate, k), Kind: kind, ObjectID: id,
@@ -309,7 +310,7 @@ type causedError struct {
 func (e *causedError) Error() string   { return e.err.Error() }
 func (e *causedError) Unwrap() []error { return []error{e.err, e.cause} }
 
-func newEvalError(prog *Program, kind Kind, id string, err error, personal []string) *EvalError {
+func newEvalError(prog *Program, kind object.Kind, id string, err error, personal []string) *EvalError {
 	ee := &EvalError{Mapping: prog.name, Kind: kind, ObjectID: id, Msg: err.Error()}
 	var serr *starlark.EvalError
 	if errors.As(err, &serr) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 )
 
 const (
@@ -42,7 +43,7 @@ func canonicalString(t *testing.T, doc string) string {
 	return canonical(t, v)
 }
 
-func compile(t *testing.T, name string, kind mapping.Kind, src string) *mapping.Program {
+func compile(t *testing.T, name string, kind object.Kind, src string) *mapping.Program {
 	t.Helper()
 	p, err := mapping.Compile(name, kind, src)
 	if err != nil {
@@ -164,7 +165,7 @@ func TestDefaultUserMapping(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			u := full
 			tt.edit(&u)
-			got, err := e.MapUser(context.Background(), mapping.Defaults(mapping.KindUser), u, provider)
+			got, err := e.MapUser(context.Background(), mapping.Defaults(object.User), u, provider)
 			if err != nil {
 				t.Fatalf("MapUser: %v", err)
 			}
@@ -178,7 +179,7 @@ func TestDefaultUserMapping(t *testing.T) {
 func TestDefaultGroupMapping(t *testing.T) {
 	e := &mapping.Engine{Secret: secret}
 	g := mapping.Group{ID: "g-7", Name: "Engineering", ParentName: "Staff"}
-	got, err := e.MapGroup(context.Background(), mapping.Defaults(mapping.KindGroup), g, provider)
+	got, err := e.MapGroup(context.Background(), mapping.Defaults(object.Group), g, provider)
 	if err != nil {
 		t.Fatalf("MapGroup: %v", err)
 	}
@@ -189,7 +190,7 @@ func TestDefaultGroupMapping(t *testing.T) {
 }
 
 func TestDefaultsCompiledOnce(t *testing.T) {
-	a, b := mapping.Defaults(mapping.KindUser), mapping.Defaults(mapping.KindUser)
+	a, b := mapping.Defaults(object.User), mapping.Defaults(object.User)
 	if len(a) != 1 || a[0] != b[0] {
 		t.Fatalf("Defaults(user) = %v then %v, want the same single program", a, b)
 	}
@@ -284,7 +285,7 @@ func TestMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var programs []*mapping.Program
 			for name, src := range tt.mappings {
-				programs = append(programs, compile(t, name, mapping.KindUser, src))
+				programs = append(programs, compile(t, name, object.User, src))
 			}
 			// Reverse name order, so that the engine has to sort.
 			slices.SortFunc(programs, func(a, b *mapping.Program) int { return strings.Compare(b.Name(), a.Name()) })
@@ -322,7 +323,7 @@ func TestMappingSees(t *testing.T) {
 		"str": str(user),
 	}`
 	e := &mapping.Engine{Secret: secret}
-	got, err := e.MapUser(context.Background(), []*mapping.Program{compile(t, "sees", mapping.KindUser, src)}, u, provider)
+	got, err := e.MapUser(context.Background(), []*mapping.Program{compile(t, "sees", object.User, src)}, u, provider)
 	if err != nil {
 		t.Fatalf("MapUser: %v", err)
 	}
@@ -345,7 +346,7 @@ func TestMappingSees(t *testing.T) {
 
 	g := mapping.Group{ID: "g-1", Name: "Engineering", ParentName: "Staff", Attributes: map[string]any{"code": "ENG"}}
 	gsrc := `return {"displayName": group.name, "x": [group.id, group.parent_name, group.attributes["code"]]}`
-	gotG, err := e.MapGroup(context.Background(), []*mapping.Program{compile(t, "sees", mapping.KindGroup, gsrc)}, g, provider)
+	gotG, err := e.MapGroup(context.Background(), []*mapping.Program{compile(t, "sees", object.Group, gsrc)}, g, provider)
 	if err != nil {
 		t.Fatalf("MapGroup: %v", err)
 	}
@@ -359,7 +360,7 @@ func TestSkipObject(t *testing.T) {
 	src := `if user.type == "service_account":
     skip_object()
 return {"userName": user.username}`
-	p := compile(t, "skip-service-accounts", mapping.KindUser, src)
+	p := compile(t, "skip-service-accounts", object.User, src)
 	e := &mapping.Engine{Secret: secret}
 
 	_, err := e.MapUser(context.Background(), []*mapping.Program{p}, mapping.User{ID: "u-9", Username: "bot", Type: "service_account"}, provider)
@@ -383,8 +384,8 @@ return {"userName": user.username}`
 	}
 
 	// A later mapping is not run once an earlier one skipped.
-	g := compile(t, "a-skip", mapping.KindGroup, "skip_object()")
-	h := compile(t, "b-fail", mapping.KindGroup, `fail("must not run")`)
+	g := compile(t, "a-skip", object.Group, "skip_object()")
+	h := compile(t, "b-fail", object.Group, `fail("must not run")`)
 	if _, err := e.MapGroup(context.Background(), []*mapping.Program{h, g}, mapping.Group{ID: "g-1"}, provider); !errors.Is(err, mapping.ErrSkipObject) {
 		t.Errorf("MapGroup error = %v, want ErrSkipObject", err)
 	}
@@ -495,13 +496,13 @@ func TestEvalErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := tt.engine
 			e.Secret = secret
-			p := compile(t, "m1", mapping.KindUser, tt.src)
+			p := compile(t, "m1", object.User, tt.src)
 			got, err := e.MapUser(context.Background(), []*mapping.Program{p}, u, provider)
 			var ee *mapping.EvalError
 			if !errors.As(err, &ee) {
 				t.Fatalf("MapUser = %v, %v; want an *EvalError", got, err)
 			}
-			if ee.Mapping != "m1" || ee.Kind != mapping.KindUser || ee.ObjectID != "u-1" {
+			if ee.Mapping != "m1" || ee.Kind != object.User || ee.ObjectID != "u-1" {
 				t.Errorf("EvalError names mapping %q, %s %q; want m1, user u-1", ee.Mapping, ee.Kind, ee.ObjectID)
 			}
 			if tt.line != 0 && (ee.Line != tt.line || ee.Column != tt.col) {
@@ -524,7 +525,7 @@ func TestEvalErrors(t *testing.T) {
 
 func TestCancelledContext(t *testing.T) {
 	e := &mapping.Engine{Secret: secret, MaxSteps: 1 << 62, Timeout: time.Minute}
-	p := compile(t, "loop", mapping.KindUser, "while True:\n    pass")
+	p := compile(t, "loop", object.User, "while True:\n    pass")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	_, err := e.MapUser(ctx, []*mapping.Program{p}, mapping.User{ID: "u-1"}, provider)
@@ -536,7 +537,7 @@ func TestCancelledContext(t *testing.T) {
 	}
 
 	// A context cancelled before the call.
-	_, err = e.MapUser(ctx, mapping.Defaults(mapping.KindUser), mapping.User{ID: "u-1"}, provider)
+	_, err = e.MapUser(ctx, mapping.Defaults(object.User), mapping.User{ID: "u-1"}, provider)
 	var ee *mapping.EvalError
 	if !errors.As(err, &ee) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("MapUser(cancelled context) error = %v, want an *EvalError matching context.Canceled", err)
@@ -544,8 +545,8 @@ func TestCancelledContext(t *testing.T) {
 }
 
 func TestMapErrors(t *testing.T) {
-	userProg := mapping.Defaults(mapping.KindUser)
-	groupProg := mapping.Defaults(mapping.KindGroup)
+	userProg := mapping.Defaults(object.User)
+	groupProg := mapping.Defaults(object.Group)
 	u := mapping.User{ID: "u-1", Username: "alice"}
 	tests := []struct {
 		name string
@@ -608,7 +609,7 @@ func TestMapErrors(t *testing.T) {
 func TestCompileErrors(t *testing.T) {
 	tests := []struct {
 		name      string
-		kind      mapping.Kind
+		kind      object.Kind
 		src       string
 		line, col int
 		msg       string // substring of CompileError.Msg
@@ -616,7 +617,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "syntax error", src: "x = {\"a\": 1\nreturn x", line: 2, col: 1, msg: "got return, want '}'"},
 		{name: "unexpected indent", src: "x = 1\n  y = 2\nreturn {}", line: 2, col: 3, msg: "indent"},
 		{name: "undefined name", src: "return {\"userName\": usr.username}", line: 1, col: 21, msg: "undefined: usr"},
-		{name: "group mapping does not see user", kind: mapping.KindGroup, src: "return {\"x\": user.id}", line: 1, col: 14, msg: "undefined: user"},
+		{name: "group mapping does not see user", kind: object.Group, src: "return {\"x\": user.id}", line: 1, col: 14, msg: "undefined: user"},
 		{name: "empty", src: "", line: 1, col: 1, msg: "the mapping is empty"},
 		{name: "only comments", src: "# nothing yet\n", line: 1, col: 1, msg: "the mapping is empty"},
 		{name: "try/except", src: "try:\n    x = 1\nexcept Exception:\n    x = 2\nreturn {}", line: 1, col: 1, msg: "try/except is not supported in Starlark"},
@@ -637,7 +638,7 @@ func TestCompileErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			kind := tt.kind
 			if kind == "" {
-				kind = mapping.KindUser
+				kind = object.User
 			}
 			_, err := mapping.Compile("my-mapping", kind, tt.src)
 			if tt.msg == "" { // the source compiles
@@ -666,7 +667,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 
 	t.Run("bad name or kind", func(t *testing.T) {
-		if _, err := mapping.Compile("", mapping.KindUser, "return {}"); err == nil || err.Error() != `mapping "": a mapping needs a name` {
+		if _, err := mapping.Compile("", object.User, "return {}"); err == nil || err.Error() != `mapping "": a mapping needs a name` {
 			t.Errorf("Compile without name = %v", err)
 		}
 		if _, err := mapping.Compile("x", "device", "return {}"); err == nil || err.Error() != `mapping "x": unknown kind "device" (want "user" or "group")` {
@@ -690,7 +691,7 @@ return {
     "short": (lambda x: x[:3])(user.username),
 }`
 	e := &mapping.Engine{Secret: secret}
-	got, err := e.MapUser(context.Background(), []*mapping.Program{compile(t, "ok", mapping.KindUser, src)},
+	got, err := e.MapUser(context.Background(), []*mapping.Program{compile(t, "ok", object.User, src)},
 		mapping.User{ID: "u-1", Username: "alice", Name: "Alice Smith"}, provider)
 	if err != nil {
 		t.Fatalf("MapUser: %v", err)
@@ -704,7 +705,7 @@ return {
 func TestResultTypes(t *testing.T) {
 	src := `return {"i": 3, "f": 1.5, "b": False, "s": "x", "t": (1, "a"), "n": {"m": [None]}}`
 	e := &mapping.Engine{Secret: secret}
-	got, err := e.MapUser(context.Background(), []*mapping.Program{compile(t, "types", mapping.KindUser, src)}, mapping.User{ID: "u-1"}, provider)
+	got, err := e.MapUser(context.Background(), []*mapping.Program{compile(t, "types", object.User, src)}, mapping.User{ID: "u-1"}, provider)
 	if err != nil {
 		t.Fatalf("MapUser: %v", err)
 	}
@@ -719,7 +720,7 @@ func TestResultTypes(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	e := &mapping.Engine{Secret: secret}
-	programs := append(mapping.Defaults(mapping.KindUser), compile(t, "zz-extra", mapping.KindUser,
+	programs := append(mapping.Defaults(object.User), compile(t, "zz-extra", object.User,
 		`return {"groups": [{"value": g} for g in user.groups], "x": user.attributes.get("x")}`))
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -782,7 +783,7 @@ func TestHashedUserID(t *testing.T) {
 
 func BenchmarkMapUser(b *testing.B) {
 	e := &mapping.Engine{Secret: secret}
-	programs := mapping.Defaults(mapping.KindUser)
+	programs := mapping.Defaults(object.User)
 	u := mapping.User{
 		ID: "4f1c2b9e-8d7a-4c3b-9e2f-1a2b3c4d5e6f", Username: "alice", Name: "Alice Smith", Email: "alice@example.com",
 		IsActive: true, Type: "internal", Locale: "en-GB", Avatar: "https://cdn.example.com/a.png",
@@ -800,7 +801,7 @@ func BenchmarkMapUser(b *testing.B) {
 func BenchmarkCompileDefaultUser(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := mapping.Compile("x", mapping.KindUser, mapping.DefaultUserMapping); err != nil {
+		if _, err := mapping.Compile("x", object.User, mapping.DefaultUserMapping); err != nil {
 			b.Fatal(err)
 		}
 	}

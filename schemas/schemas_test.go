@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/schemas"
 )
 
@@ -313,7 +314,7 @@ func TestDefaultMappingsValidate(t *testing.T) {
 		{ID: "3", Username: "cher", Name: "Cher", Avatar: "data:image/png;base64,AAAA"},
 	}
 	for _, u := range users {
-		payload, err := e.MapUser(context.Background(), mapping.Defaults(mapping.KindUser), u, p)
+		payload, err := e.MapUser(context.Background(), mapping.Defaults(object.User), u, p)
 		if err != nil {
 			t.Fatalf("MapUser(%s): %v", u.ID, err)
 		}
@@ -321,7 +322,7 @@ func TestDefaultMappingsValidate(t *testing.T) {
 			t.Errorf("user %s: %v", u.ID, err)
 		}
 	}
-	payload, err := e.MapGroup(context.Background(), mapping.Defaults(mapping.KindGroup), mapping.Group{ID: "g", Name: "Staff"}, p)
+	payload, err := e.MapGroup(context.Background(), mapping.Defaults(object.Group), mapping.Group{ID: "g", Name: "Staff"}, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +332,7 @@ func TestDefaultMappingsValidate(t *testing.T) {
 	}
 
 	// A user without a username maps, but does not validate.
-	payload, err = e.MapUser(context.Background(), mapping.Defaults(mapping.KindUser), mapping.User{ID: "4"}, p)
+	payload, err = e.MapUser(context.Background(), mapping.Defaults(object.User), mapping.User{ID: "4"}, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func TestConcurrentValidation(t *testing.T) {
 
 func BenchmarkValidateUser(b *testing.B) {
 	e := &mapping.Engine{Secret: "s"}
-	payload, err := e.MapUser(context.Background(), mapping.Defaults(mapping.KindUser),
+	payload, err := e.MapUser(context.Background(), mapping.Defaults(object.User),
 		mapping.User{ID: "1", Username: "alice", Name: "Alice Smith", Email: "a@example.com", IsActive: true, Locale: "en", Avatar: "https://a/x.png"},
 		mapping.Provider{Name: "acme"})
 	if err != nil {

@@ -266,7 +266,7 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 	}
 	if c.opts.DryRun && isMutating(req.method) {
 		c.record(RecordedRequest{Method: req.method, Path: req.path, Body: body})
-		c.hook(RequestInfo{Op: req.op, Method: req.method, Path: req.path, DryRun: true})
+		c.hook(ctx, RequestInfo{Op: req.op, Method: req.method, Path: req.path, DryRun: true})
 		return &response{dryRun: true}, nil
 	}
 	resp, err := c.paced(ctx, req, body)
@@ -316,10 +316,11 @@ func (c *Client) nextDryID() string {
 	return fmt.Sprintf("dry-run-%d", c.dryNext)
 }
 
-func (c *Client) hook(info RequestInfo) {
+func (c *Client) hook(ctx context.Context, info RequestInfo) {
 	if c.opts.OnRequest != nil {
 		c.opts.OnRequest(info)
 	}
+	observe(ctx, info)
 }
 
 func (c *Client) now() time.Time {
@@ -361,7 +362,7 @@ func (c *Client) send(ctx context.Context, req request, body []byte) (resp *resp
 	start := time.Now()
 	status := 0
 	defer func() {
-		c.hook(RequestInfo{Op: req.op, Method: req.method, Path: req.path, Status: status, Duration: time.Since(start), Err: err})
+		c.hook(ctx, RequestInfo{Op: req.op, Method: req.method, Path: req.path, Status: status, Duration: time.Since(start), Err: err})
 	}()
 	// The request counts as sent once it is written whole: before that the target cannot
 	// have acted on it, so a failure then is a refusal, not an uncertain outcome.

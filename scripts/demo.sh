@@ -132,6 +132,7 @@ else
   .bin/temporal server start-dev --db-filename "$dev/temporal.db" --ip 127.0.0.1 --port "$temporal_port" --ui-port "$ui_port" \
     --ui-codec-endpoint "$codec_endpoint" \
     --search-attribute ScimProvider=Keyword --search-attribute ScimObjectKind=Keyword \
+    --search-attribute ScimBatchFirstId=Keyword --search-attribute ScimBatchLastId=Keyword \
     --log-level warn >"$dev/temporal.log" 2>&1 &
   pids+=($!)
   wait_for 60 "the Temporal dev server" .bin/temporal operator cluster health --address "$TEMPORAL_ADDRESS"

@@ -171,7 +171,7 @@ cmd_register() {
     cli operator search-attribute list --address "$address" --namespace "$namespace"
   local have
   have=$(cli operator search-attribute list --address "$address" --namespace "$namespace" 2>&1) || die "list search attributes: $have"
-  for sa in ScimProvider ScimObjectKind; do
+  for sa in ScimProvider ScimObjectKind ScimBatchFirstId ScimBatchLastId; do
     if ! grep -qw "$sa" <<<"$have"; then
       local out
       if ! out=$(cli operator search-attribute create --address "$address" --namespace "$namespace" --name "$sa" --type Keyword 2>&1); then
@@ -182,7 +182,7 @@ cmd_register() {
   # Usable once a visibility query on them is accepted.
   wait_until 60 "search attributes usable in namespace $namespace" \
     cli workflow count --address "$address" --namespace "$namespace" --query "ScimProvider = 'x' AND ScimObjectKind = 'x'"
-  echo "temporal-cluster: $address ready: namespace $namespace, search attributes ScimProvider, ScimObjectKind"
+  echo "temporal-cluster: $address ready: namespace $namespace, search attributes ScimProvider, ScimObjectKind, ScimBatchFirstId, ScimBatchLastId"
 }
 
 cmd_start() {

@@ -68,7 +68,8 @@ Example:
       dry_run: false
       verify_tls: true
       page_size: 100
-      deprovision: {action: delete, threshold: 0}   # delete, deactivate or none
+      deprovision: {action: delete, threshold: 0}   # delete, deactivate, none, or
+                                     # deactivate_then_delete with delete_after: 720h
       flatten_groups: false
       link_existing: false
       full_sync_interval: 1h
@@ -117,18 +118,29 @@ type applyResult struct {
 var errInvalidConfig = errors.New("invalid configuration")
 var errDryRun = errors.New("dry run")
 
-// Apply is `starter apply`.
-func Apply(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "apply", "apply -f FILE [--prune] [--dry-run] [--json]", applyHelp)
-	var file string
-	var prune, dryRun, asJSON bool
-	cl.fs.StringVar(&file, "f", "", "the configuration file (YAML)")
-	cl.fs.BoolVar(&prune, "prune", false, "delete providers, mappings, applications and bindings the file does not list")
-	cl.fs.BoolVar(&dryRun, "dry-run", false, "validate and show what would change, writing nothing")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return code
+// applyFlags are the flags of starter apply.
+type applyFlags struct {
+	file                  string
+	prune, dryRun, asJSON bool
+}
+
+// applyCommand declares `starter apply`.
+func applyCommand(cl *cmdLine) runFunc {
+	cl.describe("apply -f FILE [--prune] [--dry-run] [--json]", applyHelp, 0, 0)
+	var f applyFlags
+	cl.flags.StringVarP(&f.file, "f", "f", "", "the configuration file (YAML)")
+	_ = cl.cmd.MarkFlagFilename("f", "yaml", "yml")
+	cl.flags.BoolVar(&f.prune, "prune", false, "delete providers, mappings, applications and bindings the file does not list")
+	cl.flags.BoolVar(&f.dryRun, "dry-run", false, "validate and show what would change, writing nothing")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Apply(ctx, d, cl, f, stdout, stderr)
 	}
+}
+
+// Apply is `starter apply`.
+func Apply(ctx context.Context, d *Deps, cl *cmdLine, f applyFlags, stdout, stderr io.Writer) int {
+	file, prune, dryRun, asJSON := f.file, f.prune, f.dryRun, f.asJSON
 	if file == "" {
 		return cl.usageError(stderr, "-f FILE is required")
 	}
@@ -397,7 +409,7 @@ const (
 
 var kindOrder = map[string]int{"application": 0, "mapping": 1, "provider": 2, "binding": 3}
 
-// plan compares the file with the snapshot and returns a change per object, in display
+// plan compares the file with the snapshot and returns a change per namedObject, in display
 // order (kind, then name).
 func plan(cfg *configFile, snap *snapshot, prune bool) []change {
 	var cs []change
@@ -598,6 +610,7 @@ func providerDiff(cur store.Provider, sel store.ProviderSelection, appNames map[
 	diff("page_size", cur.PageSize != want.PageSize)
 	diff("deprovision.action", cur.DeprovisionAction != want.DeprovisionAction)
 	diff("deprovision.threshold", cur.DeprovisionThreshold != want.DeprovisionThreshold)
+	diff("deprovision.delete_after", cur.DeprovisionDeleteAfter != want.DeprovisionDeleteAfter)
 	diff("flatten_groups", cur.FlattenGroups != want.FlattenGroups)
 	diff("link_existing", cur.LinkExisting != want.LinkExisting)
 	diff("full_sync_interval", cur.FullSyncInterval != want.FullSyncInterval)

@@ -60,7 +60,7 @@ bindings:
 		`bad.yaml:6:16: providers[0].page_size: expected a whole number, got the string "many"`,
 		`bad.yaml:7:14: providers[0].enabled: expected true or false, got the string "yes"`,
 		`bad.yaml:9:13: providers[0].auth.token: required with auth mode token: a secret reference such as env:SCIM_TOKEN or file:/run/secrets/scim-token`,
-		`bad.yaml:10:27: providers[0].deprovision.action: unknown value "erase": use delete, deactivate or none`,
+		`bad.yaml:10:27: providers[0].deprovision.action: unknown value "erase": use delete, deactivate, deactivate_then_delete or none`,
 		`bad.yaml:11:25: providers[0].full_sync_interval: must be at least 1m, got 10s`,
 		`bad.yaml:12:19: providers[0].mappings[1]: "a" is listed twice`,
 		`bad.yaml:13:11: providers[1].name: "Demo!" is not a valid provider name: lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters`,
@@ -312,6 +312,75 @@ func TestStarterParseConfigReconciliation(t *testing.T) {
 		`bad.yaml:5:25: providers[0].reconcile_interval: expected a duration such as 24h or 168h, or 0 to read the target back only when asked, got "daily"`,
 		`bad.yaml:6:14: providers[0].orphans: unknown value "purge": use report, adopt or delete`,
 		`bad.yaml:10:25: providers[1].reconcile_interval: must be 0 (only when asked) or at least 1m, got 10s`,
+	}
+	if got := diagStrings(errs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestStarterParseConfigDeactivateThenDelete(t *testing.T) {
+	src := `providers:
+  - name: a
+    base_url: https://a.example.com/scim
+    auth: {token: env:A}
+    deprovision: {action: deactivate_then_delete, delete_after: 720h}
+  - name: b
+    base_url: https://b.example.com/scim
+    auth: {token: env:B}
+    deprovision: {action: deactivate_then_delete, delete_after: 2s, threshold: 3}
+`
+	cfg, errs, _ := parseConfig("c.yaml", []byte(src))
+	if len(errs) != 0 {
+		t.Fatalf("errors: %v", diagStrings(errs))
+	}
+	got := []string{}
+	for _, p := range cfg.Providers {
+		got = append(got, p.p.DeprovisionAction+" "+p.p.DeprovisionDeleteAfter.String())
+	}
+	if want := "deactivate_then_delete 720h0m0s, deactivate_then_delete 2s"; strings.Join(got, ", ") != want {
+		t.Errorf("deprovision settings %v, want %s", got, want)
+	}
+	bad := `providers:
+  - name: a
+    base_url: https://a.example.com/scim
+    auth: {token: env:A}
+    deprovision: {action: deactivate_then_delete}
+  - name: b
+    base_url: https://b.example.com/scim
+    auth: {token: env:B}
+    deprovision:
+      action: deactivate
+      delete_after: 720h
+  - name: c
+    base_url: https://c.example.com/scim
+    auth: {token: env:C}
+    deprovision: {delete_after: 24h}
+  - name: d
+    base_url: https://d.example.com/scim
+    auth: {token: env:D}
+    deprovision: {action: deactivate_then_delete, delete_after: 30d}
+  - name: e
+    base_url: https://e.example.com/scim
+    auth: {token: env:E}
+    deprovision: {action: deactivate_then_delete, delete_after: -1h}
+  - name: f
+    base_url: https://f.example.com/scim
+    auth: {token: env:F}
+    deprovision: {action: deactivate_then_delete, delete_after: "0"}
+  - name: g
+    base_url: https://g.example.com/scim
+    auth: {token: env:G}
+    deprovision: {action: purge, delete_after: 1h}
+`
+	_, errs, _ = parseConfig("bad.yaml", []byte(bad))
+	want := []string{
+		`bad.yaml:5:27: providers[0].deprovision.delete_after: required with deprovision action deactivate_then_delete: how long a deactivated user stays at the target before it is deleted, e.g. 720h (30 days)`,
+		`bad.yaml:11:21: providers[1].deprovision.delete_after: only used with deprovision action deactivate_then_delete (this provider's is deactivate)`,
+		`bad.yaml:15:33: providers[2].deprovision.delete_after: only used with deprovision action deactivate_then_delete (this provider's is delete)`,
+		`bad.yaml:19:65: providers[3].deprovision.delete_after: expected a duration such as 720h (30 days) or 168h, got "30d"`,
+		`bad.yaml:23:65: providers[4].deprovision.delete_after: must be more than 0 (the grace period before a deactivated user is deleted), got -1h0m0s`,
+		`bad.yaml:27:65: providers[5].deprovision.delete_after: must be more than 0 (the grace period before a deactivated user is deleted), got 0s`,
+		`bad.yaml:31:27: providers[6].deprovision.action: unknown value "purge": use delete, deactivate, deactivate_then_delete or none`,
 	}
 	if got := diagStrings(errs); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -38,28 +38,40 @@ when one is running already).
 query) and the final counts; the exit code is then 1 when it failed or objects failed.
 `
 
-// FullSync is `starter full-sync`.
-func FullSync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "full-sync", "full-sync [--provider P] [--read-target] [--wait] [--allow-deletions [--deletions N]] [--timeout D] [--json]", fullSyncHelp)
-	var wait, allowDeletions, asJSON, readTarget bool
-	var deletions int
-	cl.fs.IntVar(&deletions, "deletions", 0, "with --allow-deletions, approve deprovisioning at most this many objects (default: what the full sync waits for, else the objects stale now)")
-	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and repair what differs, whatever reconcile_interval says")
-	var timeout time.Duration
-	providerName := cl.providerFlag("the provider")
-	cl.fs.BoolVar(&wait, "wait", false, "wait for the full sync to finish, printing its progress")
-	cl.fs.BoolVar(&allowDeletions, "allow-deletions", false, "approve deprovisioning beyond the provider's deprovision threshold")
-	cl.fs.DurationVar(&timeout, "timeout", 0, "with --wait, stop waiting after this long (0: no limit)")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the outcome as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return code
+// fullSyncFlags are the flags of starter full-sync.
+type fullSyncFlags struct {
+	provider                                 string
+	wait, allowDeletions, asJSON, readTarget bool
+	deletions                                int
+	timeout                                  time.Duration
+}
+
+// fullSyncCommand declares `starter full-sync`.
+func fullSyncCommand(cl *cmdLine) runFunc {
+	cl.describe("full-sync [--provider P] [--read-target] [--wait] [--allow-deletions [--deletions N]] [--timeout D] [--json]", fullSyncHelp, 0, 0)
+	var f fullSyncFlags
+	cl.flags.IntVar(&f.deletions, "deletions", 0, "with --allow-deletions, approve deprovisioning at most this many objects (default: what the full sync waits for, else the objects stale now)")
+	cl.flags.BoolVar(&f.readTarget, "read-target", false, "read the target back and repair what differs, whatever reconcile_interval says")
+	cl.providerFlag(&f.provider, "the provider")
+	cl.flags.BoolVar(&f.wait, "wait", false, "wait for the full sync to finish, printing its progress")
+	cl.flags.BoolVar(&f.allowDeletions, "allow-deletions", false, "approve deprovisioning beyond the provider's deprovision threshold")
+	cl.flags.DurationVar(&f.timeout, "timeout", 0, "with --wait, stop waiting after this long (0: no limit)")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the outcome as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return FullSync(ctx, d, cl, f, stdout, stderr)
 	}
+}
+
+// FullSync is `starter full-sync`.
+func FullSync(ctx context.Context, d *Deps, cl *cmdLine, f fullSyncFlags, stdout, stderr io.Writer) int {
+	wait, allowDeletions, asJSON, readTarget := f.wait, f.allowDeletions, f.asJSON, f.readTarget
+	deletions, timeout, providerName := f.deletions, f.timeout, f.provider
 	if deletions < 0 || (deletions > 0 && !allowDeletions) {
 		return cl.usageError(stderr, "--deletions N takes a positive N, with --allow-deletions")
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *providerName)
+	st, p, err := sess.provider(ctx, providerName)
 	if err != nil {
 		return exitCode(stderr, "full-sync", err)
 	}
@@ -159,8 +171,18 @@ func deletionsToApprove(ctx context.Context, c client.Client, st *store.Store, p
 	if err != nil {
 		return 0, "", fmt.Errorf("count the objects to deprovision: %w", err)
 	}
-	return users + groups, fmt.Sprintf("the %d users and %d groups deleted or out of scope now; should the full sync find "+
-		"more to deprovision, it waits for approval (starter status shows how many)", users, groups), nil
+	due := 0
+	if p.DeprovisionAction == store.DeprovisionDeactivateThenDelete {
+		if due, err = st.CountDueDeletions(ctx, p.ID); err != nil {
+			return 0, "", fmt.Errorf("count the deletions due: %w", err)
+		}
+	}
+	dueNote := ""
+	if due > 0 {
+		dueNote = fmt.Sprintf(", and the %d deactivated users whose grace period has passed", due)
+	}
+	return users + groups + due, fmt.Sprintf("the %d users and %d groups deleted or out of scope now%s; should the full sync find "+
+		"more to deprovision, it waits for approval (starter status shows how many)", users, groups, dueNote), nil
 }
 
 // triggerSkipGrace is how long a triggered schedule may take to start its full sync before

@@ -92,17 +92,28 @@ type importCounts struct {
 	Errors               []string `json:"errors,omitempty"`
 }
 
-// Import is `starter import`.
-func Import(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "import", "import -f FILE [--dry-run] [--json]", importHelp)
-	var file string
-	var dryRun, asJSON bool
-	cl.fs.StringVar(&file, "f", "", "the file to import: .json or .csv")
-	cl.fs.BoolVar(&dryRun, "dry-run", false, "check the file and count what would change, writing nothing")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return code
+// importFlags are the flags of starter import.
+type importFlags struct {
+	file           string
+	dryRun, asJSON bool
+}
+
+// importCommand declares `starter import`.
+func importCommand(cl *cmdLine) runFunc {
+	cl.describe("import -f FILE [--dry-run] [--json]", importHelp, 0, 0)
+	var f importFlags
+	cl.flags.StringVarP(&f.file, "f", "f", "", "the file to import: .json or .csv")
+	_ = cl.cmd.MarkFlagFilename("f", "json", "csv")
+	cl.flags.BoolVar(&f.dryRun, "dry-run", false, "check the file and count what would change, writing nothing")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Import(ctx, d, cl, f, stdout, stderr)
 	}
+}
+
+// Import is `starter import`.
+func Import(ctx context.Context, d *Deps, cl *cmdLine, f importFlags, stdout, stderr io.Writer) int {
+	file, dryRun, asJSON := f.file, f.dryRun, f.asJSON
 	if file == "" {
 		return cl.usageError(stderr, "-f FILE is required")
 	}

@@ -13,15 +13,22 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
-// Migrate is `starter migrate`.
-func Migrate(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "migrate", "migrate [--json]", `
+// migrateCommand declares `starter migrate`.
+func migrateCommand(cl *cmdLine) runFunc {
+	cl.describe("migrate [--json]", `
 Applies the embedded database migrations that the database lacks (several processes may
 migrate at once: they take turns) and keeps the built-in mappings current. Prints the
-versions applied.`)
+versions applied.`, 0, 0)
 	var asJSON bool
-	cl.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	cl.flags.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Migrate(ctx, d, cl, asJSON, stdout, stderr)
+	}
+}
+
+// Migrate is `starter migrate`.
+func Migrate(ctx context.Context, d *Deps, cl *cmdLine, asJSON bool, stdout, stderr io.Writer) int {
+	sess, st, code := cl.openStore(ctx, d, stderr)
 	if code >= 0 {
 		return code
 	}
@@ -71,6 +78,7 @@ type providerView struct {
 	PageSize               int                          `json:"pageSize"`
 	DeprovisionAction      string                       `json:"deprovisionAction"`
 	DeprovisionThreshold   int                          `json:"deprovisionThreshold"`
+	DeprovisionDeleteAfter string                       `json:"deprovisionDeleteAfter,omitempty"`
 	FlattenGroups          bool                         `json:"flattenGroups"`
 	LinkExisting           bool                         `json:"linkExisting"`
 	FullSyncInterval       string                       `json:"fullSyncInterval"`
@@ -130,6 +138,9 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 			FullSyncInterval: p.FullSyncInterval.String(), GroupFilters: []string{}, Mappings: []string{},
 			ReconcileInterval: p.ReconcileInterval.String(), Orphans: p.Orphans,
 		}
+		if p.DeprovisionDeleteAfter > 0 {
+			v.DeprovisionDeleteAfter = p.DeprovisionDeleteAfter.String()
+		}
 		if !p.ServiceConfig.IsZero() {
 			sc := p.ServiceConfig
 			v.ServiceProviderConfig = &sc
@@ -158,14 +169,21 @@ func viewProviders(ctx context.Context, st *store.Store) ([]providerView, error)
 	return out, nil
 }
 
-// Providers is `starter providers`.
-func Providers(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "providers", "providers [--json]", `
+// providersCommand declares `starter providers`.
+func providersCommand(cl *cmdLine) runFunc {
+	cl.describe("providers [--json]", `
 Lists the providers: name, whether enabled, compatibility mode, application, full-sync
-interval, mappings and base URL. Secrets are shown as their references.`)
+interval, mappings and base URL. Secrets are shown as their references.`, 0, 0)
 	var asJSON bool
-	cl.fs.BoolVar(&asJSON, "json", false, "print every setting as JSON")
-	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	cl.flags.BoolVar(&asJSON, "json", false, "print every setting as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Providers(ctx, d, cl, asJSON, stdout, stderr)
+	}
+}
+
+// Providers is `starter providers`.
+func Providers(ctx context.Context, d *Deps, cl *cmdLine, asJSON bool, stdout, stderr io.Writer) int {
+	sess, st, code := cl.openStore(ctx, d, stderr)
 	if code >= 0 {
 		return code
 	}
@@ -196,16 +214,23 @@ interval, mappings and base URL. Secrets are shown as their references.`)
 	return ExitOK
 }
 
-// Mappings is `starter mappings`.
-func Mappings(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "mappings", "mappings [--json]", `
+// mappingsCommand declares `starter mappings`.
+func mappingsCommand(cl *cmdLine) runFunc {
+	cl.describe("mappings [--json]", `
 Lists the property mappings: name, kind, the providers that select them, the length of
-their source, and when they apply (always, or on_create: only in the create of an object).
+their source, and when they apply (always, or on_create: only in the create of an namedObject).
 The built-in defaults (00-default-user, 00-default-group) run for providers that select no
-mapping of their kind. --json includes the expressions.`)
+mapping of their kind. --json includes the expressions.`, 0, 0)
 	var asJSON bool
-	cl.fs.BoolVar(&asJSON, "json", false, "print the mappings with their expressions as JSON")
-	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+	cl.flags.BoolVar(&asJSON, "json", false, "print the mappings with their expressions as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Mappings(ctx, d, cl, asJSON, stdout, stderr)
+	}
+}
+
+// Mappings is `starter mappings`.
+func Mappings(ctx context.Context, d *Deps, cl *cmdLine, asJSON bool, stdout, stderr io.Writer) int {
+	sess, st, code := cl.openStore(ctx, d, stderr)
 	if code >= 0 {
 		return code
 	}

@@ -3,7 +3,6 @@ package starter
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,8 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 
+	"github.com/scimsync/scimsync/internal/cli"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/worker"
 	"github.com/scimsync/scimsync/workflows"
@@ -94,15 +97,8 @@ func configFromEnv(getenv func(string) string) Config {
 	}
 }
 
-// globalFlagNames are the flags every command accepts besides its own.
-var globalFlagNames = map[string]bool{
-	"database-url": true, "temporal-address": true, "temporal-namespace": true, "temporal-api-key": true,
-	"temporal-tls-cert": true, "temporal-tls-key": true, "temporal-tls": true, "task-queue": true,
-	"installation-secret": true, "codec-keys": true,
-}
-
 // defineGlobals registers the global flags on fs with c's values as defaults.
-func (c *Config) defineGlobals(fs *flag.FlagSet) {
+func (c *Config) defineGlobals(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL of the scimsync database (DATABASE_URL)")
 	fs.StringVar(&c.TemporalAddress, "temporal-address", c.TemporalAddress, "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	fs.StringVar(&c.TemporalNamespace, "temporal-namespace", c.TemporalNamespace, "Temporal namespace (TEMPORAL_NAMESPACE)")
@@ -149,25 +145,37 @@ func (d *Deps) pollInterval() time.Duration {
 	return time.Second
 }
 
-// command is one starter command.
+// command is one starter command, as starter --help lists it.
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int
+	// declare declares the command's synopsis, help, positional arguments and flags on cl,
+	// and returns what runs the command once they are parsed.
+	declare func(cl *cmdLine) runFunc
 }
 
+// runFunc runs a command whose command line is parsed; pos are its positional arguments.
+type runFunc func(ctx context.Context, d *Deps, pos []string, stdout, stderr io.Writer) int
+
 var commands = []command{
-	{"migrate", "apply the database migrations", Migrate},
-	{"apply", "apply a configuration file (providers, mappings, applications, bindings)", Apply},
-	{"import", "import users, groups and memberships from a JSON or CSV file", Import},
-	{"sync", "sync one user or group now, printing every step and request", Sync},
-	{"full-sync", "start a provider's full sync through its schedule", FullSync},
-	{"plan", "show what the next full sync would change, sending only GETs", Plan},
-	{"status", "show providers, schedules, running syncs, links and errors", Status},
-	{"outbox", "list, retry or drop the changes Temporal refused (outbox list|retry|drop)", Outbox},
-	{"mapping", "test a provider's property mappings on one object (mapping test)", Mapping},
-	{"providers", "list providers", Providers},
-	{"mappings", "list property mappings", Mappings},
+	{"migrate", "apply the database migrations", migrateCommand},
+	{"apply", "apply a configuration file (providers, mappings, applications, bindings)", applyCommand},
+	{"import", "import users, groups and memberships from a JSON or CSV file", importCommand},
+	{"sync", "sync one user or group now, printing every step and request", syncCommand},
+	{"full-sync", "start a provider's full sync through its schedule", fullSyncCommand},
+	{"plan", "show what the next full sync would change, sending only GETs", planCommand},
+	{"status", "show providers, schedules, running syncs, links and errors", statusCommand},
+	{"history", "show one user's or group's past syncs from Temporal, newest first", historyCommand},
+	{"outbox", "list, retry or drop the changes Temporal refused (outbox list|retry|drop)", outboxCommand},
+	{"mapping", "test a provider's property mappings on one object (mapping test)", mappingCommand},
+	{"providers", "list providers", providersCommand},
+	{"mappings", "list property mappings", mappingsCommand},
+	{"completion", "print the shell completion script (completion bash|zsh|fish)", completionCommand},
+}
+
+// run runs the command with args, as `starter NAME args...` does.
+func (c command) run(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
+	return Main(ctx, d, append([]string{c.name}, args...), stdout, stderr)
 }
 
 const mainUsage = `usage: starter [global flags] COMMAND [flags] [args]
@@ -180,112 +188,175 @@ sync would change something.
 `
 
 // Main runs the command line args (without the program name) and returns the exit code.
-// Global flags may come before the command or among its flags.
+// Global flags may come before the command or among its flags, with one dash or two.
 func Main(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
 	if d == nil {
 		d = &Deps{}
 	}
+	code := ExitOK
 	cfg := d.config()
-	fs := flag.NewFlagSet("starter", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.defineGlobals(fs)
-	usage := func(w io.Writer) {
-		fmt.Fprint(w, mainUsage)
-		fmt.Fprintln(w, "\ncommands:")
-		for _, c := range commands {
-			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	root := &cobra.Command{
+		Use: "starter", Args: cobra.ArbitraryArgs, SilenceErrors: true, SilenceUsage: true,
+		// The global flags before the command are the root's: errors in them are reported so.
+		TraverseChildren:  true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		// Without a command, or with one that does not exist.
+		Run: func(root *cobra.Command, args []string) { code = rootUsageError(root, args, stderr) },
+	}
+	root.SetFlagErrorFunc(cli.FlagError)
+	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
+		if pos := cmd.Flags().Args(); len(pos) > 0 {
+			code = rootUsageError(cmd, pos, stderr) // starter frobnicate --help
+			return
 		}
-		fmt.Fprintln(w, "\nglobal flags:")
-		printFlags(w, fs, func(string) bool { return true })
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(stdout)
-			return ExitOK
-		}
-		fmt.Fprintf(stderr, "starter: %v\n\n", err)
-		usage(stderr)
-		return ExitUsage
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		usage(stderr)
-		return ExitUsage
-	}
-	name := rest[0]
-	if name == "help" {
-		if len(rest) > 1 {
-			return Main(ctx, d, []string{rest[1], "--help"}, stdout, stderr)
-		}
-		usage(stdout)
-		return ExitOK
-	}
+		printMainUsage(cmd, stdout)
+	})
+	root.SetHelpCommand(&cobra.Command{
+		Use: "help [COMMAND]", Short: "help about a command", Hidden: true, DisableFlagParsing: true,
+		Run: func(_ *cobra.Command, args []string) {
+			if len(args) == 0 {
+				printMainUsage(root, stdout)
+				return
+			}
+			code = Main(ctx, d, []string{args[0], "--help"}, stdout, stderr)
+		},
+	})
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cfg.defineGlobals(root.PersistentFlags())
 	sub := *d
 	sub.globals = &cfg
+	lines := make(map[*cobra.Command]*cmdLine, len(commands))
 	for _, c := range commands {
-		if c.name == name {
-			return c.run(ctx, &sub, rest[1:], stdout, stderr)
+		cl := &cmdLine{name: c.name, cmd: &cobra.Command{Use: c.name, Short: c.summary}}
+		cl.flags = cl.cmd.Flags()
+		run := c.declare(cl)
+		cl.cmd.SetHelpFunc(func(*cobra.Command, []string) { cl.printUsage(stdout) })
+		cl.cmd.Run = func(_ *cobra.Command, pos []string) {
+			cl.cfg = cfg
+			code = run(ctx, &sub, pos, stdout, stderr)
 		}
+		root.AddCommand(cl.cmd)
+		lines[cl.cmd] = cl
 	}
-	fmt.Fprintf(stderr, "starter: unknown command %q\n\n", name)
-	usage(stderr)
+	root.InitDefaultHelpFlag() // before TraverseChildren reads --help as taking a value
+	args = cli.GoFlagArgs(root, args)
+	if helpFirst(root, args) {
+		printMainUsage(root, stdout)
+		return ExitOK
+	}
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return code
+	}
+	// A flag or the positional arguments are wrong; the flags before a wrong one are parsed,
+	// and --help among them wins, as it stopped the flag package.
+	if help, _ := cmd.Flags().GetBool("help"); help {
+		cmd.HelpFunc()(cmd, nil)
+		return code
+	}
+	if cl := lines[cmd]; cl != nil {
+		return cl.usageError(stderr, err.Error())
+	}
+	fmt.Fprintf(stderr, "starter: %v\n\n", cli.FlagError(root, err))
+	printMainUsage(root, stderr)
 	return ExitUsage
 }
 
-// cmdLine parses one command's flags: its own plus the global ones.
+// helpFirst reports whether args ask for help before they name a command, after global
+// flags only: "starter --help status" is the main usage, as "starter --help" is.
+func helpFirst(root *cobra.Command, args []string) bool {
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if args[i] == "--" || !strings.HasPrefix(args[i], "-") {
+			return false
+		}
+		if name == "help" || name == "h" {
+			return true
+		}
+		f := root.PersistentFlags().Lookup(name)
+		if f == nil {
+			return false // cobra says what is wrong with it
+		}
+		if f.NoOptDefVal == "" && !hasValue {
+			i++
+		}
+	}
+	return false
+}
+
+// rootUsageError is starter without a command, or with one that does not exist.
+func rootUsageError(root *cobra.Command, args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n", args[0])
+	}
+	printMainUsage(root, stderr)
+	return ExitUsage
+}
+
+func printMainUsage(root *cobra.Command, w io.Writer) {
+	fmt.Fprint(w, mainUsage)
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nglobal flags:")
+	printFlags(w, root.PersistentFlags())
+}
+
+// cmdLine is one command's command line, which cobra parses: its own flags and the global
+// ones, whose values are cfg.
 type cmdLine struct {
 	name  string
 	usage string // the synopsis after "starter "
 	help  string // what the command does
-	fs    *flag.FlagSet
+	cmd   *cobra.Command
+	flags *pflag.FlagSet // the command's own flags
 	cfg   Config
 }
 
-func newCmdLine(d *Deps, name, usage, help string) *cmdLine {
-	cl := &cmdLine{name: name, usage: usage, help: help, fs: flag.NewFlagSet(name, flag.ContinueOnError), cfg: d.config()}
-	cl.fs.SetOutput(io.Discard)
-	cl.cfg.defineGlobals(cl.fs)
-	return cl
+// describe declares the command's synopsis, its help and how many positional arguments it
+// takes: at least minArgs, at most maxArgs (-1: any).
+func (cl *cmdLine) describe(usage, help string, minArgs, maxArgs int) {
+	cl.usage, cl.help = usage, help
+	cl.cmd.ValidArgsFunction = cobra.NoFileCompletions
+	cl.cmd.Args = func(_ *cobra.Command, pos []string) error {
+		if len(pos) < minArgs {
+			return errors.New("missing arguments")
+		}
+		if maxArgs >= 0 && len(pos) > maxArgs {
+			return errors.New("unexpected arguments: " + strings.Join(pos[maxArgs:], " "))
+		}
+		return nil
+	}
+}
+
+// kindNames are the object kinds a command line names.
+var kindNames = []string{object.User, object.Group}
+
+// completeArgs makes shell completion offer words[i] for the i-th positional argument, and
+// nothing (no file names) for the others.
+func (cl *cmdLine) completeArgs(words ...[]string) {
+	cl.cmd.ValidArgsFunction = func(_ *cobra.Command, pos []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(pos) < len(words) {
+			return words[len(pos)], cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 func (cl *cmdLine) printUsage(w io.Writer) {
 	fmt.Fprintf(w, "usage: starter %s\n\n%s\n", cl.usage, strings.TrimSpace(cl.help))
-	var own bool
-	cl.fs.VisitAll(func(f *flag.Flag) { own = own || !globalFlagNames[f.Name] })
-	if own {
+	// Flags() holds the global flags too once cobra parsed the command line.
+	own := cl.cmd.LocalFlags()
+	var hasOwn bool
+	own.VisitAll(func(f *pflag.Flag) { hasOwn = hasOwn || f.Name != "help" })
+	if hasOwn {
 		fmt.Fprintln(w, "\nflags:")
-		printFlags(w, cl.fs, func(name string) bool { return !globalFlagNames[name] })
+		printFlags(w, own)
 	}
 	fmt.Fprintln(w, "\nGlobal flags (see starter --help) are accepted too.")
-}
-
-// parse parses args, flags and positional arguments in any order. It returns the
-// positional arguments, or an exit code >= 0 when the command must stop (help: 0, bad
-// flags or arity: 2). nargs bounds the positional arguments: min and max (-1: any).
-func (cl *cmdLine) parse(args []string, minArgs, maxArgs int, stdout, stderr io.Writer) ([]string, int) {
-	var pos []string
-	for {
-		if err := cl.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				cl.printUsage(stdout)
-				return nil, ExitOK
-			}
-			return nil, cl.usageError(stderr, err.Error())
-		}
-		args = cl.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	if len(pos) < minArgs || (maxArgs >= 0 && len(pos) > maxArgs) {
-		if len(pos) < minArgs {
-			return nil, cl.usageError(stderr, "missing arguments")
-		}
-		return nil, cl.usageError(stderr, "unexpected arguments: "+strings.Join(pos[maxArgs:], " "))
-	}
-	return pos, -1
 }
 
 func (cl *cmdLine) usageError(stderr io.Writer, msg string) int {
@@ -294,15 +365,15 @@ func (cl *cmdLine) usageError(stderr io.Writer, msg string) int {
 	return ExitUsage
 }
 
-// printFlags prints the flags of fs that keep selects, like flag.PrintDefaults but with
-// double dashes.
-func printFlags(w io.Writer, fs *flag.FlagSet, keep func(string) bool) {
+// printFlags prints the flags of fs (but --help, which every command has), like
+// flag.PrintDefaults but with double dashes, and with no default of a secret.
+func printFlags(w io.Writer, fs *pflag.FlagSet) {
 	var lines []string
-	fs.VisitAll(func(f *flag.Flag) {
-		if !keep(f.Name) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
 			return
 		}
-		arg, usage := flag.UnquoteUsage(f)
+		arg, usage := pflag.UnquoteUsage(f)
 		line := "  --" + f.Name
 		if arg != "" {
 			line += " " + arg
@@ -358,12 +429,9 @@ func newSession(d *Deps, cfg Config, stderr io.Writer) *session {
 	return &session{d: d, cfg: cfg, stderr: stderr}
 }
 
-// parseAndOpenStore parses a command line that takes no positional arguments and opens
-// the store. When code >= 0 the command must return it; otherwise the command closes sess.
-func (cl *cmdLine) parseAndOpenStore(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) (sess *session, st *store.Store, code int) {
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return nil, nil, code
-	}
+// openStore opens the store for a command. When code >= 0 the command must return it;
+// otherwise the command closes sess.
+func (cl *cmdLine) openStore(ctx context.Context, d *Deps, stderr io.Writer) (sess *session, st *store.Store, code int) {
 	sess = newSession(d, cl.cfg, stderr)
 	st, err := sess.store(ctx)
 	if err != nil {
@@ -406,10 +474,8 @@ func (s *session) store(ctx context.Context) (*store.Store, error) {
 
 // providerFlag defines a command's --provider flag, whose value session.provider resolves:
 // it may be left out when there is exactly one provider.
-func (cl *cmdLine) providerFlag(usage string) *string {
-	name := new(string)
-	cl.fs.StringVar(name, "provider", "", usage+" (may be left out when there is exactly one provider)")
-	return name
+func (cl *cmdLine) providerFlag(name *string, usage string) {
+	cl.flags.StringVar(name, "provider", "", usage+" (may be left out when there is exactly one provider)")
 }
 
 // provider opens the store and finds the named provider in it; when there is none, the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -80,7 +81,7 @@ providers:
 
 	// A user mapping that fails is reported as such (it once fell through to validation).
 	if err := e.store.InTx(e.ctx, func(tx *store.Tx) error {
-		clash, err := tx.SaveMapping(e.ctx, store.PropertyMapping{Name: "clash", Kind: store.KindUser, Apply: "on_create",
+		clash, err := tx.SaveMapping(e.ctx, store.PropertyMapping{Name: "clash", Kind: object.User, Apply: "on_create",
 			Expression: `return {"displayName": "First"}`})
 		if err != nil {
 			return err

@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/schemas"
 	"github.com/scimsync/scimsync/secretref"
-	"github.com/scimsync/scimsync/store"
 )
 
 const mappingHelp = `
@@ -33,14 +33,19 @@ their externalId; without it, externalId is left out and a note says so.
 Exit code 1 when a mapping or the schema rejects the object.
 `
 
-// Mapping is `starter mapping`: its one subcommand is test.
-func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "mapping", "mapping test [--provider P] user|group NAME", mappingHelp)
-	provider := cl.providerFlag("the provider whose mappings run")
-	pos, code := cl.parse(args, 1, 3, stdout, stderr)
-	if code >= 0 {
-		return code
+// mappingCommand declares `starter mapping`.
+func mappingCommand(cl *cmdLine) runFunc {
+	cl.describe("mapping test [--provider P] user|group NAME", mappingHelp, 1, 3)
+	cl.completeArgs([]string{"test"}, kindNames)
+	var provider string
+	cl.providerFlag(&provider, "the provider whose mappings run")
+	return func(ctx context.Context, d *Deps, pos []string, stdout, stderr io.Writer) int {
+		return Mapping(ctx, d, cl, provider, pos, stdout, stderr)
 	}
+}
+
+// Mapping is `starter mapping`: its one subcommand is test.
+func Mapping(ctx context.Context, d *Deps, cl *cmdLine, provider string, pos []string, stdout, stderr io.Writer) int {
 	if pos[0] != "test" {
 		return cl.usageError(stderr, fmt.Sprintf("unknown subcommand %q: use mapping test", pos[0]))
 	}
@@ -48,12 +53,12 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 		return cl.usageError(stderr, "mapping test needs user|group NAME")
 	}
 	kind, name := pos[1], pos[2]
-	if kind != store.KindUser && kind != store.KindGroup {
+	if kind != object.User && kind != object.Group {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "mapping test", err)
 	}
@@ -69,7 +74,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 		if secret, err = secretref.Resolve(cl.cfg.InstallationSecret); err != nil {
 			return exitCode(stderr, "mapping test", usageErrorf("installation secret: %v", err))
 		}
-	} else if kind == store.KindUser {
+	} else if kind == object.User {
 		// Any value maps the user; externalId, derived from it, is removed below.
 		secret, noSecret = "starter-mapping-test-without-secret", true
 	}
@@ -83,7 +88,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	failed := false
 	for _, m := range ms {
 		names = append(names, m.Name)
-		prog, err := mapping.Compile(m.Name, mapping.Kind(m.Kind), m.Expression)
+		prog, err := mapping.Compile(m.Name, object.Kind(m.Kind), m.Expression)
 		if err != nil {
 			fmt.Fprintf(stderr, "mapping %s does not compile: %v\n", m.Name, compileMessage(err))
 			failed = true
@@ -108,7 +113,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 	engine := &mapping.Engine{Secret: secret}
 	mp := mapping.Provider{Name: p.Name, CompatibilityMode: p.CompatibilityMode}
 	var payloads mapping.Payloads
-	if kind == store.KindUser {
+	if kind == object.User {
 		// Not := : the mapping's error below must reach the switch after this block.
 		users, lerr := st.UsersByIDs(ctx, []string{obj.id})
 		if lerr != nil || len(users) != 1 {
@@ -139,7 +144,7 @@ func Mapping(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writ
 		return ExitFailure
 	}
 	validate := schemas.ValidateGroup
-	if kind == store.KindUser {
+	if kind == object.User {
 		validate = schemas.ValidateUser
 	}
 	// A sync validates what an update sends and, with on_create attributes, what a create

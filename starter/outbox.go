@@ -61,7 +61,7 @@ func viewParked(ps []store.ParkedChange) []parkedView {
 	return out
 }
 
-// object names what changed: the object, and for a membership the group and the user.
+// object names what changed: the namedObject, and for a membership the group and the user.
 func (v parkedView) object() string {
 	if v.RelatedID != "" {
 		return v.ObjectID + "/" + v.RelatedID
@@ -69,16 +69,20 @@ func (v parkedView) object() string {
 	return v.ObjectID
 }
 
-// Outbox is `starter outbox`: list, retry and drop parked changes.
-func Outbox(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "outbox", "outbox list [--json] | retry [ID...|--all] | drop ID...|--all", outboxHelp)
+// outboxCommand declares `starter outbox`.
+func outboxCommand(cl *cmdLine) runFunc {
+	cl.describe("outbox list [--json] | retry [ID...|--all] | drop ID...|--all", outboxHelp, 1, -1)
+	cl.completeArgs([]string{"list", "retry", "drop"})
 	var all, asJSON bool
-	cl.fs.BoolVar(&all, "all", false, "retry or drop every parked change")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	pos, code := cl.parse(args, 1, -1, stdout, stderr)
-	if code >= 0 {
-		return code
+	cl.flags.BoolVar(&all, "all", false, "retry or drop every parked change")
+	cl.flags.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return func(ctx context.Context, d *Deps, pos []string, stdout, stderr io.Writer) int {
+		return Outbox(ctx, d, cl, all, asJSON, pos, stdout, stderr)
 	}
+}
+
+// Outbox is `starter outbox`: list, retry and drop parked changes.
+func Outbox(ctx context.Context, d *Deps, cl *cmdLine, all, asJSON bool, pos []string, stdout, stderr io.Writer) int {
 	sub, rest := pos[0], pos[1:]
 	var ids []int64
 	for _, a := range rest {

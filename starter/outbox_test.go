@@ -171,11 +171,11 @@ func TestStatusShowsParkedChangesWithoutPersonalData(t *testing.T) {
 		t.Errorf("status lacks the parked count and the longest parked:\n%s", out)
 	}
 	for _, p := range order[:3] {
-		object := p.ObjectID
+		obj := p.ObjectID
 		if p.RelatedID != nil {
-			object += "/" + *p.RelatedID
+			obj += "/" + *p.RelatedID
 		}
-		line := fmt.Sprintf("  change %d: %s insert %s, provider okta, 1 attempt, parked %s (", p.ID, p.Kind, object, p.ParkedAt.UTC().Format(time.RFC3339))
+		line := fmt.Sprintf("  change %d: %s insert %s, provider okta, 1 attempt, parked %s (", p.ID, p.Kind, obj, p.ParkedAt.UTC().Format(time.RFC3339))
 		if !strings.Contains(out, line) || !strings.Contains(out, p.Error+"\n") {
 			t.Errorf("status lacks %q with its error:\n%s", line, out)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
@@ -64,16 +65,27 @@ func (r planResult) changed() bool {
 	return false
 }
 
-// Plan is `starter plan`.
-func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "plan", "plan [--provider P] [--read-target] [--json]", planHelp)
-	var readTarget, asJSON bool
-	provider := cl.providerFlag("the provider")
-	cl.fs.BoolVar(&readTarget, "read-target", false, "read the target back and show what would be repaired and the orphans")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the plan as JSON")
-	if _, code := cl.parse(args, 0, 0, stdout, stderr); code >= 0 {
-		return code
+// planFlags are the flags of starter plan.
+type planFlags struct {
+	provider           string
+	readTarget, asJSON bool
+}
+
+// planCommand declares `starter plan`.
+func planCommand(cl *cmdLine) runFunc {
+	cl.describe("plan [--provider P] [--read-target] [--json]", planHelp, 0, 0)
+	var f planFlags
+	cl.providerFlag(&f.provider, "the provider")
+	cl.flags.BoolVar(&f.readTarget, "read-target", false, "read the target back and show what would be repaired and the orphans")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the plan as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Plan(ctx, d, cl, f, stdout, stderr)
 	}
+}
+
+// Plan is `starter plan`.
+func Plan(ctx context.Context, d *Deps, cl *cmdLine, f planFlags, stdout, stderr io.Writer) int {
+	provider, readTarget, asJSON := f.provider, f.readTarget, f.asJSON
 	if cl.cfg.InstallationSecret == "" {
 		return exitCode(stderr, "plan", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
 	}
@@ -83,7 +95,7 @@ func Plan(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "plan", err)
 	}
@@ -147,7 +159,7 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			}
 		}
 	}
-	for _, kind := range []string{store.KindUser, store.KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		after := ""
 		for {
 			page, err := acts.ListInScope(ctx, activities.ListInput{Provider: p.Name, Kind: kind, After: after,
@@ -168,7 +180,7 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			after = page.Next
 		}
 	}
-	for _, kind := range []string{store.KindUser, store.KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		after := ""
 		for {
 			page, err := acts.ListStale(ctx, activities.ListInput{Provider: p.Name, Kind: kind, After: after, Limit: 100})
@@ -186,9 +198,25 @@ func makePlan(ctx context.Context, acts *activities.Activities, st *store.Store,
 			after = page.IDs[len(page.IDs)-1]
 		}
 	}
+	// Deactivated users whose grace period has passed: the cleanup deletes them next.
+	for after := ""; info.DeletesAfterGrace(); {
+		page, err := acts.ListDueDeletions(ctx, activities.ListInput{Provider: p.Name, Kind: object.User, After: after, Limit: 100})
+		if err != nil {
+			return res, err
+		}
+		if len(page.IDs) == 0 {
+			break
+		}
+		r, err := acts.DeleteDue(ctx, activities.ObjectsInput{Provider: p.Name, Kind: object.User, IDs: page.IDs})
+		if err != nil {
+			return res, err
+		}
+		add(r)
+		after = page.IDs[len(page.IDs)-1]
+	}
 	if readBack != "" {
 		res.Orphans = map[string]activities.OrphanCounts{}
-		for _, kind := range []string{store.KindUser, store.KindGroup} {
+		for _, kind := range []string{object.User, object.Group} {
 			after := ""
 			for {
 				r, err := acts.HandleOrphans(ctx, activities.OrphansInput{Provider: p.Name, Kind: kind, ReadBack: readBack,
@@ -236,7 +264,7 @@ func planBatch(ctx context.Context, acts *activities.Activities, batch activitie
 		}
 		add(r)
 	}
-	if batch.Kind == store.KindGroup {
+	if batch.Kind == object.Group {
 		gone := map[string]bool{}
 		for _, id := range append(mapped.Skipped, mapped.Gone...) {
 			gone[id] = true
@@ -264,7 +292,7 @@ func readTargetBack(ctx context.Context, acts *activities.Activities, provider, 
 	if err := acts.StartReadBack(ctx, activities.ReadPageInput{Provider: provider, ReadBack: readBack}); err != nil {
 		return figures, err
 	}
-	for _, kind := range []string{store.KindUser, store.KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		read := 0
 		page := activities.PageToken{}
 		for {
@@ -288,7 +316,7 @@ func readTargetBack(ctx context.Context, acts *activities.Activities, provider, 
 			}
 			page = *r.Next
 		}
-		if kind == store.KindUser {
+		if kind == object.User {
 			figures.UsersRead = read
 		} else {
 			figures.GroupsRead = read
@@ -349,7 +377,7 @@ func printPlan(ctx context.Context, w io.Writer, st *store.Store, p store.Provid
 		}
 	}
 	if res.ReadTarget {
-		for _, kind := range []string{store.KindUser, store.KindGroup} {
+		for _, kind := range []string{object.User, object.Group} {
 			o := res.Orphans[kind]
 			if o.Total() == 0 {
 				continue

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -28,7 +29,9 @@ last run with its result, next run), the full syncs running now with their progr
 pacing (the configured or learned rate every worker shares, the rate it is written at, and
 a pause the target asked for, until when), how many users and groups are linked, the
 direct deprovisions held past the deprovision threshold (they wait for a full sync and its
-approval), and the objects whose last sync failed with the reason.
+approval), with deprovision action deactivate_then_delete the deactivated users waiting
+for their deletion (how many, how many are due, the next ones with their dates), and the
+objects whose last sync failed with the reason.
 Then the change outbox: how many directory changes wait for the relay, and the oldest's age;
 and the parked changes, which Temporal refused permanently: how many, how long the longest
 parked has been, and the longest parked ones (id, what changed, the provider whose call was
@@ -56,10 +59,15 @@ type providerStatus struct {
 	// full sync (and its approval) since HeldSince.
 	// TargetFailing is set while the target fails every request (no answer, 408, 5xx):
 	// syncs retry until it answers.
-	TargetFailing    *targetFailing `json:"targetFailing,omitempty"`
-	HeldDeprovisions int            `json:"heldDeprovisions"`
-	HeldSince        *time.Time     `json:"heldSince,omitempty"`
-	Threshold        int            `json:"deprovisionThreshold"`
+	TargetFailing *targetFailing `json:"targetFailing,omitempty"`
+	// Quarantine is set while most of the provider's writes fail (store/quarantine.go).
+	Quarantine       *quarantineStatus `json:"quarantine,omitempty"`
+	HeldDeprovisions int               `json:"heldDeprovisions"`
+	HeldSince        *time.Time        `json:"heldSince,omitempty"`
+	Threshold        int               `json:"deprovisionThreshold"`
+	// PendingDeletions, with deprovision action deactivate_then_delete: the deactivated
+	// users waiting for their deletion.
+	PendingDeletions *pendingDeletions `json:"pendingDeletions,omitempty"`
 }
 
 // readBackStatus is the provider's reading back of its target: the last one, and when the
@@ -69,6 +77,11 @@ type readBackStatus struct {
 	Last      *activities.ReadBackFigures `json:"last,omitempty"`
 	Requested bool                        `json:"requested,omitempty"`
 	NextDue   *time.Time                  `json:"nextDue,omitempty"`
+}
+
+type quarantineStatus struct {
+	Since time.Time `json:"since"`
+	Error string    `json:"error"` // the most frequent error of its recent writes
 }
 
 type targetFailing struct {
@@ -102,6 +115,10 @@ type objectError struct {
 	Name  string    `json:"name"` // username or group name; "" when deleted
 	Error string    `json:"error"`
 	Since time.Time `json:"since"`
+	// Attempts counts the failed writes in a row; NextAttempt is when the escrow retries
+	// the object (nil: with the next full sync).
+	Attempts    int        `json:"attempts"`
+	NextAttempt *time.Time `json:"nextAttempt,omitempty"`
 }
 
 // installationStatus is the installation the database belongs to.
@@ -126,17 +143,30 @@ type statusResult struct {
 	TemporalError string             `json:"temporalError,omitempty"`
 }
 
+// statusFlags are the flags of starter status.
+type statusFlags struct {
+	provider             string
+	maxErrors, maxParked int
+	asJSON               bool
+}
+
+// statusCommand declares `starter status`.
+func statusCommand(cl *cmdLine) runFunc {
+	cl.describe("status [--provider P] [--errors N] [--parked N] [--json]", statusHelp, 0, 0)
+	var f statusFlags
+	cl.flags.StringVar(&f.provider, "provider", "", "show only this provider")
+	cl.flags.IntVar(&f.maxErrors, "errors", 10, "show at most this many objects in error per provider")
+	cl.flags.IntVar(&f.maxParked, "parked", 10, "show at most this many parked changes (all: starter outbox list)")
+	cl.flags.BoolVar(&f.asJSON, "json", false, "print the status as JSON")
+	return func(ctx context.Context, d *Deps, _ []string, stdout, stderr io.Writer) int {
+		return Status(ctx, d, cl, f, stdout, stderr)
+	}
+}
+
 // Status is `starter status`.
-func Status(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "status", "status [--provider P] [--errors N] [--parked N] [--json]", statusHelp)
-	var provider string
-	var maxErrors, maxParked int
-	var asJSON bool
-	cl.fs.StringVar(&provider, "provider", "", "show only this provider")
-	cl.fs.IntVar(&maxErrors, "errors", 10, "show at most this many objects in error per provider")
-	cl.fs.IntVar(&maxParked, "parked", 10, "show at most this many parked changes (all: starter outbox list)")
-	cl.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
-	sess, st, code := cl.parseAndOpenStore(ctx, d, args, stdout, stderr)
+func Status(ctx context.Context, d *Deps, cl *cmdLine, f statusFlags, stdout, stderr io.Writer) int {
+	provider, maxErrors, maxParked, asJSON := f.provider, f.maxErrors, f.maxParked, f.asJSON
+	sess, st, code := cl.openStore(ctx, d, stderr)
 	if code >= 0 {
 		return code
 	}
@@ -234,8 +264,14 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 		ps.TargetFailing = &targetFailing{Since: health.FailingSince.Add(skew), LastFailure: health.LastFailureAt.Add(skew),
 			LastError: health.LastError, Failures: health.Failures}
 	}
+	if health.QuarantinedSince != nil {
+		ps.Quarantine = &quarantineStatus{Since: *health.QuarantinedSince, Error: health.QuarantineError}
+	}
 	ps.Threshold = p.DeprovisionThreshold
 	if ps.HeldDeprovisions, ps.HeldSince, err = st.HeldDeprovisions(ctx, p.ID); err != nil {
+		return ps, err
+	}
+	if ps.PendingDeletions, err = providerPendingDeletions(ctx, st, p); err != nil {
 		return ps, err
 	}
 	links, err := st.LinkErrors(ctx, p.ID, maxErrors)
@@ -244,7 +280,7 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 	}
 	var userIDs, groupIDs []string
 	for _, l := range links {
-		if l.Kind == store.KindUser {
+		if l.Kind == object.User {
 			userIDs = append(userIDs, l.ObjectID)
 		} else {
 			groupIDs = append(groupIDs, l.ObjectID)
@@ -266,7 +302,8 @@ func providerState(ctx context.Context, st *store.Store, p store.Provider, maxEr
 		names[g.ID] = g.Name
 	}
 	for _, l := range links {
-		ps.Errors = append(ps.Errors, objectError{Kind: l.Kind, ID: l.ObjectID, Name: names[l.ObjectID], Error: l.LastError, Since: l.UpdatedAt})
+		ps.Errors = append(ps.Errors, objectError{Kind: l.Kind, ID: l.ObjectID, Name: names[l.ObjectID], Error: l.LastError, Since: l.UpdatedAt,
+			Attempts: l.Attempts, NextAttempt: l.NextAttemptAt})
 	}
 	return ps, nil
 }
@@ -393,6 +430,10 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			fmt.Fprintf(w, "  %-10s FAILING since %s: %d %s failed, the last %s (%s); syncs wait for the target and retry\n",
 				"", when(f.Since, now), f.Failures, requests, when(f.LastFailure, now), f.LastError)
 		}
+		if q := p.Quarantine; q != nil {
+			fmt.Fprintf(w, "  %-10s QUARANTINED since %s: most writes fail (%s); retries and changes wait for full syncs, the first write that succeeds ends it\n",
+				"", when(q.Since, now), q.Error)
+		}
 		if s := p.Schedule; s != nil {
 			line := fmt.Sprintf("%s every %s", s.ID, s.Interval)
 			if s.Paused {
@@ -437,6 +478,9 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			fmt.Fprintf(w, "  %-10s %d direct deprovisions past the threshold of %d an hour%s; they wait for a full sync: "+
 				"starter full-sync --provider %s --allow-deletions\n", "held", p.HeldDeprovisions, p.Threshold, since, p.Name)
 		}
+		if p.PendingDeletions != nil {
+			fmt.Fprintf(w, "  %-10s %s\n", "deletions", pendingDeletionsLine(*p.PendingDeletions, now))
+		}
 		switch p.ErrorCount {
 		case 0:
 			fmt.Fprintf(w, "  %-10s none\n", "errors")
@@ -450,7 +494,12 @@ func printStatus(w io.Writer, res statusResult, now time.Time) {
 			if name == "" {
 				name = e.ID + " (deleted)"
 			}
-			fmt.Fprintf(w, "  %-10s   %s %s: %s; since %s\n", "", e.Kind, name, e.Error, when(e.Since, now))
+			next := "next retry with the next full sync"
+			if e.NextAttempt != nil && p.Quarantine == nil {
+				next = "next retry " + when(*e.NextAttempt, now)
+			}
+			fmt.Fprintf(w, "  %-10s   %s %s: %s; since %s; %d failed %s, %s\n", "", e.Kind, name, e.Error, when(e.Since, now),
+				e.Attempts, plural(e.Attempts, "attempt", "attempts"), next)
 		}
 		if p.ErrorCount > len(p.Errors) {
 			fmt.Fprintf(w, "  %-10s   … and %d more (--errors N)\n", "", p.ErrorCount-len(p.Errors))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scim"
 	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/store"
@@ -47,27 +48,38 @@ directory whose remote copy is still linked: it is deprovisioned.
 Exit code 1 when the object could not be synced (a mapping, schema or target error).
 `
 
-// Sync is `starter sync`.
-func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer) int {
-	cl := newCmdLine(d, "sync", "sync user|group NAME [--provider P] [--via-temporal] [--timeout D]", syncHelp)
-	var viaTemporal bool
-	var timeout time.Duration
-	provider := cl.providerFlag("the provider to sync to")
-	cl.fs.BoolVar(&viaTemporal, "via-temporal", false, "signal the object's ObjectSync workflow and wait for it, instead of syncing in this process")
-	cl.fs.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for the sync")
-	pos, code := cl.parse(args, 2, 2, stdout, stderr)
-	if code >= 0 {
-		return code
+// syncFlags are the flags of starter sync.
+type syncFlags struct {
+	provider    string
+	viaTemporal bool
+	timeout     time.Duration
+}
+
+// syncCommand declares `starter sync`.
+func syncCommand(cl *cmdLine) runFunc {
+	cl.describe("sync user|group NAME [--provider P] [--via-temporal] [--timeout D]", syncHelp, 2, 2)
+	cl.completeArgs(kindNames)
+	var f syncFlags
+	cl.providerFlag(&f.provider, "the provider to sync to")
+	cl.flags.BoolVar(&f.viaTemporal, "via-temporal", false, "signal the object's ObjectSync workflow and wait for it, instead of syncing in this process")
+	cl.flags.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for the sync")
+	return func(ctx context.Context, d *Deps, pos []string, stdout, stderr io.Writer) int {
+		return Sync(ctx, d, cl, f, pos, stdout, stderr)
 	}
+}
+
+// Sync is `starter sync`.
+func Sync(ctx context.Context, d *Deps, cl *cmdLine, f syncFlags, pos []string, stdout, stderr io.Writer) int {
+	provider, viaTemporal, timeout := f.provider, f.viaTemporal, f.timeout
 	kind, name := pos[0], pos[1]
-	if kind != store.KindUser && kind != store.KindGroup {
+	if kind != object.User && kind != object.Group {
 		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()
-	st, p, err := sess.provider(ctx, *provider)
+	st, p, err := sess.provider(ctx, provider)
 	if err != nil {
 		return exitCode(stderr, "sync", err)
 	}
@@ -83,14 +95,14 @@ func Sync(ctx context.Context, d *Deps, args []string, stdout, stderr io.Writer)
 		if secret, err = secretref.Resolve(cl.cfg.InstallationSecret); err != nil {
 			return exitCode(stderr, "sync", usageErrorf("installation secret: %v", err))
 		}
-	} else if kind == store.KindUser {
+	} else if kind == object.User {
 		return exitCode(stderr, "sync", usageErrorf("SCIMSYNC_INSTALLATION_SECRET (or --installation-secret) is required to map users: the workers' installation secret, which derives every user's externalId"))
 	}
 	return syncInProcess(ctx, d, st, secret, p, obj, stdout)
 }
 
 // object is the user or group a command works on.
-type object struct {
+type namedObject struct {
 	kind   string
 	id     string
 	label  string // username or group name; the id when deleted
@@ -101,11 +113,11 @@ type object struct {
 
 // name is the object's name in the directory: the user's username, the group's name; ""
 // for an object that no longer exists.
-func (o object) name() string {
+func (o namedObject) name() string {
 	switch {
 	case !o.exists:
 		return ""
-	case o.kind == store.KindUser:
+	case o.kind == object.User:
 		return o.user.Username
 	default:
 		return o.group.Name
@@ -116,10 +128,10 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 
 // findObject finds a user by username or a group by name; an id is accepted too, and may
 // name an object that no longer exists.
-func findObject(ctx context.Context, st *store.Store, kind, name string) (object, error) {
-	o := object{kind: kind, label: name}
+func findObject(ctx context.Context, st *store.Store, kind, name string) (namedObject, error) {
+	o := namedObject{kind: kind, label: name}
 	var err error
-	if kind == store.KindUser {
+	if kind == object.User {
 		o.user, err = st.UserByUsername(ctx, name)
 		o.id = o.user.ID
 	} else {
@@ -137,7 +149,7 @@ func findObject(ctx context.Context, st *store.Store, kind, name string) (object
 		return o, fmt.Errorf("no %s named %q in the directory", kind, name)
 	}
 	o.id = strings.ToLower(name)
-	if kind == store.KindUser {
+	if kind == object.User {
 		users, err := st.UsersByIDs(ctx, []string{o.id})
 		if err != nil {
 			return o, err
@@ -202,7 +214,7 @@ func millis(d time.Duration) string {
 
 // syncInProcess runs the ObjectSync steps for one object through the activities, printing
 // each, and returns the exit code.
-func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string, p store.Provider, obj object, stdout io.Writer) int {
+func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string, p store.Provider, obj namedObject, stdout io.Writer) int {
 	log := &syncLog{w: stdout}
 	acts := &activities.Activities{
 		Store:          st,
@@ -309,7 +321,10 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		case len(res.Failed) > 0:
 			log.step("", "failed: %s", res.Failed[0].Error)
 			code = ExitFailure
-		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivate && obj.kind == store.KindUser:
+		case res.Deprovisioned > 0 && p.DeprovisionAction == store.DeprovisionDeactivateThenDelete && obj.kind == object.User:
+			log.step("", "deactivated at the target (active: false); the link is kept, and a full sync deletes it "+
+				"after %s unless it comes back in scope before", p.DeprovisionDeleteAfter)
+		case res.Deprovisioned > 0 && p.DeactivatesUsers() && obj.kind == object.User:
 			log.step("", "deactivated at the target (active: false); the link is kept")
 		case res.Deprovisioned > 0:
 			log.step("", "deleted at the target; the link is forgotten")
@@ -320,15 +335,15 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 		log.step("map", "nothing to do: the object is %s, and not linked", goneReason(obj))
 	}
 
-	if obj.kind == store.KindUser && present && code == ExitOK && !p.DryRun {
+	if obj.kind == object.User && present && code == ExitOK && !p.DryRun {
 		code = max(code, syncGroupsOfUser(ctx, log, acts, st, p, obj))
 	}
-	if obj.kind == store.KindGroup && present && code == ExitOK {
+	if obj.kind == object.Group && present && code == ExitOK {
 		res, err := acts.SyncMembers(ctx, in)
 		if err != nil {
 			return failed("members", err)
 		}
-		after, err := st.Links(ctx, p.ID, store.KindGroup, in.IDs)
+		after, err := st.Links(ctx, p.ID, object.Group, in.IDs)
 		if err != nil {
 			return failed("members", err)
 		}
@@ -355,7 +370,7 @@ func syncInProcess(ctx context.Context, d *Deps, st *store.Store, secret string,
 }
 
 // reportWrite prints the outcome of WriteObjects for one object.
-func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Provider, obj object, res activities.WriteResult) int {
+func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Provider, obj namedObject, res activities.WriteResult) int {
 	if len(res.Failed) > 0 {
 		log.step("", "failed: %s (recorded on the object's link; starter status shows it)", res.Failed[0].Error)
 		return ExitFailure
@@ -386,7 +401,7 @@ func reportWrite(ctx context.Context, log *syncLog, st *store.Store, p store.Pro
 // the workers do when a user gets linked (there, the user's sync signals the groups'
 // syncs; here nobody would). Groups not at the target yet get the member at their first
 // sync. It prints each group's outcome and returns the exit code.
-func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activities, st *store.Store, p store.Provider, obj object) int {
+func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activities, st *store.Store, p store.Provider, obj namedObject) int {
 	failed := func(err error) int {
 		log.step("groups", "failed: %s", activityMessage(err))
 		return ExitFailure
@@ -406,7 +421,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 		return failed(err)
 	}
 	slices.SortFunc(groups, func(a, b store.Group) int { return strings.Compare(a.Name, b.Name) })
-	before, err := st.Links(ctx, p.ID, store.KindGroup, ids)
+	before, err := st.Links(ctx, p.ID, object.Group, ids)
 	if err != nil {
 		return failed(err)
 	}
@@ -426,7 +441,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 	if len(synced) == 0 {
 		return ExitOK
 	}
-	in := activities.ObjectsInput{Provider: p.Name, Kind: store.KindGroup}
+	in := activities.ObjectsInput{Provider: p.Name, Kind: object.Group}
 	for _, g := range synced {
 		in.IDs = append(in.IDs, g.ID)
 	}
@@ -434,7 +449,7 @@ func syncGroupsOfUser(ctx context.Context, log *syncLog, acts *activities.Activi
 	if err != nil {
 		return failed(err)
 	}
-	after, err := st.Links(ctx, p.ID, store.KindGroup, in.IDs)
+	after, err := st.Links(ctx, p.ID, object.Group, in.IDs)
 	if err != nil {
 		return failed(err)
 	}
@@ -466,7 +481,7 @@ func syncedAt(l store.Link) string {
 	return ", written " + l.SyncedAt.UTC().Format(time.RFC3339)
 }
 
-func goneReason(obj object) string {
+func goneReason(obj namedObject) string {
 	if !obj.exists {
 		return "deleted from the directory"
 	}
@@ -491,11 +506,11 @@ func describeCaps(c activities.DiscoverResult) string {
 }
 
 // scopeDecision says whether the object is in the provider's scope, and why.
-func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj object) (bool, string, error) {
+func scopeDecision(ctx context.Context, st *store.Store, p store.Provider, obj namedObject) (bool, string, error) {
 	if !obj.exists {
 		return false, "deleted from the directory", nil
 	}
-	if obj.kind == store.KindGroup {
+	if obj.kind == object.Group {
 		filters, err := st.GroupFilters(ctx, p.ID)
 		if err != nil {
 			return false, "", err
@@ -559,7 +574,7 @@ func activityMessage(err error) string {
 
 // syncViaTemporal signals the object's ObjectSync (starting it when none runs), waits for
 // it, and reports the object's link.
-func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p store.Provider, obj object, stdout, stderr io.Writer) int {
+func syncViaTemporal(ctx context.Context, sess *session, st *store.Store, p store.Provider, obj namedObject, stdout, stderr io.Writer) int {
 	c, err := sess.temporal(ctx)
 	if err != nil {
 		return exitCode(stderr, "sync", err)

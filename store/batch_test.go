@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -20,32 +21,32 @@ func TestRemoteIDsAndLinkedRemoteIDs(t *testing.T) {
 	// u0 linked, u1 creating (no remote id yet), u2 linked then deactivated, u3 not linked.
 	r0, r2 := "r0", "r2"
 	for _, l := range []store.Link{
-		{ProviderID: p.ID, Kind: store.KindUser, ObjectID: ids[0], RemoteID: &r0, PayloadHash: "h"},
-		{ProviderID: p.ID, Kind: store.KindUser, ObjectID: ids[2], RemoteID: &r2, PayloadHash: "h"},
+		{ProviderID: p.ID, Kind: object.User, ObjectID: ids[0], RemoteID: &r0, PayloadHash: "h"},
+		{ProviderID: p.ID, Kind: object.User, ObjectID: ids[2], RemoteID: &r2, PayloadHash: "h"},
 	} {
 		if err := s.SaveLink(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.MarkCreating(ctx, p.ID, store.KindUser, ids[1], []byte(`{}`)); err != nil {
+	if _, err := s.MarkCreating(ctx, p.ID, object.User, ids[1], []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkDeprovisioned(ctx, p.ID, store.KindUser, ids[2], "h2", nil); err != nil {
+	if err := s.MarkDeprovisioned(ctx, p.ID, object.User, ids[2], "h2", nil, 0); err != nil {
 		t.Fatal(err)
 	}
 
-	got, err := s.RemoteIDs(ctx, p.ID, store.KindUser, ids)
+	got, err := s.RemoteIDs(ctx, p.ID, object.User, ids)
 	if err != nil || len(got) != 1 || got[ids[0]] != "r0" {
 		t.Fatalf("RemoteIDs = %v, %v; want only u0 → r0", got, err)
 	}
-	if got, err := s.RemoteIDs(ctx, p.ID, store.KindGroup, ids); err != nil || len(got) != 0 {
+	if got, err := s.RemoteIDs(ctx, p.ID, object.Group, ids); err != nil || len(got) != 0 {
 		t.Fatalf("RemoteIDs of groups = %v, %v; want none", got, err)
 	}
-	linked, err := s.LinkedRemoteIDs(ctx, p.ID, store.KindUser, []string{"r0", "r2", "gone"})
+	linked, err := s.LinkedRemoteIDs(ctx, p.ID, object.User, []string{"r0", "r2", "gone"})
 	if err != nil || len(linked) != 2 || !linked["r0"] || !linked["r2"] {
 		t.Fatalf("LinkedRemoteIDs = %v, %v; want r0 and r2 (a deactivated link still holds its id)", linked, err)
 	}
-	if got, err := s.LinkedRemoteIDs(ctx, p.ID, store.KindUser, nil); err != nil || len(got) != 0 {
+	if got, err := s.LinkedRemoteIDs(ctx, p.ID, object.User, nil); err != nil || len(got) != 0 {
 		t.Fatalf("LinkedRemoteIDs(nil) = %v, %v", got, err)
 	}
 }
@@ -54,20 +55,20 @@ func TestLockObjectsTakesEveryLockAndReleasesThem(t *testing.T) {
 	s := freshStore(t)
 	ctx := ctxT(t)
 	ids := []string{"u3", "u1", "u2", "u1"}
-	unlock, err := s.LockObjects(ctx, "p", store.KindUser, ids)
+	unlock, err := s.LockObjects(ctx, "p", object.User, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Each of them is held: a single lock on any waits.
 	for _, id := range []string{"u1", "u2", "u3"} {
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		if _, err := s.LockObject(short, "p", store.KindUser, id); err == nil {
+		if _, err := s.LockObject(short, "p", object.User, id); err == nil {
 			t.Errorf("LockObject(%s) succeeded while LockObjects holds it", id)
 		}
 		cancel()
 	}
 	// Others are free.
-	other, err := s.LockObject(ctx, "p", store.KindUser, "u4")
+	other, err := s.LockObject(ctx, "p", object.User, "u4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +77,11 @@ func TestLockObjectsTakesEveryLockAndReleasesThem(t *testing.T) {
 	// A batch that overlaps waits, and a cancelled wait gives back what it had taken: u0
 	// (before u1 in order) must be free afterwards.
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	if _, err := s.LockObjects(short, "p", store.KindUser, []string{"u0", "u1"}); err == nil {
+	if _, err := s.LockObjects(short, "p", object.User, []string{"u0", "u1"}); err == nil {
 		t.Fatal("LockObjects on held locks returned without waiting")
 	}
 	cancel()
-	u0, err := s.LockObject(ctx, "p", store.KindUser, "u0")
+	u0, err := s.LockObject(ctx, "p", object.User, "u0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestLockObjectsTakesEveryLockAndReleasesThem(t *testing.T) {
 	unlock()
 	for _, id := range []string{"u1", "u2", "u3"} {
 		short, cancel := context.WithTimeout(ctx, 2*time.Second)
-		u, err := s.LockObject(short, "p", store.KindUser, id)
+		u, err := s.LockObject(short, "p", object.User, id)
 		cancel()
 		if err != nil {
 			t.Fatalf("LockObject(%s) after unlock: %v", id, err)
@@ -98,7 +99,7 @@ func TestLockObjectsTakesEveryLockAndReleasesThem(t *testing.T) {
 	}
 
 	// No ids: nothing to lock, and unlock works.
-	none, err := s.LockObjects(ctx, "p", store.KindUser, nil)
+	none, err := s.LockObjects(ctx, "p", object.User, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,16 +116,16 @@ func TestMarkCreatingManyAndSaveLinks(t *testing.T) {
 	}
 	// g0 is linked already: marking it creating must not forget its remote id or payload.
 	r0 := "r0"
-	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: store.KindGroup, ObjectID: ids[0], RemoteID: &r0,
+	if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: object.Group, ObjectID: ids[0], RemoteID: &r0,
 		PayloadHash: "h0", Payload: []byte(`{"displayName":"g0"}`), Members: []string{"m1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkCreatingMany(ctx, p.ID, store.KindGroup, map[string][]byte{
+	if err := s.MarkCreatingMany(ctx, p.ID, object.Group, map[string][]byte{
 		ids[0]: []byte(`{"displayName":"new"}`), ids[1]: []byte(`{"displayName":"g1"}`), ids[2]: nil,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	links, err := s.Links(ctx, p.ID, store.KindGroup, ids)
+	links, err := s.Links(ctx, p.ID, object.Group, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,20 +138,20 @@ func TestMarkCreatingManyAndSaveLinks(t *testing.T) {
 	if l, ok := links[ids[2]]; !ok || l.Remote() != "" || l.Payload != nil {
 		t.Errorf("g2 after MarkCreatingMany = %+v (present %v)", l, ok)
 	}
-	if err := s.SetLinkError(ctx, p.ID, store.KindGroup, ids[1], "500"); err != nil {
+	if err := s.SetLinkError(ctx, p.ID, object.Group, ids[1], "500"); err != nil {
 		t.Fatal(err)
 	}
 
 	// SaveLinks: g0 without members keeps its members; g1 gets some; g2 an empty list.
 	r1, r2 := "r1", "r2"
 	if err := s.SaveLinks(ctx, []store.Link{
-		{ProviderID: p.ID, Kind: store.KindGroup, ObjectID: ids[0], RemoteID: &r0, PayloadHash: "h0b", Payload: []byte(`{"displayName":"g0b"}`)},
-		{ProviderID: p.ID, Kind: store.KindGroup, ObjectID: ids[1], RemoteID: &r1, PayloadHash: "h1", Payload: []byte(`{"displayName":"g1"}`), Members: []string{"a", "b"}},
-		{ProviderID: p.ID, Kind: store.KindGroup, ObjectID: ids[2], RemoteID: &r2, PayloadHash: "h2", Members: []string{}},
+		{ProviderID: p.ID, Kind: object.Group, ObjectID: ids[0], RemoteID: &r0, PayloadHash: "h0b", Payload: []byte(`{"displayName":"g0b"}`)},
+		{ProviderID: p.ID, Kind: object.Group, ObjectID: ids[1], RemoteID: &r1, PayloadHash: "h1", Payload: []byte(`{"displayName":"g1"}`), Members: []string{"a", "b"}},
+		{ProviderID: p.ID, Kind: object.Group, ObjectID: ids[2], RemoteID: &r2, PayloadHash: "h2", Members: []string{}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	links, err = s.Links(ctx, p.ID, store.KindGroup, ids)
+	links, err = s.Links(ctx, p.ID, object.Group, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +172,8 @@ func TestMarkCreatingManyAndSaveLinks(t *testing.T) {
 	if err := s.SaveLinks(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveLinks(ctx, []store.Link{{ProviderID: p.ID, Kind: store.KindGroup, ObjectID: ids[0]},
-		{ProviderID: p.ID, Kind: store.KindUser, ObjectID: ids[1]}}); err == nil {
+	if err := s.SaveLinks(ctx, []store.Link{{ProviderID: p.ID, Kind: object.Group, ObjectID: ids[0]},
+		{ProviderID: p.ID, Kind: object.User, ObjectID: ids[1]}}); err == nil {
 		t.Error("SaveLinks of two kinds succeeded")
 	}
 }
@@ -193,7 +194,7 @@ func TestLinkWritesKeepSyncLinksStatisticsFresh(t *testing.T) {
 	for i := range 1200 {
 		ids[fmt.Sprintf("00000000-0000-4000-8000-%012d", i)] = nil
 	}
-	if err := s.MarkCreatingMany(ctx, p.ID, store.KindUser, ids); err != nil {
+	if err := s.MarkCreatingMany(ctx, p.ID, object.User, ids); err != nil {
 		t.Fatal(err)
 	}
 	// The ANALYZE runs in the background.

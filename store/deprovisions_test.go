@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -18,21 +19,21 @@ func TestDirectDeprovisionsAreCountedInTheWindow(t *testing.T) {
 	for i := range 6 {
 		u := createUser(t, s, store.User{Username: fmt.Sprintf("u%d", i), IsActive: true})
 		remote := fmt.Sprintf("r%d", i)
-		if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: u.ID, RemoteID: &remote}); err != nil {
+		if err := s.SaveLink(ctx, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: u.ID, RemoteID: &remote}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, u.ID)
 	}
-	allowed, held, err := s.ReserveDirectDeprovisions(ctx, p.ID, store.KindUser, ids[:4], 3, time.Hour)
+	allowed, held, err := s.ReserveDirectDeprovisions(ctx, p.ID, object.User, ids[:4], 3, time.Hour)
 	if err != nil || !slices.Equal(allowed, ids[:3]) || !slices.Equal(held, ids[3:4]) {
 		t.Fatalf("first reservation: allowed %v held %v (%v), want the first 3 allowed", allowed, held, err)
 	}
 	// A retried call is allowed what it was allowed before, without counting it twice.
-	allowed, held, err = s.ReserveDirectDeprovisions(ctx, p.ID, store.KindUser, ids[:2], 3, time.Hour)
+	allowed, held, err = s.ReserveDirectDeprovisions(ctx, p.ID, object.User, ids[:2], 3, time.Hour)
 	if err != nil || !slices.Equal(allowed, ids[:2]) || len(held) != 0 {
 		t.Fatalf("retried reservation: allowed %v held %v (%v)", allowed, held, err)
 	}
-	allowed, held, err = s.ReserveDirectDeprovisions(ctx, p.ID, store.KindUser, ids[4:], 3, time.Hour)
+	allowed, held, err = s.ReserveDirectDeprovisions(ctx, p.ID, object.User, ids[4:], 3, time.Hour)
 	if err != nil || len(allowed) != 0 || !slices.Equal(held, ids[4:]) {
 		t.Fatalf("past the threshold: allowed %v held %v (%v), want all held", allowed, held, err)
 	}
@@ -48,7 +49,7 @@ func TestDirectDeprovisionsAreCountedInTheWindow(t *testing.T) {
 	}
 	// A window that has passed frees the threshold again, and a held object allowed now
 	// is no longer held.
-	allowed, _, err = s.ReserveDirectDeprovisions(ctx, p.ID, store.KindUser, ids[3:4], 3, 0)
+	allowed, _, err = s.ReserveDirectDeprovisions(ctx, p.ID, object.User, ids[3:4], 3, 0)
 	if err != nil || !slices.Equal(allowed, ids[3:4]) {
 		t.Fatalf("after the window: allowed %v (%v)", allowed, err)
 	}
@@ -56,7 +57,7 @@ func TestDirectDeprovisionsAreCountedInTheWindow(t *testing.T) {
 		t.Fatalf("held after one was allowed: %d, want 2", n)
 	}
 	// No threshold: everything is allowed and nothing recorded.
-	allowed, held, err = s.ReserveDirectDeprovisions(ctx, p.ID, store.KindUser, ids, 0, time.Hour)
+	allowed, held, err = s.ReserveDirectDeprovisions(ctx, p.ID, object.User, ids, 0, time.Hour)
 	if err != nil || !slices.Equal(allowed, ids) || len(held) != 0 {
 		t.Fatalf("without threshold: allowed %v held %v (%v)", allowed, held, err)
 	}
@@ -79,7 +80,7 @@ func TestDirectDeprovisionReservationsAreSerialised(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			allowed, _, err := s.ReserveDirectDeprovisions(ctx, p.ID, store.KindUser, []string{id}, 7, time.Hour)
+			allowed, _, err := s.ReserveDirectDeprovisions(ctx, p.ID, object.User, []string{id}, 7, time.Hour)
 			if err != nil {
 				t.Error(err)
 			}

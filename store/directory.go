@@ -7,6 +7,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/scimsync/scimsync/object"
 )
 
 // User types, as stored in users.type.
@@ -361,7 +362,7 @@ func (s *Store) IDsByName(ctx context.Context, kind string, names []string) (map
 		return out, nil
 	}
 	q := `SELECT id, lower(username) AS name FROM users WHERE lower(username) = ANY($1::text[])`
-	if kind == KindGroup {
+	if kind == object.Group {
 		q = `SELECT id, lower(name) AS name FROM groups WHERE lower(name) = ANY($1::text[])`
 	}
 	var rows []struct {

@@ -20,6 +20,10 @@ type TargetHealth struct {
 	LastFailureAt *time.Time `db:"last_failure_at"`
 	LastError     string     `db:"last_error"`
 	Failures      int64      `db:"failures"` // since FailingSince
+	// QuarantinedSince is set while the provider is quarantined, with the most frequent
+	// error of its recent writes (quarantine.go).
+	QuarantinedSince *time.Time `db:"quarantined_since"`
+	QuarantineError  string     `db:"quarantine_error"`
 }
 
 // Failing reports whether the target is failing as of now.
@@ -64,7 +68,8 @@ func (s *Store) TargetHealthOf(ctx context.Context, providerID string) (TargetHe
 		TargetHealth
 		Now time.Time `db:"now"`
 	}
-	err := s.db.GetContext(ctx, &row, `SELECT failing_since, last_failure_at, last_error, failures, now() AS now
+	err := s.db.GetContext(ctx, &row, `SELECT failing_since, last_failure_at, last_error, failures,
+		quarantined_since, quarantine_error, now() AS now
 		FROM target_health WHERE provider_id = $1`, providerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		var now time.Time

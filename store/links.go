@@ -8,12 +8,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
-)
-
-// Object kinds, as used in links, workflow IDs and outbox rows.
-const (
-	KindUser  = "user"
-	KindGroup = "group"
+	"github.com/scimsync/scimsync/object"
 )
 
 // Link ties a local user or group to its remote SCIM resource at one provider, with what
@@ -31,12 +26,21 @@ type Link struct {
 	SyncedAt    *time.Time `db:"synced_at"`
 	// DeprovisionedAt is set while the remote object is deactivated.
 	DeprovisionedAt *time.Time `db:"deprovisioned_at"`
+	// DeleteAfter, on a deactivated link of a provider whose action is
+	// deactivate_then_delete, is when the remote object is to be deleted if it is still out
+	// of scope then. Any write of the object clears it.
+	DeleteAfter *time.Time `db:"delete_after"`
 	// CreateUncertain, on a link without remote id, says that a create may have reached
 	// the target without its answer being known: it must be looked up before it is posted
 	// again. A create the target refused (MarkCreateRefused) is simply posted again.
 	CreateUncertain bool      `db:"create_uncertain"`
 	CreatedAt       time.Time `db:"created_at"`
 	UpdatedAt       time.Time `db:"updated_at"`
+	// Attempts counts the failed writes in a row since the last success, and NextAttemptAt
+	// is when the escrow retries the object on its own (nil: only full syncs do); see
+	// escrow.go.
+	Attempts      int        `db:"error_attempts"`
+	NextAttemptAt *time.Time `db:"next_attempt_at"`
 }
 
 // Live reports whether the object exists at the target as scimsync last wrote it: it has a
@@ -53,7 +57,7 @@ func (l Link) Remote() string {
 }
 
 const linkColumns = `provider_id, kind, object_id, remote_id, payload_hash, payload, members, last_error,
-	synced_at, deprovisioned_at, create_uncertain, created_at, updated_at`
+	synced_at, deprovisioned_at, create_uncertain, created_at, updated_at, delete_after, error_attempts, next_attempt_at`
 
 // Links returns the provider's links for the given objects of one kind, keyed by object id.
 // Objects without a link are absent from the map.
@@ -187,7 +191,7 @@ func (s *Store) SaveLink(ctx context.Context, l Link) error {
 			payload_hash = EXCLUDED.payload_hash, payload = EXCLUDED.payload,
 			members = COALESCE(EXCLUDED.members, sync_links.members),
 			last_error = '', synced_at = EXCLUDED.synced_at, updated_at = EXCLUDED.updated_at,
-			deprovisioned_at = NULL`,
+			deprovisioned_at = NULL, delete_after = NULL, `+clearEscrow,
 		l.ProviderID, l.Kind, l.ObjectID, l.RemoteID, l.PayloadHash, nullJSON(l.Payload), l.Members, s.now())
 	if err != nil {
 		return fmt.Errorf("store: save link %s/%s: %w", l.Kind, l.ObjectID, translate(err))
@@ -272,7 +276,7 @@ func (s *Store) SaveLinks(ctx context.Context, links []Link) error {
 			payload_hash = EXCLUDED.payload_hash, payload = EXCLUDED.payload,
 			members = COALESCE(EXCLUDED.members, sync_links.members),
 			last_error = '', synced_at = EXCLUDED.synced_at, updated_at = EXCLUDED.updated_at,
-			deprovisioned_at = NULL`,
+			deprovisioned_at = NULL, delete_after = NULL, `+clearEscrow,
 		links[0].ProviderID, links[0].Kind, s.now(), pq.Array(ids), pq.Array(remotes), pq.Array(hashes),
 		pq.Array(payloads), pq.Array(members))
 	if err != nil {
@@ -294,14 +298,17 @@ func (s *Store) SaveMembers(ctx context.Context, providerID, groupID string, mem
 }
 
 // SetLinkError records why the last sync of an object failed; the link is created when
-// missing. msg must not contain secrets or personal data.
+// missing. msg must not contain secrets or personal data. It counts the attempt and sets
+// when the escrow retries the object (escrow.go).
 func (s *Store) SetLinkError(ctx context.Context, providerID, kind, objectID, msg string) error {
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO sync_links (provider_id, kind, object_id, last_error, updated_at, create_uncertain)
-		VALUES ($1, $2, $3, $4, $5, false)
+		INSERT INTO sync_links (provider_id, kind, object_id, last_error, updated_at, create_uncertain,
+			error_attempts, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5::timestamptz, false, 1, $5::timestamptz + ($6::float8[])[1] * interval '1 second')
 		ON CONFLICT (provider_id, kind, object_id) DO UPDATE SET last_error = EXCLUDED.last_error,
-			updated_at = EXCLUDED.updated_at`,
-		providerID, kind, objectID, msg, s.now())
+			updated_at = EXCLUDED.updated_at, error_attempts = sync_links.error_attempts + 1,
+			next_attempt_at = EXCLUDED.updated_at + ($6::float8[])[sync_links.error_attempts + 1] * interval '1 second'`,
+		providerID, kind, objectID, msg, s.now(), s.retryDelaySeconds())
 	if err != nil {
 		return fmt.Errorf("store: set link error: %w", translate(err))
 	}
@@ -309,13 +316,21 @@ func (s *Store) SetLinkError(ctx context.Context, providerID, kind, objectID, ms
 }
 
 // MarkDeprovisioned records that the remote object was deactivated, with the payload and
-// hash that did it; the link is kept and no longer counts as stale.
-func (s *Store) MarkDeprovisioned(ctx context.Context, providerID, kind, objectID, hash string, payload []byte) error {
+// hash that did it; the link is kept and no longer counts as stale. deleteAfter > 0 (the
+// grace period of deactivate_then_delete) sets the link's deletion deadline that long from
+// now; 0 leaves it without one.
+func (s *Store) MarkDeprovisioned(ctx context.Context, providerID, kind, objectID, hash string, payload []byte, deleteAfter time.Duration) error {
+	now := s.now()
+	var deadline *time.Time
+	if deleteAfter > 0 {
+		d := now.Add(deleteAfter)
+		deadline = &d
+	}
 	return execOne(ctx, s.db, "mark deprovisioned "+kind+" "+objectID, `
 		UPDATE sync_links SET deprovisioned_at = $4, payload_hash = $5, payload = COALESCE($6, payload),
-			last_error = '', updated_at = $4
+			last_error = '', updated_at = $4, delete_after = $7, `+clearEscrow+`
 		WHERE provider_id = $1 AND kind = $2 AND object_id = $3`,
-		providerID, kind, objectID, s.now(), hash, nullJSON(payload))
+		providerID, kind, objectID, now, hash, nullJSON(payload), deadline)
 }
 
 // DeleteLink forgets a link, once the remote object is deprovisioned or found gone.
@@ -343,12 +358,12 @@ func (s *Store) StaleLinkIDs(ctx context.Context, providerID, kind, after string
 	var err error
 	afterClause := `l.object_id > COALESCE(NULLIF($2, '')::uuid, '00000000-0000-0000-0000-000000000000')`
 	switch kind {
-	case KindUser:
+	case object.User:
 		err = s.db.SelectContext(ctx, &ids, scopedUsersCTE+`
 			SELECT l.object_id FROM sync_links l
 			WHERE l.provider_id = $1 AND l.kind = 'user' AND `+staleUser+` AND `+afterClause+`
 			ORDER BY l.object_id LIMIT $3`, providerID, after, limit)
-	case KindGroup:
+	case object.Group:
 		err = s.db.SelectContext(ctx, &ids, `
 			SELECT l.object_id FROM sync_links l
 			WHERE l.provider_id = $1 AND l.kind = 'group' AND `+staleGroup+` AND `+afterClause+`

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -26,11 +27,11 @@ func TestLinkSaverStoresEveryLinkBeforeReturning(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				remote := fmt.Sprintf("r%d", i)
-				err := saver.Save(ctx, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: id,
+				err := saver.Save(ctx, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: id,
 					RemoteID: &remote, PayloadHash: fmt.Sprintf("h%d-%d", i, round)})
 				if err == nil {
 					// Save returned: the link must be stored already.
-					links, lerr := s.Links(ctx, p.ID, store.KindUser, []string{id})
+					links, lerr := s.Links(ctx, p.ID, object.User, []string{id})
 					if lerr != nil || links[id].Remote() != remote {
 						err = fmt.Errorf("link of %s after Save = %+v, %v", id, links[id], lerr)
 					}
@@ -46,7 +47,7 @@ func TestLinkSaverStoresEveryLinkBeforeReturning(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	links, err := s.Links(ctx, p.ID, store.KindUser, ids)
+	links, err := s.Links(ctx, p.ID, object.User, ids)
 	if err != nil || len(links) != len(ids) {
 		t.Fatalf("%d links stored, want %d (%v)", len(links), len(ids), err)
 	}
@@ -55,11 +56,11 @@ func TestLinkSaverStoresEveryLinkBeforeReturning(t *testing.T) {
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
 	remote := "r"
-	if err := saver.Save(canceled, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: ids[0], RemoteID: &remote}); err == nil {
+	if err := saver.Save(canceled, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: ids[0], RemoteID: &remote}); err == nil {
 		t.Error("Save with a canceled context succeeded")
 	}
 	// And the saver goes on working afterwards.
-	if err := saver.Save(ctx, store.Link{ProviderID: p.ID, Kind: store.KindUser, ObjectID: ids[0], RemoteID: &remote}); err != nil {
+	if err := saver.Save(ctx, store.Link{ProviderID: p.ID, Kind: object.User, ObjectID: ids[0], RemoteID: &remote}); err != nil {
 		t.Errorf("Save after a failed one: %v", err)
 	}
 }

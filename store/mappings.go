@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 )
 
 // Names of the built-in mappings, kept in property_mappings by Migrate with the current
@@ -110,7 +111,7 @@ func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) (
 		return ms, nil
 	}
 	name := DefaultUserMappingName
-	if kind == KindGroup {
+	if kind == object.Group {
 		name = DefaultGroupMappingName
 	}
 	m, err := s.Mapping(ctx, name)
@@ -124,8 +125,8 @@ func (s *Store) ProviderMappings(ctx context.Context, providerID, kind string) (
 func (s *Store) saveDefaultMappings(ctx context.Context) error {
 	return s.InTx(ctx, func(tx *Tx) error {
 		for _, m := range []PropertyMapping{
-			{Name: DefaultUserMappingName, Kind: KindUser, Expression: mapping.DefaultUserMapping, Apply: string(mapping.ApplyAlways)},
-			{Name: DefaultGroupMappingName, Kind: KindGroup, Expression: mapping.DefaultGroupMapping, Apply: string(mapping.ApplyAlways)},
+			{Name: DefaultUserMappingName, Kind: object.User, Expression: mapping.DefaultUserMapping, Apply: string(mapping.ApplyAlways)},
+			{Name: DefaultGroupMappingName, Kind: object.Group, Expression: mapping.DefaultGroupMapping, Apply: string(mapping.ApplyAlways)},
 		} {
 			if _, err := tx.SaveMapping(ctx, m); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -14,7 +15,7 @@ func TestProviderMappingsDefaultAndOrder(t *testing.T) {
 	ctx := ctxT(t)
 	p := createProvider(t, s, provider("maps"))
 
-	got, err := s.ProviderMappings(ctx, p.ID, store.KindUser)
+	got, err := s.ProviderMappings(ctx, p.ID, object.User)
 	if err != nil || len(got) != 1 || got[0].Name != store.DefaultUserMappingName || got[0].Expression != mapping.DefaultUserMapping {
 		t.Fatalf("without a selection: %+v, %v; want the built-in user mapping", got, err)
 	}
@@ -37,7 +38,7 @@ func TestProviderMappingsDefaultAndOrder(t *testing.T) {
 		}
 		return tx.SetProviderMappings(ctx, p.ID, append(ids[:2:2], def.ID))
 	})
-	got, err = s.ProviderMappings(ctx, p.ID, store.KindUser)
+	got, err = s.ProviderMappings(ctx, p.ID, object.User)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestProviderMappingsDefaultAndOrder(t *testing.T) {
 	if !equal(names, []string{store.DefaultUserMappingName, "aa-locale", "zz-title"}) {
 		t.Fatalf("user mappings = %v, want name order", names)
 	}
-	groups, err := s.ProviderMappings(ctx, p.ID, store.KindGroup)
+	groups, err := s.ProviderMappings(ctx, p.ID, object.Group)
 	if err != nil || len(groups) != 1 || groups[0].Name != store.DefaultGroupMappingName {
 		t.Fatalf("group mappings = %+v, %v; want the built-in group mapping", groups, err)
 	}
@@ -82,7 +83,7 @@ func TestSaveMappingApply(t *testing.T) {
 	for _, load := range []func() (store.PropertyMapping, error){
 		func() (store.PropertyMapping, error) { return s.Mapping(ctx, "initial") },
 		func() (store.PropertyMapping, error) {
-			ms, err := s.ProviderMappings(ctx, p.ID, store.KindUser)
+			ms, err := s.ProviderMappings(ctx, p.ID, object.User)
 			if err != nil || len(ms) != 1 {
 				return store.PropertyMapping{}, fmt.Errorf("provider mappings %+v, %v", ms, err)
 			}

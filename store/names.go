@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lib/pq"
+	"github.com/scimsync/scimsync/object"
 )
 
 // Directory objects by the names people give them (a group's display name, a user's
@@ -77,10 +78,10 @@ type ObjectNames struct {
 	Users, Groups map[string]string
 }
 
-// Of returns the name of the object of kind (KindUser or KindGroup) with id, "" when it is
+// Of returns the name of the object of kind (object.User or object.Group) with id, "" when it is
 // not known (not asked for, or no longer in the directory).
 func (n ObjectNames) Of(kind, id string) string {
-	if kind == KindGroup {
+	if kind == object.Group {
 		return n.Groups[id]
 	}
 	return n.Users[id]
@@ -107,7 +108,7 @@ func (s *Store) NamesByID(ctx context.Context, userIDs, groupIDs []string) (Obje
 		return ObjectNames{}, fmt.Errorf("store: names by id: %w", translate(err))
 	}
 	for _, r := range rows {
-		if r.Kind == KindGroup {
+		if r.Kind == object.Group {
 			out.Groups[r.ID] = r.Name
 		} else {
 			out.Users[r.ID] = r.Name

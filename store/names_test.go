@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -26,10 +27,10 @@ func TestNamesByID(t *testing.T) {
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("NamesByID = %+v, want %+v", names, want)
 	}
-	if got := names.Of(store.KindGroup, f.groups["eng"]); got != "eng" {
+	if got := names.Of(object.Group, f.groups["eng"]); got != "eng" {
 		t.Errorf("Of(group eng) = %q", got)
 	}
-	if got := names.Of(store.KindUser, f.users["gina"]); got != "" {
+	if got := names.Of(object.User, f.users["gina"]); got != "" {
 		t.Errorf("Of(deleted user) = %q, want none", got)
 	}
 	empty, err := f.s.NamesByID(ctx, nil, nil)

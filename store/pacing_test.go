@@ -8,6 +8,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -120,31 +121,31 @@ func TestRefusedCreatesNeedNoLookup(t *testing.T) {
 	p := createProvider(t, s, provider("refusals"))
 	g := createGroup(t, s, "staff", nil)
 
-	l, err := s.MarkCreating(ctx, p.ID, store.KindGroup, g.ID, []byte(`{"displayName":"staff"}`))
+	l, err := s.MarkCreating(ctx, p.ID, object.Group, g.ID, []byte(`{"displayName":"staff"}`))
 	if err != nil || !l.CreateUncertain {
 		t.Fatalf("MarkCreating: %+v %v, want an uncertain create", l, err)
 	}
-	if err := s.MarkCreatesRefused(ctx, p.ID, store.KindGroup, []string{g.ID}); err != nil {
+	if err := s.MarkCreatesRefused(ctx, p.ID, object.Group, []string{g.ID}); err != nil {
 		t.Fatal(err)
 	}
-	links, _ := s.Links(ctx, p.ID, store.KindGroup, []string{g.ID})
+	links, _ := s.Links(ctx, p.ID, object.Group, []string{g.ID})
 	if links[g.ID].CreateUncertain {
 		t.Fatal("after MarkCreatesRefused the create is still uncertain")
 	}
 	// Posting again makes it uncertain again, until its answer is known.
-	if err := s.MarkCreatingMany(ctx, p.ID, store.KindGroup, map[string][]byte{g.ID: []byte(`{"displayName":"staff"}`)}); err != nil {
+	if err := s.MarkCreatingMany(ctx, p.ID, object.Group, map[string][]byte{g.ID: []byte(`{"displayName":"staff"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	links, _ = s.Links(ctx, p.ID, store.KindGroup, []string{g.ID})
+	links, _ = s.Links(ctx, p.ID, object.Group, []string{g.ID})
 	if !links[g.ID].CreateUncertain {
 		t.Fatal("MarkCreatingMany left the create certain")
 	}
 	// A link made only to carry an error was never posted.
 	u := createUser(t, s, store.User{Username: "ann"})
-	if err := s.SetLinkError(ctx, p.ID, store.KindUser, u.ID, "400 Bad Request"); err != nil {
+	if err := s.SetLinkError(ctx, p.ID, object.User, u.ID, "400 Bad Request"); err != nil {
 		t.Fatal(err)
 	}
-	links, _ = s.Links(ctx, p.ID, store.KindUser, []string{u.ID})
+	links, _ = s.Links(ctx, p.ID, object.User, []string{u.ID})
 	if links[u.ID].CreateUncertain {
 		t.Fatal("SetLinkError made an uncertain create")
 	}

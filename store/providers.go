@@ -14,7 +14,11 @@ import (
 const (
 	DeprovisionDelete     = "delete"
 	DeprovisionDeactivate = "deactivate"
-	DeprovisionNone       = "none"
+	// DeprovisionDeactivateThenDelete deactivates a user at once, like
+	// DeprovisionDeactivate, and deletes it at the target once the provider's
+	// DeprovisionDeleteAfter has passed, unless it came back in scope before.
+	DeprovisionDeactivateThenDelete = "deactivate_then_delete"
+	DeprovisionNone                 = "none"
 )
 
 // Discovery settings: whether a provider's ServiceProviderConfig is requested.
@@ -99,10 +103,14 @@ type Provider struct {
 	PageSize               int                   `db:"page_size"`
 	DeprovisionAction      string                `db:"deprovision_action"`
 	DeprovisionThreshold   int                   `db:"deprovision_threshold"` // 0: no limit
-	FlattenGroups          bool                  `db:"flatten_groups"`
-	LinkExisting           bool                  `db:"link_existing"`
-	FullSyncInterval       time.Duration         `db:"-"`
-	Enabled                bool                  `db:"enabled"`
+	// DeprovisionDeleteAfter is the grace period of DeprovisionDeactivateThenDelete: how
+	// long a deactivated user stays at the target before it is deleted (0 with any other
+	// action).
+	DeprovisionDeleteAfter time.Duration `db:"-"`
+	FlattenGroups          bool          `db:"flatten_groups"`
+	LinkExisting           bool          `db:"link_existing"`
+	FullSyncInterval       time.Duration `db:"-"`
+	Enabled                bool          `db:"enabled"`
 	// RateLimitPerMinute and RateLimitBurst are the operator's limit on requests to the
 	// target, shared by every worker (0: none configured; the compatibility mode's
 	// published limit applies, if it has one). MaxInFlight caps the requests in flight
@@ -117,8 +125,15 @@ type Provider struct {
 	CreatedAt         time.Time     `db:"created_at"`
 	UpdatedAt         time.Time     `db:"updated_at"`
 
-	IntervalSeconds  float64 `db:"interval_seconds"`  // scan target for FullSyncInterval
-	ReconcileSeconds float64 `db:"reconcile_seconds"` // scan target for ReconcileInterval
+	IntervalSeconds    float64 `db:"interval_seconds"`     // scan target for FullSyncInterval
+	ReconcileSeconds   float64 `db:"reconcile_seconds"`    // scan target for ReconcileInterval
+	DeleteAfterSeconds float64 `db:"delete_after_seconds"` // scan target for DeprovisionDeleteAfter
+}
+
+// DeactivatesUsers reports whether the provider's deprovision action deactivates users
+// (active: false) rather than deleting them at once.
+func (p Provider) DeactivatesUsers() bool {
+	return p.DeprovisionAction == DeprovisionDeactivate || p.DeprovisionAction == DeprovisionDeactivateThenDelete
 }
 
 // Orphan policies: what a read-back does with remote objects that no live link accounts
@@ -145,11 +160,13 @@ const providerColumns = `id, name, base_url, auth_mode, token, oauth_token_url, 
 	link_existing, extract(epoch FROM full_sync_interval)::float8 AS interval_seconds, enabled,
 	rate_limit_per_minute, rate_limit_burst, max_in_flight,
 	extract(epoch FROM reconcile_interval)::float8 AS reconcile_seconds, orphans, basic_username,
-	basic_password, discovery, service_provider_config, created_at, updated_at`
+	basic_password, discovery, service_provider_config,
+	extract(epoch FROM deprovision_delete_after)::float8 AS delete_after_seconds, created_at, updated_at`
 
 func (p *Provider) afterScan() {
 	p.FullSyncInterval = time.Duration(p.IntervalSeconds * float64(time.Second))
 	p.ReconcileInterval = time.Duration(p.ReconcileSeconds * float64(time.Second))
+	p.DeprovisionDeleteAfter = time.Duration(p.DeleteAfterSeconds * float64(time.Second))
 }
 
 // UpsertProvider creates the provider p.Name or overwrites all its settings, and returns
@@ -171,10 +188,10 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 			application_id, dry_run, verify_tls, page_size, deprovision_action,
 			deprovision_threshold, flatten_groups, link_existing, full_sync_interval, enabled,
 			rate_limit_per_minute, rate_limit_burst, max_in_flight, reconcile_interval, orphans,
-			basic_username, basic_password, discovery, service_provider_config)
+			basic_username, basic_password, discovery, service_provider_config, deprovision_delete_after)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
 			make_interval(secs => $19), $20, $21, $22, $23, make_interval(secs => $24), $25,
-			$26, $27, $28, $29)
+			$26, $27, $28, $29, make_interval(secs => $30))
 		ON CONFLICT (name) DO UPDATE SET base_url = EXCLUDED.base_url, auth_mode = EXCLUDED.auth_mode,
 			token = EXCLUDED.token, oauth_token_url = EXCLUDED.oauth_token_url,
 			oauth_client_id = EXCLUDED.oauth_client_id, oauth_client_secret = EXCLUDED.oauth_client_secret,
@@ -191,6 +208,7 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 			reconcile_interval = EXCLUDED.reconcile_interval, orphans = EXCLUDED.orphans,
 			basic_username = EXCLUDED.basic_username, basic_password = EXCLUDED.basic_password,
 			discovery = EXCLUDED.discovery, service_provider_config = EXCLUDED.service_provider_config,
+			deprovision_delete_after = EXCLUDED.deprovision_delete_after,
 			updated_at = CASE WHEN (providers.base_url, providers.auth_mode, providers.token,
 				providers.oauth_token_url, providers.oauth_client_id, providers.oauth_client_secret,
 				providers.oauth_params, providers.compatibility_mode, providers.exclude_service_accounts,
@@ -199,7 +217,8 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 				providers.link_existing, providers.full_sync_interval, providers.enabled,
 				providers.rate_limit_per_minute, providers.rate_limit_burst, providers.max_in_flight,
 				providers.reconcile_interval, providers.orphans, providers.basic_username,
-				providers.basic_password, providers.discovery, providers.service_provider_config)
+				providers.basic_password, providers.discovery, providers.service_provider_config,
+				providers.deprovision_delete_after)
 				IS DISTINCT FROM (EXCLUDED.base_url, EXCLUDED.auth_mode, EXCLUDED.token,
 				EXCLUDED.oauth_token_url, EXCLUDED.oauth_client_id, EXCLUDED.oauth_client_secret,
 				EXCLUDED.oauth_params, EXCLUDED.compatibility_mode, EXCLUDED.exclude_service_accounts,
@@ -208,7 +227,8 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 				EXCLUDED.link_existing, EXCLUDED.full_sync_interval, EXCLUDED.enabled,
 				EXCLUDED.rate_limit_per_minute, EXCLUDED.rate_limit_burst, EXCLUDED.max_in_flight,
 				EXCLUDED.reconcile_interval, EXCLUDED.orphans, EXCLUDED.basic_username,
-				EXCLUDED.basic_password, EXCLUDED.discovery, EXCLUDED.service_provider_config)
+				EXCLUDED.basic_password, EXCLUDED.discovery, EXCLUDED.service_provider_config,
+				EXCLUDED.deprovision_delete_after)
 				THEN now() ELSE providers.updated_at END
 		RETURNING `+providerColumns,
 		p.Name, p.BaseURL, p.AuthMode, p.Token, p.OAuthTokenURL, p.OAuthClientID, p.OAuthClientSecret,
@@ -216,7 +236,7 @@ func (tx *Tx) UpsertProvider(ctx context.Context, p Provider) (Provider, error) 
 		p.VerifyTLS, p.PageSize, p.DeprovisionAction, p.DeprovisionThreshold, p.FlattenGroups,
 		p.LinkExisting, p.FullSyncInterval.Seconds(), p.Enabled,
 		p.RateLimitPerMinute, p.RateLimitBurst, p.MaxInFlight, p.ReconcileInterval.Seconds(), p.Orphans,
-		p.BasicUsername, p.BasicPassword, p.Discovery, p.ServiceConfig).StructScan(&out)
+		p.BasicUsername, p.BasicPassword, p.Discovery, p.ServiceConfig, p.DeprovisionDeleteAfter.Seconds()).StructScan(&out)
 	if err != nil {
 		return Provider{}, fmt.Errorf("store: save provider %s: %w", p.Name, translate(err))
 	}

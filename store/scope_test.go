@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -217,10 +218,10 @@ func TestStaleLinksAreDeletedOrOutOfScopeObjects(t *testing.T) {
 		}
 	}
 	for _, u := range []string{"bob", "alice", "gina", "erin"} { // alice and erin are out of chat's scope
-		link(store.KindUser, f.users[u])
+		link(object.User, f.users[u])
 	}
 	for _, g := range []string{"backend", "eng", "sales"} { // eng and sales were synced before the filter
-		link(store.KindGroup, f.groups[g])
+		link(object.Group, f.groups[g])
 	}
 	mustTx(t, f.s, func(tx *store.Tx) error {
 		if err := tx.DeleteUser(ctx, f.users["gina"]); err != nil {
@@ -229,14 +230,14 @@ func TestStaleLinksAreDeletedOrOutOfScopeObjects(t *testing.T) {
 		return tx.DeleteGroup(ctx, f.groups["sales"])
 	})
 
-	users, err := f.s.StaleLinkIDs(ctx, pid, store.KindUser, "", 100)
+	users, err := f.s.StaleLinkIDs(ctx, pid, object.User, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := f.ids(f.users, "alice", "erin", "gina"); !equal(users, want) {
 		t.Errorf("stale users = %v, want %v", users, want)
 	}
-	groups, err := f.s.StaleLinkIDs(ctx, pid, store.KindGroup, "", 100)
+	groups, err := f.s.StaleLinkIDs(ctx, pid, object.Group, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestStaleLinksAreDeletedOrOutOfScopeObjects(t *testing.T) {
 	if want := f.ids(f.groups, "sales"); !equal(groups, want) {
 		t.Errorf("stale groups = %v, want %v", groups, want)
 	}
-	links, err := f.s.Links(ctx, pid, store.KindUser, []string{f.users["gina"]})
+	links, err := f.s.Links(ctx, pid, object.User, []string{f.users["gina"]})
 	if err != nil || links[f.users["gina"]].Remote() == "" {
 		t.Errorf("the link of a deleted user must survive until deprovisioned: %v %+v", err, links)
 	}

@@ -53,6 +53,10 @@ type Store struct {
 	db *sqlx.DB
 	// Now returns the current time; tests replace it. Nil means time.Now.
 	Now func() time.Time
+	// RetryDelays is the escrow's schedule (escrow.go): how long after its n-th failed
+	// write in a row an object is retried on its own; past the last, only full syncs
+	// retry it. Nil means DefaultRetryDelays; empty, no escrow retries.
+	RetryDelays []time.Duration
 
 	growth linkGrowth // see analyze.go
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/scimsync/scimsync/codec"
 	"github.com/scimsync/scimsync/secretref"
@@ -26,6 +27,22 @@ func (c Config) payloadCodec() (*codec.Codec, error) {
 		return nil, fmt.Errorf("SCIMSYNC_CODEC_KEYS: %w", err)
 	}
 	return codec.New(keys...)
+}
+
+// Converters returns what reads the payloads and failures that workers of cfg write to
+// Temporal (histories, for `starter history`): the codec's converters when cfg has keys,
+// else the defaults, which cannot open a sealed payload.
+func Converters(cfg Config) (converter.DataConverter, converter.FailureConverter, error) {
+	pc, err := cfg.payloadCodec()
+	if err != nil {
+		return nil, nil, err
+	}
+	if pc == nil {
+		dc := converter.GetDefaultDataConverter()
+		return dc, temporal.GetDefaultFailureConverter(), nil
+	}
+	dc := codec.DataConverter(pc)
+	return dc, codec.FailureConverter(dc), nil
 }
 
 // useCodec makes the client encrypt payloads and failures when the configuration has keys;

@@ -2,17 +2,28 @@ package worker
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/scimsync/scimsync/codec"
+	"github.com/scimsync/scimsync/internal/cli"
 	"github.com/scimsync/scimsync/secretref"
 	"github.com/scimsync/scimsync/workflows"
 )
+
+const workerHelp = `worker runs a scimsync worker: it syncs directory changes to every enabled SCIM provider
+as they happen and runs each provider's full syncs. Run as many as you like against the
+same database and Temporal namespace.
+
+Every setting is a flag and an environment variable (in parentheses); flags win.
+Exit codes: 0 after a clean stop (SIGINT, SIGTERM), 1 when the worker fails, 2 when the
+configuration is wrong.`
 
 // Config is the worker's configuration. Every field has a flag and an environment
 // variable; flags win.
@@ -62,6 +73,13 @@ type Config struct {
 	// the summary of every ObjectSync the worker starts; false shows the object id instead.
 	// Summaries are payloads: the codec (CodecKeys) encrypts them.
 	SummaryNames bool
+	// EscrowDelays (SCIMSYNC_ESCROW_DELAYS, default 1m,10m,1h; "none": no escrow retries)
+	// is how long after its n-th failed write in a row an object is retried on its own;
+	// past the last, only full syncs retry it. EscrowInterval (SCIMSYNC_ESCROW_INTERVAL,
+	// default 15s; 0 too) is how often the worker looks for due retries. See escrow.go.
+	EscrowDelays    []time.Duration
+	EscrowInterval  time.Duration
+	escrowDelaysErr error
 
 	// CodecKeys (SCIMSYNC_CODEC_KEYS) turns on payload encryption: comma-separated
 	// id=reference pairs of 32-byte AES keys (base64 or hex), the sealing key first, e.g.
@@ -74,7 +92,8 @@ type Config struct {
 }
 
 // ParseConfig reads the configuration from args (without the program name) and the
-// environment. It returns flag.ErrHelp for -h.
+// environment: the worker's command line, which cobra parses. After -h, which prints the
+// help on standard output, it returns pflag.ErrHelp.
 func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -86,7 +105,18 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 		return def
 	}
 	var c Config
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cmd := &cobra.Command{
+		Use: "worker [flags]", Long: workerHelp, SilenceErrors: true, SilenceUsage: true,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments: %s", strings.Join(args, " "))
+			}
+			return nil
+		},
+		Run: func(*cobra.Command, []string) {}, // Main runs the worker with the configuration
+	}
+	cmd.SetFlagErrorFunc(cli.FlagError)
+	fs := cmd.Flags()
 	// Settings that may hold secrets take their environment value after being defined, so
 	// that the usage message (-h, a bad flag) never prints it as a default.
 	secret := func(p *string, name, envName, usage string) {
@@ -116,13 +146,21 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.BoolVar(&c.NoChangeFeed, "no-change-feed", boolEnv(getenv("SCIMSYNC_NO_CHANGE_FEED")), "do not relay directory changes on this worker (SCIMSYNC_NO_CHANGE_FEED)")
 	summaryNames, namesErr := strconv.ParseBool(env("SCIMSYNC_SUMMARY_NAMES", "true"))
 	fs.BoolVar(&c.SummaryNames, "summary-names", summaryNames || namesErr != nil, "show usernames and group names in the summaries of object syncs; false: object ids (SCIMSYNC_SUMMARY_NAMES)")
+	c.EscrowDelays, c.escrowDelaysErr = ParseEscrowDelays(env("SCIMSYNC_ESCROW_DELAYS", "1m,10m,1h"))
+	fs.Func("escrow-delays", "retry an object in error after these delays, then only with full syncs; none: never (SCIMSYNC_ESCROW_DELAYS, default 1m,10m,1h)", func(v string) error {
+		c.EscrowDelays, c.escrowDelaysErr = ParseEscrowDelays(v)
+		return c.escrowDelaysErr
+	})
+	escrowEvery, _ := time.ParseDuration(env("SCIMSYNC_ESCROW_INTERVAL", DefaultEscrowInterval.String()))
+	fs.DurationVar(&c.EscrowInterval, "escrow-interval", escrowEvery, "how often due escrow retries are looked for (SCIMSYNC_ESCROW_INTERVAL)")
 	secret(&c.CodecKeys, "codec-keys", "SCIMSYNC_CODEC_KEYS", "encrypt payloads: id=reference list of AES-256 keys, sealing key first (SCIMSYNC_CODEC_KEYS)")
 	fs.StringVar(&c.CodecOrigins, "codec-cors-origins", env("SCIMSYNC_CODEC_CORS_ORIGINS", codec.DefaultUIOrigin), "Web UI origins allowed to call /codec (SCIMSYNC_CODEC_CORS_ORIGINS)")
-	if err := fs.Parse(args); err != nil {
+	cmd.SetArgs(cli.GoFlagArgs(cmd, args))
+	if err := cmd.Execute(); err != nil {
 		return Config{}, err
 	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if help, _ := fs.GetBool("help"); help {
+		return Config{}, pflag.ErrHelp
 	}
 	if namesErr != nil {
 		return Config{}, fmt.Errorf("SCIMSYNC_SUMMARY_NAMES %q: use true or false", getenv("SCIMSYNC_SUMMARY_NAMES"))
@@ -150,6 +188,12 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request-timeout must be positive, e.g. 30s"))
 	}
+	if c.escrowDelaysErr != nil {
+		errs = append(errs, c.escrowDelaysErr)
+	}
+	if c.EscrowInterval < 0 {
+		errs = append(errs, errors.New("escrow-interval (SCIMSYNC_ESCROW_INTERVAL) must not be negative, e.g. 15s"))
+	}
 	if _, err := c.payloadCodec(); err != nil {
 		errs = append(errs, err)
 	}
@@ -162,4 +206,32 @@ func (c Config) Validate() error {
 func boolEnv(v string) bool {
 	b, _ := strconv.ParseBool(v)
 	return b
+}
+
+// maxEscrowDelays bounds the escrow's schedule: past it, full syncs retry.
+const maxEscrowDelays = 20
+
+// ParseEscrowDelays reads an escrow schedule: comma-separated durations, each at least as
+// long as the one before (a retry never comes sooner than the last), or "none".
+func ParseEscrowDelays(v string) ([]time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "none") {
+		return []time.Duration{}, nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > maxEscrowDelays {
+		return nil, fmt.Errorf("escrow delays %q: at most %d delays; past the last, full syncs retry", v, maxEscrowDelays)
+	}
+	delays := make([]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("escrow delays %q: %q is not a positive duration; write e.g. 1m,10m,1h, or none", v, p)
+		}
+		if n := len(delays); n > 0 && d < delays[n-1] {
+			return nil, fmt.Errorf("escrow delays %q: %s is shorter than %s before it; each retry waits at least as long as the one before", v, d, delays[n-1])
+		}
+		delays = append(delays, d)
+	}
+	return delays, nil
 }

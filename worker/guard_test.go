@@ -16,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/worker"
@@ -49,10 +50,10 @@ func TestCheckInstallationAcceptsOnlyTheWorkflowsOfItsInstallation(t *testing.T)
 		id    string
 		owner string // "" when the ID names no installation
 	}{
-		{workflows.ObjectSyncID(own, "acme", workflows.KindUser, "u1"), string(own)},
+		{workflows.ObjectSyncID(own, "acme", object.User, "u1"), string(own)},
 		{full, string(own)},
 		{full + "/user-batch-1", string(own)}, // a SyncBatch child: the parent's
-		{workflows.ObjectSyncID(other, "acme", workflows.KindGroup, "g1"), string(other)},
+		{workflows.ObjectSyncID(other, "acme", object.Group, "g1"), string(other)},
 		{otherFull, string(other)},
 		{otherFull + "/group-batch-7", string(other)},
 		// Before installation ids, and IDs of no scimsync form.
@@ -164,9 +165,9 @@ func (e *guardEnv) run(id, wf string, in any) error {
 func TestInstallationGuardRefusesOtherWorkflowsBeforeAnyWrite(t *testing.T) {
 	e := newGuardEnv(t)
 	const other workflows.Installation = "ffffffffffff"
-	objectSync := workflows.ObjectSyncInput{Provider: e.provider.Name, Kind: workflows.KindUser, ObjectID: e.user.ID}
+	objectSync := workflows.ObjectSyncInput{Provider: e.provider.Name, Kind: object.User, ObjectID: e.user.ID}
 	for _, tc := range []struct{ id, wf string }{
-		{workflows.ObjectSyncID(other, e.provider.Name, workflows.KindUser, e.user.ID), workflows.ObjectSyncWorkflow},
+		{workflows.ObjectSyncID(other, e.provider.Name, object.User, e.user.ID), workflows.ObjectSyncWorkflow},
 		{"scim/" + e.provider.Name + "/user/" + e.user.ID, workflows.ObjectSyncWorkflow}, // before installation ids
 		{workflows.FullSyncWorkflowID(other, e.provider.Name) + "-2026-01-02T03:00:00Z", workflows.FullSyncWorkflow},
 		{"scim-full-sync/" + e.provider.Name + "-2026-01-02T03:00:00Z", workflows.FullSyncWorkflow},
@@ -185,7 +186,7 @@ func TestInstallationGuardRefusesOtherWorkflowsBeforeAnyWrite(t *testing.T) {
 	if n := len(e.target.Requests()); n != 0 {
 		t.Errorf("the target got %d requests from workflows of no installation of the worker's, want none: %v", n, e.target.Requests())
 	}
-	links, err := e.store.Links(e.ctx, e.provider.ID, store.KindUser, []string{e.user.ID})
+	links, err := e.store.Links(e.ctx, e.provider.ID, object.User, []string{e.user.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +195,10 @@ func TestInstallationGuardRefusesOtherWorkflowsBeforeAnyWrite(t *testing.T) {
 	}
 
 	// Its own installation's ObjectSync goes through.
-	if err := workflows.SignalObjectSync(e.ctx, e.c, e.queue, e.inst, e.provider.Name, workflows.KindUser, e.user.ID, "test"); err != nil {
+	if err := workflows.SignalObjectSync(e.ctx, e.c, e.queue, e.inst, e.provider.Name, object.User, e.user.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	own := workflows.ObjectSyncID(e.inst, e.provider.Name, workflows.KindUser, e.user.ID)
+	own := workflows.ObjectSyncID(e.inst, e.provider.Name, object.User, e.user.ID)
 	if err := e.c.GetWorkflow(e.ctx, own, "").Get(e.ctx, nil); err != nil {
 		t.Fatalf("ObjectSync %s: %v", own, err)
 	}

@@ -3,11 +3,12 @@ package worker
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 // Main is the worker command: it reads the configuration from args (the command line
@@ -17,7 +18,7 @@ import (
 // configuration is valid, before the worker starts: commands add their extras there.
 func Main(name string, args []string, configured func()) int {
 	cfg, err := ParseConfig(args, nil)
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
 	if err != nil {

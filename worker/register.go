@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -11,13 +12,15 @@ import (
 	"github.com/scimsync/scimsync/workflows"
 )
 
-// Register registers scimsync's workflows, under their documented type names, and the
-// activities of acts with a Temporal worker.
+// Register registers scimsync's workflows and the activities of acts with a Temporal
+// worker, each under its name in the contract (workflows/api.go).
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(workflows.ObjectSync, workflow.RegisterOptions{Name: workflows.ObjectSyncWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.FullSync, workflow.RegisterOptions{Name: workflows.FullSyncWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.SyncBatch, workflow.RegisterOptions{Name: workflows.SyncBatchWorkflow})
-	w.RegisterActivity(acts)
+	for name, fn := range workflows.ActivityMethods(acts) {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
 }
 
 // Signaler starts or signals the per-object syncs of one installation through a Temporal

@@ -69,6 +69,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		return err
 	}
 	defer s.Close()
+	s.RetryDelays = cfg.EscrowDelays // the escrow's schedule, for every failed write of this worker
 	applied, err := s.Migrate(ctx)
 	if err != nil {
 		return err
@@ -164,6 +165,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		wg.Add(1)
 		go func() { defer wg.Done(); relay.Run(runCtx) }()
 	}
+	escrow := &Escrow{Store: s, Signaler: Signaler{Client: c, Installation: inst, TaskQueue: taskQueue},
+		Interval: cfg.EscrowInterval, Logger: logger.With("component", "escrow")}
+	metrics.Registry.MustRegister(escrow.Collectors()...)
+	wg.Add(1)
+	go func() { defer wg.Done(); escrow.Run(runCtx) }()
 	keeper := &ScheduleKeeper{Client: c, Store: s, Interval: cfg.ScheduleInterval,
 		Options: ScheduleOptions{Installation: inst, TaskQueue: taskQueue, Logger: logger.With("component", "schedules"),
 			DataConverter: scheduleDataConverter(cfg)}}
@@ -354,7 +360,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		Namespace: namespace, SearchAttributes: missing,
 	})
 	if err != nil && !strings.Contains(err.Error(), "already") {
-		return fmt.Errorf("register search attributes (Temporal Cloud: add ScimProvider and ScimObjectKind as Keyword in the namespace settings): %w", err)
+		return fmt.Errorf("register search attributes (Temporal Cloud: add ScimProvider, ScimObjectKind, ScimBatchFirstId and ScimBatchLastId as Keyword in the namespace settings): %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/worker"
 	"github.com/scimsync/scimsync/workflows"
 )
@@ -54,7 +55,7 @@ func TestWorkerWithABusyHTTPAddressStopsBeforePolling(t *testing.T) {
 	}
 	defer ln.Close()
 	queue := e.queue + "-busy"
-	if err := workflows.SignalObjectSync(e.ctx, e.c, queue, e.inst, e.provider.Name, workflows.KindUser, e.user.ID, "test"); err != nil {
+	if err := workflows.SignalObjectSync(e.ctx, e.c, queue, e.inst, e.provider.Name, object.User, e.user.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -70,7 +71,7 @@ func TestWorkerWithABusyHTTPAddressStopsBeforePolling(t *testing.T) {
 	if p := pollers(t, e, queue); len(p) != 0 {
 		t.Errorf("task queue %s was polled by %q", queue, p)
 	}
-	id := workflows.ObjectSyncID(e.inst, e.provider.Name, workflows.KindUser, e.user.ID)
+	id := workflows.ObjectSyncID(e.inst, e.provider.Name, object.User, e.user.ID)
 	desc, err := e.c.DescribeWorkflowExecution(e.ctx, id, "")
 	if err != nil {
 		t.Fatal(err)

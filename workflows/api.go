@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // The Temporal surface of scimsync: installation, task queue, workflow IDs, signal and query
@@ -60,11 +61,56 @@ const (
 	SyncBatchWorkflow  = "SyncBatch"
 )
 
-// Object kinds.
+// Activity names: the activity types in every history, registered explicitly (see
+// ActivityMethods) so that an activity's name is this contract's and not whatever its
+// method is called. Workflows call the methods (a.WriteObjects); the SDK schedules each
+// under the name its method was registered with.
 const (
-	KindUser  = "user"
-	KindGroup = "group"
+	ActivityLoadProvider        = "LoadProvider"
+	ActivityDiscover            = "Discover"
+	ActivityListInScope         = "ListInScope"
+	ActivityMapObjects          = "MapObjects"
+	ActivityWriteObjects        = "WriteObjects"
+	ActivitySyncMembers         = "SyncMembers"
+	ActivityDeprovision         = "Deprovision"
+	ActivitySignalGroupsOfUsers = "SignalGroupsOfUsers"
+	ActivityCountStale          = "CountStale"
+	ActivityListStale           = "ListStale"
+	ActivityPacingState         = "PacingState"
+	ActivityStartReadBack       = "StartReadBack"
+	ActivityReadTargetPage      = "ReadTargetPage"
+	ActivityReadLinked          = "ReadLinked"
+	ActivityFinishReadBack      = "FinishReadBack"
+	ActivityHandleOrphans       = "HandleOrphans"
+	ActivityListDueDeletions    = "ListDueDeletions"
+	ActivityDeleteDue           = "DeleteDue"
 )
+
+// ActivityMethods maps every activity name to the method of acts that runs it: what the
+// worker registers (worker.Register). Every exported method of activities.Activities is
+// an activity and is listed here (worker's TestRegisterRegistersEveryActivityByName).
+func ActivityMethods(acts *activities.Activities) map[string]any {
+	return map[string]any{
+		ActivityLoadProvider:        acts.LoadProvider,
+		ActivityDiscover:            acts.Discover,
+		ActivityListInScope:         acts.ListInScope,
+		ActivityMapObjects:          acts.MapObjects,
+		ActivityWriteObjects:        acts.WriteObjects,
+		ActivitySyncMembers:         acts.SyncMembers,
+		ActivityDeprovision:         acts.Deprovision,
+		ActivitySignalGroupsOfUsers: acts.SignalGroupsOfUsers,
+		ActivityCountStale:          acts.CountStale,
+		ActivityListStale:           acts.ListStale,
+		ActivityPacingState:         acts.PacingState,
+		ActivityStartReadBack:       acts.StartReadBack,
+		ActivityReadTargetPage:      acts.ReadTargetPage,
+		ActivityReadLinked:          acts.ReadLinked,
+		ActivityFinishReadBack:      acts.FinishReadBack,
+		ActivityHandleOrphans:       acts.HandleOrphans,
+		ActivityListDueDeletions:    acts.ListDueDeletions,
+		ActivityDeleteDue:           acts.DeleteDue,
+	}
+}
 
 // SignalObjectChanged tells an ObjectSync workflow that its object changed; it is sent with
 // SignalWithStart so the workflow starts when none runs. Its payload is an ObjectChanged.
@@ -146,12 +192,8 @@ func WorkflowInstallation(workflowID string) (inst Installation, ok bool) {
 	return "", false
 }
 
-// ObjectSyncInput starts an ObjectSync workflow.
-type ObjectSyncInput struct {
-	Provider string `json:"provider"`
-	Kind     string `json:"kind"` // KindUser or KindGroup
-	ObjectID string `json:"objectId"`
-}
+// ObjectSyncInput starts an ObjectSync workflow: the object it keeps in sync.
+type ObjectSyncInput = object.Ref
 
 // ObjectChanged is the payload of SignalObjectChanged.
 type ObjectChanged struct {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -21,7 +22,7 @@ func TestInstallationScopesEveryID(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ got, want string }{
-		{workflows.ObjectSyncID(inst, "acme", workflows.KindUser, "u1"), "scim/7f3a9c2e41b0/acme/user/u1"},
+		{workflows.ObjectSyncID(inst, "acme", object.User, "u1"), "scim/7f3a9c2e41b0/acme/user/u1"},
 		{workflows.FullSyncScheduleID(inst, "acme"), "scim-full-sync-7f3a9c2e41b0/acme"},
 		{workflows.FullSyncWorkflowID(inst, "acme"), "scim-full-sync-7f3a9c2e41b0/acme"},
 		{workflows.FullSyncSchedulePrefix(inst), "scim-full-sync-7f3a9c2e41b0/"},

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -21,8 +22,8 @@ import (
 func approvalFake() *fake {
 	return &fake{
 		Provider:   activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 10, DeprovisionThreshold: 5},
-		InScope:    map[string][]string{workflows.KindUser: ids("u", 10), workflows.KindGroup: ids("g", 3)},
-		Stale:      map[string][]string{workflows.KindUser: ids("u-x", 3), workflows.KindGroup: ids("g-x", 4)},
+		InScope:    map[string][]string{object.User: ids("u", 10), object.Group: ids("g", 3)},
+		Stale:      map[string][]string{object.User: ids("u-x", 3), object.Group: ids("g-x", 4)},
 		StaleCount: activities.StaleCount{Users: 3, Groups: 4},
 	}
 }
@@ -33,17 +34,17 @@ var (
 	approvalListing = []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
-		list(workflows.KindUser, "", 80), list(workflows.KindUser, "u10", 80),
-		list(workflows.KindGroup, "", 80), list(workflows.KindGroup, "g03", 80),
+		list(object.User, "", 80), list(object.User, "u10", 80),
+		list(object.Group, "", 80), list(object.Group, "g03", 80),
 	}
 	approvalCount     = call{"CountStale", activities.ProviderInput{Provider: provider}}
 	approvalDeletions = []call{
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 10}},
-		deprovision(workflows.KindUser, ids("u-x", 3)...),
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindUser, After: "u-x03", Limit: 10}},
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, Limit: 10}},
-		deprovision(workflows.KindGroup, ids("g-x", 4)...),
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, After: "g-x04", Limit: 10}},
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.User, Limit: 10}},
+		deprovision(object.User, ids("u-x", 3)...),
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.User, After: "u-x03", Limit: 10}},
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.Group, Limit: 10}},
+		deprovision(object.Group, ids("g-x", 4)...),
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.Group, After: "g-x04", Limit: 10}},
 	}
 )
 
@@ -116,7 +117,7 @@ func TestFullSyncKeepsAnEarlyApprovalAcrossContinueAsNew(t *testing.T) {
 	env := newEnv(t)
 	f := approvalFake()
 	f.OnList = func(in activities.ListInput) {
-		if in.Kind == workflows.KindUser && in.After == "" {
+		if in.Kind == object.User && in.After == "" {
 			env.SetContinueAsNewSuggested(true)
 		}
 	}

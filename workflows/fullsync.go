@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // continueAfterEvents bounds a FullSync run's history well below Temporal's limits; the
@@ -69,8 +70,8 @@ func FullSync(ctx workflow.Context, in FullSyncInput) (FullSyncProgress, error) 
 	}
 
 	for _, phase := range []struct{ name, kind, next string }{
-		{PhaseUsers, KindUser, PhaseGroups},
-		{PhaseGroups, KindGroup, PhaseCleanup},
+		{PhaseUsers, object.User, PhaseGroups},
+		{PhaseGroups, object.Group, PhaseCleanup},
 	} {
 		if st.Phase != phase.name {
 			continue
@@ -161,12 +162,13 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 	pageSize := max(info.PageSize, 1)
 	counts := &st.Users
-	if kind == KindGroup {
+	if kind == object.Group {
 		counts = &st.Groups
 	}
 	parent := workflow.GetInfo(ctx).WorkflowExecution.ID
 	emptyPages := workflow.GetVersion(ctx, listEmptyPagesVersion, workflow.DefaultVersion, 1) >= 1
 	summaries := workflow.GetVersion(ctx, batchSummaryVersion, workflow.DefaultVersion, 1) >= 1
+	idRange := workflow.GetVersion(ctx, batchIDRangeVersion, workflow.DefaultVersion, 1) >= 1
 
 	for {
 		var page activities.IDList
@@ -198,10 +200,13 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 			b := queue[0]
 			queue = queue[1:]
 			st.BatchesTotal++
+			attrs := []temporal.SearchAttributeUpdate{ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)}
+			if idRange {
+				attrs = append(attrs, batchIDRange(b.ids)...)
+			}
 			opts := workflow.ChildWorkflowOptions{
-				WorkflowID: fmt.Sprintf("%s/%s-batch-%d", parent, b.kind, st.BatchesTotal),
-				TypedSearchAttributes: temporal.NewSearchAttributes(
-					ProviderAttribute.ValueSet(in.Provider), ObjectKindAttribute.ValueSet(b.kind)),
+				WorkflowID:            fmt.Sprintf("%s/%s-batch-%d", parent, b.kind, st.BatchesTotal),
+				TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 			}
 			if summaries {
 				opts.StaticSummary = SyncBatchSummary(in.Provider, b.kind, st.BatchesTotal, len(b.ids))
@@ -246,10 +251,16 @@ func syncPhase(ctx workflow.Context, in FullSyncInput, info activities.ProviderI
 	}
 }
 
-// cleanup deprovisions linked objects that are deleted or out of scope, users first; after
-// a read-back, it then deals with the orphans by the provider's policy and records what
-// the read-back found. Deprovisioning orphans counts in the threshold.
+// cleanup deprovisions linked objects that are deleted or out of scope, users first, then
+// (deactivate_then_delete) deletes the deactivated users whose grace period has passed;
+// after a read-back, it then deals with the orphans by the provider's policy and records
+// what the read-back found. Due deletions and deprovisioning orphans count in the
+// threshold.
 func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress, approve workflow.ReceiveChannel) error {
+	// Asked only of providers that delete after a grace period, so that other runs record
+	// no marker; the provider's action is the recorded result of LoadProvider.
+	graceDeletions := info.DeletesAfterGrace() &&
+		workflow.GetVersion(ctx, graceDeletionsVersion, workflow.DefaultVersion, 1) >= 1
 	if info.DeprovisionThreshold > 0 && !in.AllowDeletions {
 		var stale activities.StaleCount
 		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.CountStale,
@@ -263,7 +274,11 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 				return err
 			}
 		}
-		if total := stale.Users + stale.Groups + orphans; total > info.DeprovisionThreshold {
+		total := stale.Users + stale.Groups + orphans
+		if graceDeletions {
+			total += stale.Due
+		}
+		if total > info.DeprovisionThreshold {
 			wait := awaitAnyApproval
 			if countsApprovals(ctx) {
 				wait = awaitApproval
@@ -277,9 +292,9 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 	// The threshold was checked above: Deprovision must not hold these as direct ones.
 	checked := workflow.GetVersion(ctx, cleanupThresholdVersion, workflow.DefaultVersion, 1) >= 1
 	pageSize := max(info.PageSize, 1)
-	for _, kind := range []string{KindUser, KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		counts := &st.Users
-		if kind == KindGroup {
+		if kind == object.Group {
 			counts = &st.Groups
 		}
 		after := ""
@@ -302,6 +317,11 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 			after = page.IDs[len(page.IDs)-1]
 		}
 	}
+	if graceDeletions {
+		if err := deleteDue(ctx, in, info, st); err != nil {
+			return err
+		}
+	}
 	if st.ReadBack == nil {
 		return nil
 	}
@@ -309,6 +329,30 @@ func cleanup(ctx workflow.Context, in FullSyncInput, info activities.ProviderInf
 		return err
 	}
 	return finishReadBack(ctx, in, st)
+}
+
+// deleteDue deletes, a page at a time, the deactivated users whose grace period has passed
+// (ListDueDeletions, DeleteDue), counted with the users deprovisioned.
+func deleteDue(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress) error {
+	after := ""
+	for {
+		var page activities.IDList
+		list := activities.ListInput{Provider: in.Provider, Kind: object.User, After: after, Limit: max(info.PageSize, 1)}
+		if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.ListDueDeletions, list).Get(ctx, &page); err != nil {
+			return err
+		}
+		if len(page.IDs) == 0 {
+			return nil
+		}
+		var res activities.WriteResult
+		due := activities.ObjectsInput{Provider: in.Provider, Kind: object.User, IDs: page.IDs, ThresholdChecked: true}
+		if err := workflow.ExecuteActivity(withWriteActivity(ctx), a.DeleteDue, due).Get(ctx, &res); err != nil {
+			return err
+		}
+		st.Users.Deprovisioned += res.Deprovisioned
+		st.Users.Failed += len(res.Failed)
+		after = page.IDs[len(page.IDs)-1]
+	}
 }
 
 // awaitApproval returns once deprovisioning total objects, more than the provider's
@@ -377,6 +421,16 @@ const listEmptyPagesVersion = "list-empty-pages"
 // batchSummaryVersion marks executions whose SyncBatch children carry a summary
 // (SyncBatchSummary): the StartChildWorkflowExecution commands of the runs before it had none.
 const batchSummaryVersion = "batch-summary"
+
+// batchIDRangeVersion marks executions whose SyncBatch children carry the range of their
+// object ids as search attributes (BatchFirstIDAttribute, BatchLastIDAttribute), by which
+// `starter history` finds the batches of an object. Children started before it have none.
+const batchIDRangeVersion = "batch-id-range"
+
+// graceDeletionsVersion marks executions whose cleanup deletes the deactivated users whose
+// grace period has passed (deprovision action deactivate_then_delete), counting them in
+// the threshold. It is asked only of such providers; executions before it never had one.
+const graceDeletionsVersion = "grace-deletions"
 
 // cleanupThresholdVersion marks executions whose cleanup tells Deprovision that the
 // threshold was checked (ObjectsInput.ThresholdChecked); before it, every deprovision was

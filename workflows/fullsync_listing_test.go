@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -18,12 +19,12 @@ import (
 func TestFullSyncStartsBatchesOnlyForObjectsWithWork(t *testing.T) {
 	env := newEnv(t)
 	pages := map[string]map[string]activities.IDList{
-		workflows.KindUser: {
+		object.User: {
 			"":    {IDs: []string{"u02", "u05"}, Next: "u06", Unchanged: 3, Skipped: 1},
 			"u06": {IDs: []string{}, Next: "u09", Unchanged: 3},
 			"u09": {IDs: []string{}, Unchanged: 1},
 		},
-		workflows.KindGroup: {
+		object.Group: {
 			"": {IDs: []string{}, Unchanged: 2},
 		},
 	}
@@ -53,13 +54,13 @@ func TestFullSyncStartsBatchesOnlyForObjectsWithWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, "batches", batches, []workflows.SyncBatchInput{
-		{Provider: provider, Kind: workflows.KindUser, IDs: []string{"u02", "u05"}},
+		{Provider: provider, Kind: object.User, IDs: []string{"u02", "u05"}},
 	})
 	equal(t, "listings", lists, []activities.ListInput{
-		{Provider: provider, Kind: workflows.KindUser, After: "", Limit: 8, EmptyPages: true},
-		{Provider: provider, Kind: workflows.KindUser, After: "u06", Limit: 8, EmptyPages: true},
-		{Provider: provider, Kind: workflows.KindUser, After: "u09", Limit: 8, EmptyPages: true},
-		{Provider: provider, Kind: workflows.KindGroup, After: "", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: object.User, After: "", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: object.User, After: "u06", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: object.User, After: "u09", Limit: 8, EmptyPages: true},
+		{Provider: provider, Kind: object.Group, After: "", Limit: 8, EmptyPages: true},
 	})
 	equal(t, "progress", got, workflows.FullSyncProgress{
 		Phase: workflows.PhaseDone, BatchesDone: 1, BatchesTotal: 1,

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -81,7 +82,7 @@ func batchNumber(id string) int {
 // batchCounts is what the mocked SyncBatch children report: one object created (users) or
 // updated (groups) per batch, the others unchanged.
 func batchCounts(in workflows.SyncBatchInput) workflows.Counts {
-	if in.Kind == workflows.KindUser {
+	if in.Kind == object.User {
 		return workflows.Counts{Created: 1, Unchanged: len(in.IDs) - 1}
 	}
 	return workflows.Counts{Updated: 1, Unchanged: len(in.IDs) - 1}
@@ -108,8 +109,8 @@ func mockBatches(env *testsuite.TestWorkflowEnvironment) {
 func fanOut() *fake {
 	return &fake{
 		Provider: activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 2},
-		InScope:  map[string][]string{workflows.KindUser: ids("u", 10), workflows.KindGroup: ids("g", 3)},
-		Stale:    map[string][]string{workflows.KindUser: {"u-x1", "u-x2", "u-x3"}, workflows.KindGroup: {"g-x1"}},
+		InScope:  map[string][]string{object.User: ids("u", 10), object.Group: ids("g", 3)},
+		Stale:    map[string][]string{object.User: {"u-x1", "u-x2", "u-x3"}, object.Group: {"g-x1"}},
 		Deprovision: func(in activities.ObjectsInput) (activities.WriteResult, error) {
 			var res activities.WriteResult
 			for _, id := range in.IDs {
@@ -144,11 +145,11 @@ func deprovision(kind string, ids ...string) call {
 
 // fanOutCleanup is the cleanup of fanOut: stale users and then groups, a page of 2 each.
 var fanOutCleanup = []call{
-	stale(workflows.KindUser, ""), deprovision(workflows.KindUser, "u-x1", "u-x2"),
-	stale(workflows.KindUser, "u-x2"), deprovision(workflows.KindUser, "u-x3"),
-	stale(workflows.KindUser, "u-x3"),
-	stale(workflows.KindGroup, ""), deprovision(workflows.KindGroup, "g-x1"),
-	stale(workflows.KindGroup, "g-x1"),
+	stale(object.User, ""), deprovision(object.User, "u-x1", "u-x2"),
+	stale(object.User, "u-x2"), deprovision(object.User, "u-x3"),
+	stale(object.User, "u-x3"),
+	stale(object.Group, ""), deprovision(object.Group, "g-x1"),
+	stale(object.Group, "g-x1"),
 }
 
 // fanOutResult is the final progress of a full sync of fanOut.
@@ -183,27 +184,27 @@ func TestFullSyncFansOut(t *testing.T) {
 	}
 	equal(t, "result", got, fanOutResult)
 	equal(t, "children", c.Started(), []child{
-		{"wf/user-batch-1", batchInput(workflows.KindUser, "u01", "u02"), 0},
-		{"wf/user-batch-2", batchInput(workflows.KindUser, "u03", "u04"), 0},
-		{"wf/user-batch-3", batchInput(workflows.KindUser, "u05", "u06"), time.Minute},
-		{"wf/user-batch-4", batchInput(workflows.KindUser, "u07", "u08"), 2 * time.Minute},
-		{"wf/user-batch-5", batchInput(workflows.KindUser, "u09", "u10"), 3 * time.Minute},
-		{"wf/group-batch-6", batchInput(workflows.KindGroup, "g01", "g02"), 4 * time.Minute},
-		{"wf/group-batch-7", batchInput(workflows.KindGroup, "g03"), 4 * time.Minute},
+		{"wf/user-batch-1", batchInput(object.User, "u01", "u02"), 0},
+		{"wf/user-batch-2", batchInput(object.User, "u03", "u04"), 0},
+		{"wf/user-batch-3", batchInput(object.User, "u05", "u06"), time.Minute},
+		{"wf/user-batch-4", batchInput(object.User, "u07", "u08"), 2 * time.Minute},
+		{"wf/user-batch-5", batchInput(object.User, "u09", "u10"), 3 * time.Minute},
+		{"wf/group-batch-6", batchInput(object.Group, "g01", "g02"), 4 * time.Minute},
+		{"wf/group-batch-7", batchInput(object.Group, "g03"), 4 * time.Minute},
 	})
 	if c.most != 2 {
 		t.Errorf("at most %d children ran at once, want 2 (the parallelism)", c.most)
 	}
 	for _, ch := range c.Started() {
-		if ch.Input.Kind == workflows.KindUser && c.ended[ch.ID] > 4*time.Minute {
+		if ch.Input.Kind == object.User && c.ended[ch.ID] > 4*time.Minute {
 			t.Errorf("user batch %s ended at %s, after the groups started", ch.ID, c.ended[ch.ID])
 		}
 	}
 	want := []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
-		list(workflows.KindUser, "", 8), list(workflows.KindUser, "u08", 8), list(workflows.KindUser, "u10", 8),
-		list(workflows.KindGroup, "", 8), list(workflows.KindGroup, "g03", 8),
+		list(object.User, "", 8), list(object.User, "u08", 8), list(object.User, "u10", 8),
+		list(object.Group, "", 8), list(object.Group, "g03", 8),
 	}
 	equal(t, "activity calls", f.Calls(), append(want, fanOutCleanup...))
 	if got := env.Now().Sub(start); got != 5*time.Minute {
@@ -264,7 +265,7 @@ func TestFullSyncContinuesAsNew(t *testing.T) {
 	env := newEnv(t)
 	f := fanOut()
 	f.OnList = func(in activities.ListInput) {
-		if in.Kind == workflows.KindUser && in.After == "" {
+		if in.Kind == object.User && in.After == "" {
 			env.SetContinueAsNewSuggested(true)
 		}
 	}
@@ -292,7 +293,7 @@ func TestFullSyncContinuesAsNew(t *testing.T) {
 	equal(t, "first run's activity calls", f.Calls(), []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
-		list(workflows.KindUser, "", 8),
+		list(object.User, "", 8),
 	})
 	if n := len(c.Started()); n != 4 {
 		t.Errorf("first run started %d children, want 4", n)
@@ -320,8 +321,8 @@ func TestFullSyncContinuesAsNew(t *testing.T) {
 	equal(t, "second run's children", startedIDs, []string{"wf/user-batch-5", "wf/group-batch-6", "wf/group-batch-7"})
 	calls := []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
-		list(workflows.KindUser, "u08", 8), list(workflows.KindUser, "u10", 8),
-		list(workflows.KindGroup, "", 8), list(workflows.KindGroup, "g03", 8),
+		list(object.User, "u08", 8), list(object.User, "u10", 8),
+		list(object.Group, "", 8), list(object.Group, "g03", 8),
 	}
 	equal(t, "second run's activity calls", f2.Calls(), append(calls, fanOutCleanup...))
 }
@@ -332,24 +333,24 @@ func TestFullSyncDeprovisionThreshold(t *testing.T) {
 	newFake := func(threshold int) *fake {
 		return &fake{
 			Provider:   activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 10, DeprovisionThreshold: threshold},
-			Stale:      map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 4)},
+			Stale:      map[string][]string{object.User: ids("u", 3), object.Group: ids("g", 4)},
 			StaleCount: activities.StaleCount{Users: 3, Groups: 4},
 		}
 	}
 	head := []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
-		{"ListInScope", activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 10 * 4 * 2, EmptyPages: true}},
-		{"ListInScope", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, Limit: 10 * 4 * 2, EmptyPages: true}},
+		{"ListInScope", activities.ListInput{Provider: provider, Kind: object.User, Limit: 10 * 4 * 2, EmptyPages: true}},
+		{"ListInScope", activities.ListInput{Provider: provider, Kind: object.Group, Limit: 10 * 4 * 2, EmptyPages: true}},
 	}
 	count := call{"CountStale", activities.ProviderInput{Provider: provider}}
 	deletions := []call{
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 10}},
-		deprovision(workflows.KindUser, ids("u", 3)...),
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindUser, After: "u03", Limit: 10}},
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, Limit: 10}},
-		deprovision(workflows.KindGroup, ids("g", 4)...),
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, After: "g04", Limit: 10}},
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.User, Limit: 10}},
+		deprovision(object.User, ids("u", 3)...),
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.User, After: "u03", Limit: 10}},
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.Group, Limit: 10}},
+		deprovision(object.Group, ids("g", 4)...),
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.Group, After: "g04", Limit: 10}},
 	}
 	deprovisioned := workflows.FullSyncProgress{Phase: workflows.PhaseDone,
 		Users: workflows.Counts{Deprovisioned: 3}, Groups: workflows.Counts{Deprovisioned: 4}}
@@ -458,7 +459,7 @@ func TestFullSyncRealBatches(t *testing.T) {
 	env := newEnv(t)
 	f := &fake{
 		Provider: activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 2},
-		InScope:  map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)},
+		InScope:  map[string][]string{object.User: ids("u", 3), object.Group: ids("g", 1)},
 		Write: func(in activities.WriteInput) (activities.WriteResult, error) {
 			res := activities.WriteResult{Created: len(in.Objects)}
 			for _, o := range in.Objects {
@@ -485,12 +486,12 @@ func TestFullSyncRealBatches(t *testing.T) {
 		return strings.Compare(a.(activities.ObjectsInput).IDs[0], b.(activities.ObjectsInput).IDs[0])
 	})
 	equal(t, "MapObjects inputs", maps, []any{
-		activities.ObjectsInput{Provider: provider, Kind: workflows.KindGroup, IDs: []string{"g01"}},
-		activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: []string{"u01", "u02"}},
-		activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: []string{"u03"}},
+		activities.ObjectsInput{Provider: provider, Kind: object.Group, IDs: []string{"g01"}},
+		activities.ObjectsInput{Provider: provider, Kind: object.User, IDs: []string{"u01", "u02"}},
+		activities.ObjectsInput{Provider: provider, Kind: object.User, IDs: []string{"u03"}},
 	})
 	equal(t, "SyncMembers inputs", f.Inputs("SyncMembers"), []any{
-		activities.ObjectsInput{Provider: provider, Kind: workflows.KindGroup, IDs: []string{"g01"}},
+		activities.ObjectsInput{Provider: provider, Kind: object.Group, IDs: []string{"g01"}},
 	})
 }
 
@@ -501,8 +502,8 @@ func TestFullSyncFailsOnBatchError(t *testing.T) {
 	env := newEnv(t)
 	f := &fake{
 		Provider: activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 2},
-		InScope:  map[string][]string{workflows.KindUser: ids("u", 8), workflows.KindGroup: ids("g", 2)},
-		Stale:    map[string][]string{workflows.KindUser: {"u-x1"}},
+		InScope:  map[string][]string{object.User: ids("u", 8), object.Group: ids("g", 2)},
+		Stale:    map[string][]string{object.User: {"u-x1"}},
 		MapDelay: time.Minute,
 	}
 	const msg = `map user u01: mapping "scim-user" field userName: name error: boom`
@@ -545,10 +546,10 @@ func TestFullSyncFailsOnBatchError(t *testing.T) {
 	})
 	equal(t, "MapObjects inputs", maps, []any{batchObjects("u01", "u02"), batchObjects("u03", "u04")})
 	equal(t, "WriteObjects inputs", f.Inputs("WriteObjects"), []any{
-		activities.WriteInput{Provider: provider, Kind: workflows.KindUser, Objects: changed("u03", "u04")},
+		activities.WriteInput{Provider: provider, Kind: object.User, Objects: changed("u03", "u04")},
 	})
 	equal(t, "ListInScope inputs", f.Inputs("ListInScope"), []any{
-		activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 8, EmptyPages: true},
+		activities.ListInput{Provider: provider, Kind: object.User, Limit: 8, EmptyPages: true},
 	})
 	if n := len(f.Inputs("ListStale")) + len(f.Inputs("Deprovision")); n != 0 {
 		t.Errorf("cleanup ran (%d calls) after a failed batch", n)
@@ -559,7 +560,7 @@ func TestFullSyncFailsOnBatchError(t *testing.T) {
 }
 
 func batchObjects(ids ...string) activities.ObjectsInput {
-	return activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: ids}
+	return activities.ObjectsInput{Provider: provider, Kind: object.User, IDs: ids}
 }
 
 // TestFullSyncDisabledProvider checks that a full sync of a disabled provider only loads

@@ -59,6 +59,10 @@ type fake struct {
 	Stale   map[string][]string
 	// StaleCount answers CountStale.
 	StaleCount activities.StaleCount
+	// Due are the user ids, in id order, that ListDueDeletions pages through; DeleteDue
+	// answers DeleteDue (nil deletes every object).
+	Due       []string
+	DeleteDue func(activities.ObjectsInput) (activities.WriteResult, error)
 	// Map answers MapObjects; nil maps every id as changed.
 	Map func(activities.ObjectsInput) (activities.MapResult, error)
 	// Write answers WriteObjects; nil creates every object.
@@ -172,6 +176,19 @@ func (f *fake) install(env *testsuite.TestWorkflowEnvironment) {
 		func(_ context.Context, in activities.ListInput) (activities.IDList, error) {
 			f.record("ListStale", in)
 			return page(f.Stale[in.Kind], in.After, in.Limit), nil
+		})
+	env.OnActivity(acts.ListDueDeletions, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.ListInput) (activities.IDList, error) {
+			f.record("ListDueDeletions", in)
+			return page(f.Due, in.After, in.Limit), nil
+		})
+	env.OnActivity(acts.DeleteDue, mock.Anything, mock.Anything).Maybe().Return(
+		func(_ context.Context, in activities.ObjectsInput) (activities.WriteResult, error) {
+			f.record("DeleteDue", in)
+			if f.DeleteDue != nil {
+				return f.DeleteDue(in)
+			}
+			return activities.WriteResult{Deprovisioned: len(in.IDs)}, nil
 		})
 	env.OnActivity(acts.CountStale, mock.Anything, mock.Anything).Maybe().Return(
 		func(_ context.Context, in activities.ProviderInput) (activities.StaleCount, error) {

@@ -4,6 +4,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // ObjectSync keeps one user or group in sync at one provider as it changes. It is started
@@ -92,7 +93,7 @@ func syncObjects(ctx workflow.Context, in activities.ObjectsInput, local bool) (
 	}
 
 	switch in.Kind {
-	case KindGroup:
+	case object.Group:
 		present := presentIDs(in.IDs, mapped)
 		if len(present) > 0 {
 			var res activities.WriteResult
@@ -103,9 +104,9 @@ func syncObjects(ctx workflow.Context, in activities.ObjectsInput, local bool) (
 			counts.Failed += len(res.Failed)
 			counts.Repaired += res.Repaired
 		}
-	case KindUser:
+	case object.User:
 		if len(written.Linked) > 0 && !isFullSyncBatch(ctx) {
-			sig := activities.SignalInput{Provider: in.Provider, Kind: KindGroup, IDs: written.Linked, Reason: "member linked"}
+			sig := activities.SignalInput{Provider: in.Provider, Kind: object.Group, IDs: written.Linked, Reason: "member linked"}
 			if err := workflow.ExecuteActivity(withQuickActivity(ctx), a.SignalGroupsOfUsers, sig).Get(ctx, nil); err != nil {
 				return counts, err
 			}

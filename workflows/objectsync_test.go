@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -19,8 +20,8 @@ var enabled = activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 2
 func round(id string) []call {
 	return []call{
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
-		{"MapObjects", activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: []string{id}}},
-		{"WriteObjects", activities.WriteInput{Provider: provider, Kind: workflows.KindUser, Objects: changed(id)}},
+		{"MapObjects", activities.ObjectsInput{Provider: provider, Kind: object.User, IDs: []string{id}}},
+		{"WriteObjects", activities.WriteInput{Provider: provider, Kind: object.User, Objects: changed(id)}},
 	}
 }
 
@@ -62,7 +63,7 @@ func TestObjectSyncCoalescesSignals(t *testing.T) {
 				}, at)
 			}
 			env.ExecuteWorkflow(workflows.ObjectSyncWorkflow,
-				workflows.ObjectSyncInput{Provider: provider, Kind: workflows.KindUser, ObjectID: "u1"})
+				workflows.ObjectSyncInput{Provider: provider, Kind: object.User, ObjectID: "u1"})
 
 			if !env.IsWorkflowCompleted() {
 				t.Fatal("workflow did not complete")
@@ -82,7 +83,7 @@ func TestObjectSyncCoalescesSignals(t *testing.T) {
 // the run with continue-as-new (same input) when the server suggests it, and that the
 // suggestion alone does not: a round without signals completes.
 func TestObjectSyncContinuesAsNewWhenSuggested(t *testing.T) {
-	in := workflows.ObjectSyncInput{Provider: provider, Kind: workflows.KindUser, ObjectID: "u1"}
+	in := workflows.ObjectSyncInput{Provider: provider, Kind: object.User, ObjectID: "u1"}
 
 	t.Run("signals pending", func(t *testing.T) {
 		env := newEnv(t)
@@ -140,75 +141,75 @@ func TestObjectSyncOutcomes(t *testing.T) {
 		want     []call
 	}{{
 		name: "disabled provider does nothing",
-		kind: workflows.KindUser, id: "u1",
+		kind: object.User, id: "u1",
 		provider: activities.ProviderInfo{Name: provider, Enabled: false, PageSize: 100},
 		want:     []call{load},
 	}, {
 		name: "gone user is deprovisioned",
-		kind: workflows.KindUser, id: "u1", provider: enabled,
+		kind: object.User, id: "u1", provider: enabled,
 		mapped: activities.MapResult{Gone: []string{"u1"}},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindUser, "u1")},
-			{"Deprovision", objects(workflows.KindUser, "u1")},
+			{"MapObjects", objects(object.User, "u1")},
+			{"Deprovision", objects(object.User, "u1")},
 		},
 	}, {
 		name: "gone group is deprovisioned, its members are not synced",
-		kind: workflows.KindGroup, id: "g1", provider: enabled,
+		kind: object.Group, id: "g1", provider: enabled,
 		mapped: activities.MapResult{Gone: []string{"g1"}},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindGroup, "g1")},
-			{"Deprovision", objects(workflows.KindGroup, "g1")},
+			{"MapObjects", objects(object.Group, "g1")},
+			{"Deprovision", objects(object.Group, "g1")},
 		},
 	}, {
 		name: "changed group is written, then its members",
-		kind: workflows.KindGroup, id: "g1", provider: enabled,
+		kind: object.Group, id: "g1", provider: enabled,
 		mapped:  activities.MapResult{Changed: changed("g1")},
 		written: activities.WriteResult{Updated: 1},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindGroup, "g1")},
-			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: workflows.KindGroup, Objects: changed("g1")}},
-			{"SyncMembers", objects(workflows.KindGroup, "g1")},
+			{"MapObjects", objects(object.Group, "g1")},
+			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: object.Group, Objects: changed("g1")}},
+			{"SyncMembers", objects(object.Group, "g1")},
 		},
 	}, {
 		name: "unchanged group still gets its members synced",
-		kind: workflows.KindGroup, id: "g1", provider: enabled,
+		kind: object.Group, id: "g1", provider: enabled,
 		mapped: activities.MapResult{Unchanged: []string{"g1"}},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindGroup, "g1")},
-			{"SyncMembers", objects(workflows.KindGroup, "g1")},
+			{"MapObjects", objects(object.Group, "g1")},
+			{"SyncMembers", objects(object.Group, "g1")},
 		},
 	}, {
 		name: "skipped group is left alone",
-		kind: workflows.KindGroup, id: "g1", provider: enabled,
+		kind: object.Group, id: "g1", provider: enabled,
 		mapped: activities.MapResult{Skipped: []string{"g1"}},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindGroup, "g1")},
+			{"MapObjects", objects(object.Group, "g1")},
 		},
 	}, {
 		name: "linked user makes its groups sync",
-		kind: workflows.KindUser, id: "u1", provider: enabled,
+		kind: object.User, id: "u1", provider: enabled,
 		mapped:  activities.MapResult{Changed: changed("u1")},
 		written: activities.WriteResult{Created: 1, Linked: []string{"u1"}},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindUser, "u1")},
-			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: workflows.KindUser, Objects: changed("u1")}},
-			{"SignalGroupsOfUsers", activities.SignalInput{Provider: provider, Kind: workflows.KindGroup, IDs: []string{"u1"}, Reason: "member linked"}},
+			{"MapObjects", objects(object.User, "u1")},
+			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: object.User, Objects: changed("u1")}},
+			{"SignalGroupsOfUsers", activities.SignalInput{Provider: provider, Kind: object.Group, IDs: []string{"u1"}, Reason: "member linked"}},
 		},
 	}, {
 		name: "updated user that was linked before signals nobody",
-		kind: workflows.KindUser, id: "u1", provider: enabled,
+		kind: object.User, id: "u1", provider: enabled,
 		mapped:  activities.MapResult{Changed: changed("u1")},
 		written: activities.WriteResult{Updated: 1},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindUser, "u1")},
-			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: workflows.KindUser, Objects: changed("u1")}},
+			{"MapObjects", objects(object.User, "u1")},
+			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: object.User, Objects: changed("u1")}},
 		},
 	}, {
 		name: "unchanged user is not written",
-		kind: workflows.KindUser, id: "u1", provider: enabled,
+		kind: object.User, id: "u1", provider: enabled,
 		mapped: activities.MapResult{Unchanged: []string{"u1"}},
 		want: []call{load,
-			{"MapObjects", objects(workflows.KindUser, "u1")},
+			{"MapObjects", objects(object.User, "u1")},
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,7 +244,7 @@ func TestSyncBatch(t *testing.T) {
 			},
 		}
 		f.install(env)
-		in := workflows.SyncBatchInput{Provider: provider, Kind: workflows.KindUser, IDs: []string{"u1", "u2", "u3"}}
+		in := workflows.SyncBatchInput{Provider: provider, Kind: object.User, IDs: []string{"u1", "u2", "u3"}}
 		env.ExecuteWorkflow(workflows.SyncBatchWorkflow, in)
 
 		var got workflows.SyncBatchResult
@@ -252,8 +253,8 @@ func TestSyncBatch(t *testing.T) {
 		}
 		equal(t, "result", got, workflows.SyncBatchResult{Counts: workflows.Counts{Created: 1, Updated: 1, Unchanged: 1}})
 		equal(t, "activity calls", f.Calls(), []call{
-			{"MapObjects", activities.ObjectsInput{Provider: provider, Kind: workflows.KindUser, IDs: in.IDs}},
-			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: workflows.KindUser, Objects: changed("u1", "u2")}},
+			{"MapObjects", activities.ObjectsInput{Provider: provider, Kind: object.User, IDs: in.IDs}},
+			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: object.User, Objects: changed("u1", "u2")}},
 		})
 	})
 
@@ -273,7 +274,7 @@ func TestSyncBatch(t *testing.T) {
 			},
 		}
 		f.install(env)
-		in := workflows.SyncBatchInput{Provider: provider, Kind: workflows.KindGroup, IDs: []string{"g5", "g4", "g3", "g2", "g1"}}
+		in := workflows.SyncBatchInput{Provider: provider, Kind: object.Group, IDs: []string{"g5", "g4", "g3", "g2", "g1"}}
 		env.ExecuteWorkflow(workflows.SyncBatchWorkflow, in)
 
 		var got workflows.SyncBatchResult
@@ -283,10 +284,10 @@ func TestSyncBatch(t *testing.T) {
 		equal(t, "result", got, workflows.SyncBatchResult{Counts: workflows.Counts{
 			Created: 1, Updated: 1, Unchanged: 1, Skipped: 1, Failed: 1, Deprovisioned: 1}})
 		equal(t, "activity calls", f.Calls(), []call{
-			{"MapObjects", activities.ObjectsInput{Provider: provider, Kind: workflows.KindGroup, IDs: in.IDs}},
-			{"Deprovision", activities.ObjectsInput{Provider: provider, Kind: workflows.KindGroup, IDs: []string{"g5"}}},
-			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: workflows.KindGroup, Objects: changed("g1", "g3")}},
-			{"SyncMembers", activities.ObjectsInput{Provider: provider, Kind: workflows.KindGroup, IDs: []string{"g4", "g3", "g1"}}},
+			{"MapObjects", activities.ObjectsInput{Provider: provider, Kind: object.Group, IDs: in.IDs}},
+			{"Deprovision", activities.ObjectsInput{Provider: provider, Kind: object.Group, IDs: []string{"g5"}}},
+			{"WriteObjects", activities.WriteInput{Provider: provider, Kind: object.Group, Objects: changed("g1", "g3")}},
+			{"SyncMembers", activities.ObjectsInput{Provider: provider, Kind: object.Group, IDs: []string{"g4", "g3", "g1"}}},
 		})
 	})
 }

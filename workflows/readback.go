@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 )
 
 // readBackVersion marks executions that may read the target back; executions recorded
@@ -22,7 +23,7 @@ func decideReadBack(ctx workflow.Context, in FullSyncInput, info activities.Prov
 		return
 	}
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	st.ReadBack = &ReadBackProgress{Reading: KindUser}
+	st.ReadBack = &ReadBackProgress{Reading: object.User}
 	st.ReadBack.ID = id
 	st.ReadBack.StartedAt = workflow.Now(ctx).UTC()
 }
@@ -74,15 +75,15 @@ func readTarget(ctx workflow.Context, in FullSyncInput, st *FullSyncProgress) (b
 				rb.Linked = res.Next
 			}
 		}
-		if rb.Reading == KindUser {
+		if rb.Reading == object.User {
 			rb.UsersRead += read
 		} else {
 			rb.GroupsRead += read
 		}
 		if !more {
 			next := ""
-			if rb.Reading == KindUser {
-				next = KindGroup
+			if rb.Reading == object.User {
+				next = object.Group
 			}
 			rb.Reading, rb.Page, rb.Linked = next, activities.PageToken{}, ""
 		}
@@ -105,7 +106,7 @@ const orphansPage = 100
 // countOrphans pages through the read-back's orphans of both kinds without touching them,
 // and returns how many the policy would deprovision (with their counts in st).
 func countOrphans(ctx workflow.Context, in FullSyncInput, st *FullSyncProgress) (deletable int, err error) {
-	for _, kind := range []string{KindUser, KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		if slices.Contains(st.ReadBack.NotListable, kind) {
 			continue
 		}
@@ -122,7 +123,7 @@ func countOrphans(ctx workflow.Context, in FullSyncInput, st *FullSyncProgress) 
 // them with delete), and records their counts in st.
 func handleOrphans(ctx workflow.Context, in FullSyncInput, info activities.ProviderInfo, st *FullSyncProgress) error {
 	rb := st.ReadBack
-	for _, kind := range []string{KindUser, KindGroup} {
+	for _, kind := range []string{object.User, object.Group} {
 		if slices.Contains(rb.NotListable, kind) {
 			continue // not listed: no orphan can be seen
 		}
@@ -130,7 +131,7 @@ func handleOrphans(ctx workflow.Context, in FullSyncInput, info activities.Provi
 		if err != nil {
 			return err
 		}
-		if kind == KindUser {
+		if kind == object.User {
 			rb.UserOrphans = counts
 			st.Users.Deprovisioned += counts.Deleted
 		} else {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/activities"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -18,20 +19,20 @@ func TestFullSyncReadsTheTargetBack(t *testing.T) {
 	f := &fake{
 		Provider: activities.ProviderInfo{Name: provider, Enabled: true, PageSize: 10, DeprovisionThreshold: 3,
 			Orphans: "delete", DeprovisionAction: "delete"},
-		InScope:    map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)},
-		Stale:      map[string][]string{workflows.KindUser: {"u-x1"}},
+		InScope:    map[string][]string{object.User: ids("u", 3), object.Group: ids("g", 1)},
+		Stale:      map[string][]string{object.User: {"u-x1"}},
 		StaleCount: activities.StaleCount{Users: 1},
 		ReadPages: map[string][]activities.ReadPageResult{
-			workflows.KindUser: {
+			object.User: {
 				{Read: 100, Next: &activities.PageToken{StartIndex: 101, First: "r1"}},
 				{Read: 7},
 			},
-			workflows.KindGroup: {{NotListable: true, MembersHidden: true}},
+			object.Group: {{NotListable: true, MembersHidden: true}},
 		},
 		ReadLinked: map[string][]activities.ReadLinkedResult{
-			workflows.KindGroup: {{Read: 100, Next: "g100"}, {Read: 1, Missing: 1}},
+			object.Group: {{Read: 100, Next: "g100"}, {Read: 1, Missing: 1}},
 		},
-		Orphans: map[string]activities.OrphanCounts{workflows.KindUser: {Ours: 1, Known: 1, Strangers: 2}},
+		Orphans: map[string]activities.OrphanCounts{object.User: {Ours: 1, Known: 1, Strangers: 2}},
 	}
 	f.install(env)
 	mockBatches(env)
@@ -53,7 +54,7 @@ func TestFullSyncReadsTheTargetBack(t *testing.T) {
 		return call{"ReadTargetPage", activities.ReadPageInput{Provider: provider, Kind: kind, ReadBack: rb, Page: page}}
 	}
 	linked := func(after string) call {
-		return call{"ReadLinked", activities.ReadLinkedInput{Provider: provider, Kind: workflows.KindGroup, ReadBack: rb, After: after, Limit: 100}}
+		return call{"ReadLinked", activities.ReadLinkedInput{Provider: provider, Kind: object.Group, ReadBack: rb, After: after, Limit: 100}}
 	}
 	list := func(kind, after string) call {
 		return call{"ListInScope", activities.ListInput{Provider: provider, Kind: kind, After: after, Limit: 80, ReadBack: rb, EmptyPages: true}}
@@ -65,19 +66,19 @@ func TestFullSyncReadsTheTargetBack(t *testing.T) {
 		{"LoadProvider", activities.ProviderInput{Provider: provider}},
 		{"Discover", activities.ProviderInput{Provider: provider}},
 		{"StartReadBack", activities.ReadPageInput{Provider: provider, ReadBack: rb}},
-		read(workflows.KindUser, activities.PageToken{}),
-		read(workflows.KindUser, activities.PageToken{StartIndex: 101, First: "r1"}),
-		read(workflows.KindGroup, activities.PageToken{}),
+		read(object.User, activities.PageToken{}),
+		read(object.User, activities.PageToken{StartIndex: 101, First: "r1"}),
+		read(object.Group, activities.PageToken{}),
 		linked(""), linked("g100"),
-		list(workflows.KindUser, ""), list(workflows.KindUser, "u03"),
-		list(workflows.KindGroup, ""), list(workflows.KindGroup, "g01"),
+		list(object.User, ""), list(object.User, "u03"),
+		list(object.Group, ""), list(object.Group, "g01"),
 		{"CountStale", activities.ProviderInput{Provider: provider}},
-		orphans(workflows.KindUser, false), // groups not listed: no orphan of theirs can be seen
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindUser, Limit: 10}},
-		deprovision(workflows.KindUser, "u-x1"),
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindUser, After: "u-x1", Limit: 10}},
-		{"ListStale", activities.ListInput{Provider: provider, Kind: workflows.KindGroup, Limit: 10}},
-		orphans(workflows.KindUser, true),
+		orphans(object.User, false), // groups not listed: no orphan of theirs can be seen
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.User, Limit: 10}},
+		deprovision(object.User, "u-x1"),
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.User, After: "u-x1", Limit: 10}},
+		{"ListStale", activities.ListInput{Provider: provider, Kind: object.Group, Limit: 10}},
+		orphans(object.User, true),
 	}
 	calls := f.Calls()
 	equal(t, "activity calls", calls[:len(calls)-1], want)
@@ -94,7 +95,7 @@ func TestFullSyncReadsTheTargetBack(t *testing.T) {
 	}
 	fig := f.Finished[0].Figures
 	if fig.ID != rb || fig.UsersRead != 107 || fig.GroupsRead != 101 || !fig.MembersNotObservable ||
-		!slices.Equal(fig.NotListable, []string{workflows.KindGroup}) ||
+		!slices.Equal(fig.NotListable, []string{object.Group}) ||
 		fig.UserOrphans != (activities.OrphanCounts{Ours: 1, Known: 1, Strangers: 2, Deleted: 3}) ||
 		fig.RepairedUsers != got.Users.Repaired || fig.RepairedGroups != got.Groups.Repaired {
 		t.Errorf("figures %+v", fig)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/internal/testenv"
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
@@ -184,6 +185,30 @@ var histories = []struct {
 	file: "fullsync-read-back.2026-12-02.json",
 	story: []string{
 		"activity LoadProvider", "activity Discover", "marker Version", "activity StartReadBack", "activity ReadTargetPage", "activity ReadTargetPage", "activity ReadTargetPage", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity HandleOrphans", "activity HandleOrphans", "activity FinishReadBack", "complete",
+	},
+}, {
+	// The full sync of fullsync-batches-cleanup whose SyncBatch children carry the range of
+	// their object ids as search attributes (version batch-id-range, the third marker after
+	// Discover), approved for the 7 once it waits.
+	file: "fullsync-batch-id-range.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "marker Version", "marker Version",
+		"activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer",
+		"activity ListInScope",
+		"activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope",
+		"activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale",
+		"complete",
+	},
+}, {
+	// A full sync of a provider that deletes deactivated users after a grace period
+	// (version grace-deletions, the marker before CountStale): 4 users and 3 groups stale
+	// and 3 users due exceed the threshold of 5; approved for the 10, it deprovisions the
+	// stale ones, then deletes the due ones in pages of 2.
+	file: "fullsync-grace-deletions.2026-12-02.json",
+	story: []string{
+		"activity LoadProvider", "activity Discover", "marker Version", "marker Version", "activity ListInScope", "marker Version", "timer", "child SyncBatch", "child SyncBatch", "cancel timer", "activity ListInScope", "activity ListInScope", "timer", "child SyncBatch", "cancel timer", "activity ListInScope", "marker Version", "activity CountStale", "marker Version", "timer", "signal approve-deletions", "marker Version", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListStale", "activity Deprovision", "activity ListStale", "activity Deprovision", "activity ListStale", "activity ListDueDeletions", "activity DeleteDue", "activity ListDueDeletions", "activity DeleteDue", "activity ListDueDeletions", "complete",
 	},
 }}
 
@@ -366,7 +391,7 @@ func TestRecordHistories(t *testing.T) {
 	defer w.Stop()
 
 	// ObjectSync: a second change while the first round maps the user.
-	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, workflows.KindUser, recordedObjectID, "user insert"); err != nil {
+	if err := workflows.SignalObjectSync(ctx, c, queue, stubInstallation, stubObjectProvider, object.User, recordedObjectID, "user insert"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -446,8 +471,56 @@ func TestRecordHistories(t *testing.T) {
 	}
 	writeHistory(ctx, t, c, readID, "", "fullsync-read-back.json")
 
+	// FullSync whose batches carry the range of their ids as search attributes (version
+	// batch-id-range): as the first, approved once it waits.
+	rangeID := recordedBatchIDRangeID
+	run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rangeID, TaskQueue: queue},
+		workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: stubFullProvider, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitProgress(ctx, t, c, rangeID, func(p workflows.FullSyncProgress) bool { return p.Phase == workflows.PhaseAwaitApproval })
+	if err := c.SignalWorkflow(ctx, rangeID, "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("FullSync with batch id ranges: %v", err)
+	}
+	equal(t, "FullSync with batch id ranges", progress, want)
+	writeHistory(ctx, t, c, rangeID, "", "fullsync-batch-id-range.json")
+
+	recordGraceDeletions(ctx, t, c, queue)
 	recordEarlyApproval(ctx, t, queue, stub)
 	recordBatchSummaries(ctx, t, c, queue)
+}
+
+// recordGraceDeletions records a FullSync of a provider that deletes deactivated users
+// after a grace period (version grace-deletions): the 4 users and 3 groups stale and the 3
+// users due exceed the threshold of 5; approved for the 10, it deprovisions the stale ones
+// and then deletes the due ones, in pages of 2.
+func recordGraceDeletions(ctx context.Context, t *testing.T, c client.Client, queue string) {
+	id := recordedGraceID
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue},
+		workflows.FullSyncWorkflow, workflows.FullSyncInput{Provider: stubGraceProvider, Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitProgress(ctx, t, c, id, func(p workflows.FullSyncProgress) bool {
+		return p.Phase == workflows.PhaseAwaitApproval && p.PendingDeletions == 10
+	})
+	if err := c.SignalWorkflow(ctx, id, "", workflows.SignalApproveDeletions, workflows.DeletionApproval{Count: 10}); err != nil {
+		t.Fatal(err)
+	}
+	var progress workflows.FullSyncProgress
+	if err := run.Get(ctx, &progress); err != nil {
+		t.Fatalf("FullSync deleting after the grace period: %v", err)
+	}
+	want := workflows.FullSyncProgress{Phase: workflows.PhaseDone, BatchesDone: 3, BatchesTotal: 3,
+		Users:             workflows.Counts{Created: 3, Deprovisioned: 4 + 3},
+		Groups:            workflows.Counts{Created: 1, Deprovisioned: 3},
+		ApprovedDeletions: 10}
+	equal(t, "FullSync deleting after the grace period", progress, want)
+	writeHistory(ctx, t, c, id, "", "fullsync-grace-deletions.json")
 }
 
 // recordEarlyApproval records a FullSync approved as it starts (as `starter full-sync
@@ -579,12 +652,15 @@ const (
 	stubFullProvider                               = "acme-full"
 	stubReadProvider                               = "acme-read"
 	stubApproveProvider                            = "acme-approve" // as acme-full, with no group in scope
+	stubGraceProvider                              = "acme-grace"   // as acme-full, deleting deactivated users after a grace period
+	recordedGraceID                                = recordedFullSyncPrefix + stubGraceProvider + "-2026-12-02T02:00:00Z"
 	recordedFullSyncPrefix                         = "scim-full-sync-" + string(stubInstallation) + "/"
 	recordedApprovalCountID                        = recordedFullSyncPrefix + stubFullProvider + "-2026-12-02T01:00:00Z"
 	recordedEarlyApprovalID                        = recordedFullSyncPrefix + stubApproveProvider + "-2026-12-02T00:00:00Z"
 	recordedReadBackID                             = recordedFullSyncPrefix + stubReadProvider + "-2026-12-01T00:00:00Z"
+	recordedBatchIDRangeID                         = recordedFullSyncPrefix + stubFullProvider + "-2026-12-02T02:00:00Z"
 	recordedObjectID                               = "u1"
-	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + workflows.KindUser + "/" + recordedObjectID
+	recordedObjectSyncID                           = "scim/" + string(stubInstallation) + "/" + stubObjectProvider + "/" + object.User + "/" + recordedObjectID
 	recordedFullSyncID                             = recordedFullSyncPrefix + stubFullProvider + "-2025-01-02T03:00:00Z"
 )
 
@@ -604,7 +680,11 @@ func (s *stubActivities) LoadProvider(_ context.Context, in activities.ProviderI
 		return activities.ProviderInfo{Name: in.Provider, Enabled: true, PageSize: 2, DeprovisionAction: "delete",
 			Orphans: "report"}, nil
 	}
-	return activities.ProviderInfo{Name: in.Provider, Enabled: true, PageSize: 2, DeprovisionAction: "delete",
+	action := "delete"
+	if in.Provider == stubGraceProvider {
+		action = "deactivate_then_delete"
+	}
+	return activities.ProviderInfo{Name: in.Provider, Enabled: true, PageSize: 2, DeprovisionAction: action,
 		DeprovisionThreshold: 5}, nil
 }
 
@@ -613,20 +693,31 @@ func (s *stubActivities) Discover(context.Context, activities.ProviderInput) (ac
 }
 
 func (s *stubActivities) ListInScope(_ context.Context, in activities.ListInput) (activities.IDList, error) {
-	scope := map[string][]string{workflows.KindUser: ids("u", 3), workflows.KindGroup: ids("g", 1)}
+	scope := map[string][]string{object.User: ids("u", 3), object.Group: ids("g", 1)}
 	if in.Provider == stubApproveProvider {
-		scope[workflows.KindGroup] = nil
+		scope[object.Group] = nil
 	}
 	return page(scope[in.Kind], in.After, in.Limit), nil
 }
 
 func (s *stubActivities) ListStale(_ context.Context, in activities.ListInput) (activities.IDList, error) {
-	stale := map[string][]string{workflows.KindUser: ids("u-x", 4), workflows.KindGroup: ids("g-x", 3)}
+	stale := map[string][]string{object.User: ids("u-x", 4), object.Group: ids("g-x", 3)}
 	return page(stale[in.Kind], in.After, in.Limit), nil
 }
 
-func (s *stubActivities) CountStale(context.Context, activities.ProviderInput) (activities.StaleCount, error) {
+func (s *stubActivities) CountStale(_ context.Context, in activities.ProviderInput) (activities.StaleCount, error) {
+	if in.Provider == stubGraceProvider {
+		return activities.StaleCount{Users: 4, Groups: 3, Due: 3}, nil
+	}
 	return activities.StaleCount{Users: 4, Groups: 3}, nil
+}
+
+func (s *stubActivities) ListDueDeletions(_ context.Context, in activities.ListInput) (activities.IDList, error) {
+	return page(ids("u-d", 3), in.After, in.Limit), nil
+}
+
+func (s *stubActivities) DeleteDue(_ context.Context, in activities.ObjectsInput) (activities.WriteResult, error) {
+	return activities.WriteResult{Deprovisioned: len(in.IDs)}, nil
 }
 
 func (s *stubActivities) MapObjects(ctx context.Context, in activities.ObjectsInput) (activities.MapResult, error) {
@@ -672,7 +763,7 @@ func (s *stubActivities) SignalGroupsOfUsers(context.Context, activities.SignalI
 func (s *stubActivities) StartReadBack(context.Context, activities.ReadPageInput) error { return nil }
 
 func (s *stubActivities) ReadTargetPage(_ context.Context, in activities.ReadPageInput) (activities.ReadPageResult, error) {
-	if in.Kind == workflows.KindUser && in.Page.StartIndex == 0 {
+	if in.Kind == object.User && in.Page.StartIndex == 0 {
 		return activities.ReadPageResult{Read: 2, Next: &activities.PageToken{StartIndex: 3, First: "r1"}}, nil
 	}
 	return activities.ReadPageResult{Read: 1}, nil
@@ -683,7 +774,7 @@ func (s *stubActivities) ReadLinked(context.Context, activities.ReadLinkedInput)
 }
 
 func (s *stubActivities) HandleOrphans(_ context.Context, in activities.OrphansInput) (activities.OrphansResult, error) {
-	if in.Kind == workflows.KindUser {
+	if in.Kind == object.User {
 		return activities.OrphansResult{Counts: activities.OrphanCounts{Strangers: 1}}, nil
 	}
 	return activities.OrphansResult{}, nil

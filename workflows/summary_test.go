@@ -10,25 +10,26 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/scimsync/scimsync/object"
 	"github.com/scimsync/scimsync/workflows"
 )
 
 func TestSummaries(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
-		{workflows.ObjectSyncSummary("demo", workflows.KindUser, "alice@example.com"), "demo · user · alice@example.com"},
-		{workflows.ObjectSyncSummary("demo", workflows.KindGroup, "Engineering"), "demo · group · Engineering"},
+		{workflows.ObjectSyncSummary("demo", object.User, "alice@example.com"), "demo · user · alice@example.com"},
+		{workflows.ObjectSyncSummary("demo", object.Group, "Engineering"), "demo · group · Engineering"},
 		// A name is one line: line breaks and control characters are spaces, runs one space.
-		{workflows.ObjectSyncSummary("demo", workflows.KindGroup, " Sales\n\tEMEA\x00 "), "demo · group · Sales EMEA"},
+		{workflows.ObjectSyncSummary("demo", object.Group, " Sales\n\tEMEA\x00 "), "demo · group · Sales EMEA"},
 		{workflows.FullSyncSummary("slack"), "full sync of slack"},
-		{workflows.SyncBatchSummary("demo", workflows.KindUser, 3, 100), "demo users batch 3 (100 objects)"},
-		{workflows.SyncBatchSummary("demo", workflows.KindGroup, 12, 1), "demo groups batch 12 (1 object)"},
+		{workflows.SyncBatchSummary("demo", object.User, 3, 100), "demo users batch 3 (100 objects)"},
+		{workflows.SyncBatchSummary("demo", object.Group, 12, 1), "demo groups batch 12 (1 object)"},
 	} {
 		if c.got != c.want {
 			t.Errorf("summary %q, want %q", c.got, c.want)
 		}
 	}
 	// The start options of an ObjectSync show the id until a caller names the object.
-	opts := workflows.ObjectSyncStartOptions("", "0123456789ab", "demo", workflows.KindUser, "34c0b596-0000-4000-8000-000000000001")
+	opts := workflows.ObjectSyncStartOptions("", "0123456789ab", "demo", object.User, "34c0b596-0000-4000-8000-000000000001")
 	if want := "demo · user · 34c0b596-0000-4000-8000-000000000001"; opts.StaticSummary != want {
 		t.Errorf("start options summary %q, want %q", opts.StaticSummary, want)
 	}
@@ -38,7 +39,7 @@ func TestSummaries(t *testing.T) {
 // summary payload over 400 bytes is refused), cut at a character boundary.
 func TestSummaryNameIsBounded(t *testing.T) {
 	long := strings.Repeat("ü", 300) // 600 bytes
-	s := workflows.ObjectSyncSummary("a-provider-name", workflows.KindGroup, long)
+	s := workflows.ObjectSyncSummary("a-provider-name", object.Group, long)
 	name := strings.TrimPrefix(s, "a-provider-name · group · ")
 	if !utf8.ValidString(s) || !strings.HasSuffix(name, "…") || len(name) > 120 || len(name) < 110 {
 		t.Fatalf("summary of a 600-byte name: %q (%d bytes of name)", s, len(name))

@@ -42,8 +42,10 @@ type layer struct {
 
 // layers, bottom first. Every package of the module (but test-only ones) is in exactly one.
 var layers = []layer{
-	{name: "libraries", what: "self-contained: the standard library and third-party modules only, never one another",
-		pkgs: []string{"codec", "mapping", "schemas", "scim", "scimtest", "sealed", "secretref"}},
+	{name: "words", what: "the domain words every layer shares: object kinds, object references, provider names",
+		pkgs: []string{"object"}},
+	{name: "libraries", what: "self-contained: the standard library, third-party modules and the domain words only, never one another",
+		pkgs: []string{"codec", "internal/cli", "mapping", "schemas", "scim", "scimtest", "sealed", "secretref"}},
 	{name: "store", what: "PostgreSQL: migrations, directory, configuration, sync state, outbox",
 		pkgs: []string{"store"}},
 	{name: "pacing", what: "one rate limit per provider, shared through the store",
