@@ -1,18 +1,26 @@
 package workflows
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/scimsync/scimsync/activities"
 	"github.com/scimsync/scimsync/object"
 )
 
-// The Temporal surface of scimsync: installation, task queue, workflow IDs, signal and query
-// names, and the inputs and results of every workflow. The worker, the starter, the change feed, tests
-// and other services import these; no name is written twice.
+// The Temporal surface of scimsync, in this one file: installation, task queue, workflow
+// and schedule IDs, workflow type names, activity names, signal and query names, search
+// attributes, the inputs and results of every workflow, and how an ObjectSync is started
+// or signalled. The worker, the starter, the change feed, tests and other services import
+// these; no name is written twice. (Summaries, the one line the Web UI shows of each
+// execution, are built in summary.go.)
 
 // Installation is the short form of an installation id, in every workflow ID, schedule ID
 // and default task queue of the installation: the first 12 hex digits of the id its
@@ -324,4 +332,80 @@ type SyncBatchInput struct {
 // SyncBatchResult tallies a batch.
 type SyncBatchResult struct {
 	Counts Counts `json:"counts"`
+}
+
+// ---- Search attributes ----
+
+// Search attributes that make syncs findable, e.g.
+// `temporal workflow list --query "ScimProvider = 'slack'"`. Their values are provider
+// names, object kinds and object uuids, never personal data: search attributes are not
+// encrypted.
+var (
+	ProviderAttribute   = temporal.NewSearchAttributeKeyKeyword("ScimProvider")
+	ObjectKindAttribute = temporal.NewSearchAttributeKeyKeyword("ScimObjectKind")
+	// BatchFirstIDAttribute and BatchLastIDAttribute are the smallest and the largest
+	// object id of a SyncBatch (version batch-id-range), so that the batches that may hold
+	// an object are found without reading every history:
+	// `ScimBatchFirstId <= 'ID' AND ScimBatchLastId >= 'ID'`. A range, not the list of
+	// ids: Temporal bounds each search attribute value to 2 KiB by default, 50 ids, and a
+	// batch holds up to 1000. Batches are cut from a listing in id order, so the ranges of
+	// one full sync's batches do not overlap; a range also spans the ids the listing left
+	// out, so the batch's input says whether it holds the object.
+	BatchFirstIDAttribute = temporal.NewSearchAttributeKeyKeyword("ScimBatchFirstId")
+	BatchLastIDAttribute  = temporal.NewSearchAttributeKeyKeyword("ScimBatchLastId")
+)
+
+// SearchAttributes lists the custom search attributes the worker registers when missing.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	ProviderAttribute.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	ObjectKindAttribute.GetName():   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	BatchFirstIDAttribute.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	BatchLastIDAttribute.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+// ---- Starting and signalling an ObjectSync ----
+
+// ObjectSyncStartOptions are the options every SignalWithStart of an ObjectSync of the
+// installation uses: its ID, the task queue ("" means DefaultTaskQueue(inst)), USE_EXISTING
+// (so changes coalesce into the running workflow), the search attributes and the summary,
+// which shows the object id; a caller that knows the object's name sets StaticSummary to
+// ObjectSyncSummary with it.
+func ObjectSyncStartOptions(taskQueue string, inst Installation, provider, kind, objectID string) client.StartWorkflowOptions {
+	if taskQueue == "" {
+		taskQueue = DefaultTaskQueue(inst)
+	}
+	return client.StartWorkflowOptions{
+		ID:                       ObjectSyncID(inst, provider, kind, objectID),
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			ProviderAttribute.ValueSet(provider), ObjectKindAttribute.ValueSet(kind)),
+		StaticSummary: ObjectSyncSummary(provider, kind, objectID),
+	}
+}
+
+// SignalWithStarter is the part of a Temporal client that starts or signals workflows.
+type SignalWithStarter interface {
+	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any,
+		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+}
+
+// SignalObjectSync starts the object's ObjectSync, or signals the running one, that the
+// object changed. This is how other services trigger a sync directly; inst is the
+// installation's id as `starter status` shows it, taskQueue "" its default task queue.
+func SignalObjectSync(ctx context.Context, c SignalWithStarter, taskQueue string, inst Installation, provider, kind, objectID, reason string) error {
+	return SignalObjectSyncNamed(ctx, c, taskQueue, inst, provider, kind, objectID, "", reason)
+}
+
+// SignalObjectSyncNamed is SignalObjectSync for a caller that knows the object's name (a
+// user's username, a group's name): an ObjectSync it starts has the name in its summary
+// (ObjectSyncSummary); "" means the object id. A running ObjectSync keeps its summary.
+func SignalObjectSyncNamed(ctx context.Context, c SignalWithStarter, taskQueue string, inst Installation, provider, kind, objectID, name, reason string) error {
+	opts := ObjectSyncStartOptions(taskQueue, inst, provider, kind, objectID)
+	if name != "" {
+		opts.StaticSummary = ObjectSyncSummary(provider, kind, name)
+	}
+	_, err := c.SignalWithStartWorkflow(ctx, opts.ID, SignalObjectChanged, ObjectChanged{Reason: reason}, opts,
+		ObjectSyncWorkflow, ObjectSyncInput{Provider: provider, Kind: kind, ObjectID: objectID})
+	return err
 }

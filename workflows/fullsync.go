@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -491,5 +492,17 @@ func watchPacing(ctx workflow.Context, provider string, selector workflow.Select
 			stopped = true
 			cancel()
 		}
+	}
+}
+
+// batchIDRange returns the search attributes of a batch of ids: their smallest and
+// largest, compared as strings (as Temporal compares Keyword values; lower-case uuids
+// compare so as PostgreSQL orders them).
+func batchIDRange(ids []string) []temporal.SearchAttributeUpdate {
+	if len(ids) == 0 {
+		return nil
+	}
+	return []temporal.SearchAttributeUpdate{
+		BatchFirstIDAttribute.ValueSet(slices.Min(ids)), BatchLastIDAttribute.ValueSet(slices.Max(ids)),
 	}
 }
