@@ -53,8 +53,8 @@ func Mapping(ctx context.Context, d *Deps, cl *cmdLine, provider string, pos []s
 		return cl.usageError(stderr, "mapping test needs user|group NAME")
 	}
 	kind, name := pos[1], pos[2]
-	if kind != object.User && kind != object.Group {
-		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
+	if _, err := object.ParseKind(kind); err != nil {
+		return cl.usageError(stderr, err.Error())
 	}
 	sess := newSession(d, cl.cfg, stderr)
 	defer sess.close()

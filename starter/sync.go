@@ -72,8 +72,8 @@ func syncCommand(cl *cmdLine) runFunc {
 func Sync(ctx context.Context, d *Deps, cl *cmdLine, f syncFlags, pos []string, stdout, stderr io.Writer) int {
 	provider, viaTemporal, timeout := f.provider, f.viaTemporal, f.timeout
 	kind, name := pos[0], pos[1]
-	if kind != object.User && kind != object.Group {
-		return cl.usageError(stderr, fmt.Sprintf("unknown object kind %q: use user or group", kind))
+	if _, err := object.ParseKind(kind); err != nil {
+		return cl.usageError(stderr, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
