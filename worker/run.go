@@ -99,7 +99,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func()) err
 		return err
 	}
 	defer c.Close()
-	if err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+	if err := ensureSearchAttributesWaiting(ctx, c, cfg, logger, namespaceWait); err != nil {
+		if ctx.Err() != nil {
+			logger.Info("worker stopping")
+			return nil
+		}
 		return err
 	}
 	var (
@@ -338,6 +342,40 @@ func dial(ctx context.Context, cfg Config, logger *slog.Logger, metrics client.M
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
 	}
 	return c, nil
+}
+
+// namespaceWait is how long a starting worker waits for its namespace to exist: a cluster
+// starting beside it answers before its namespace is registered. Past it, the namespace
+// is taken to be misconfigured, and the worker stops saying so.
+const namespaceWait = 2 * time.Minute
+
+// ensureSearchAttributesWaiting is EnsureSearchAttributes for a worker that may start
+// beside a cluster: while the namespace does not exist yet (for up to nsWait) or the
+// server stops answering, it says so and tries again, as dialWaiting does.
+func ensureSearchAttributesWaiting(ctx context.Context, c client.Client, cfg Config, logger *slog.Logger, nsWait time.Duration) error {
+	wait, giveUp := time.Second, time.Now().Add(nsWait)
+	for {
+		err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace)
+		var notFound *serviceerror.NamespaceNotFound
+		var unavailable *serviceerror.Unavailable
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &notFound) && time.Now().After(giveUp):
+			return fmt.Errorf("namespace %s does not exist at Temporal %s (waited %s): create it (temporal operator namespace create %s) or set TEMPORAL_NAMESPACE: %w",
+				cfg.TemporalNamespace, cfg.TemporalAddress, nsWait, cfg.TemporalNamespace, err)
+		case !errors.As(err, &notFound) && !errors.As(err, &unavailable):
+			return err
+		}
+		logger.Warn("waiting for Temporal", "address", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
+			"error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // EnsureSearchAttributes registers scimsync's custom search attributes in the namespace
