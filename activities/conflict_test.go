@@ -21,13 +21,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		existing := w.target.AddUser(map[string]any{"userName": "ADA", "displayName": "A. Lovelace"})
 		ada := user("ada", "ext-ada")
-		res, err := w.write(object.User, ada)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}, object.User, ada)
 		body := `"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true}`
 		w.checkSent(`POST /Users {`+body,
 			`GET /Users?filter=externalId eq "ext-ada"`,
@@ -47,13 +41,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		gid, uids := w.directory("eng", "ada")
 		members := w.linkUsers(uids...)
 		eng := group(gid, "eng", "ext-eng")
-		res, err := w.write(object.Group, eng)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{gid}}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1, Linked: []string{gid}}, object.Group, eng)
 		body := `"schemas":["` + groupSchema + `"],"displayName":"eng","externalId":"ext-eng"`
 		w.checkSent(`POST /Groups {`+body+`}`,
 			`GET /Groups?filter=externalId eq "ext-eng"`,
@@ -79,13 +67,7 @@ func TestConflictLinksTheExistingObject(t *testing.T) {
 		gid, uids := w.directory("eng", "ada")
 		w.linkUsers(uids...)
 		eng := group(gid, "eng", "ext-eng")
-		res, err := w.write(object.Group, eng)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{gid}}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1, Linked: []string{gid}}, object.Group, eng)
 		w.checkSent(`POST /Groups {"schemas":["`+groupSchema+`"],"displayName":"eng","externalId":"ext-eng"}`,
 			`GET /Groups?filter=externalId eq "ext-eng"`,
 			`GET /Groups?filter=displayName eq "eng"`,

@@ -1,7 +1,6 @@
 package activities_test
 
 import (
-	"reflect"
 	"slices"
 	"testing"
 
@@ -18,13 +17,7 @@ func TestCreatePostsANewUser(t *testing.T) {
 	w := newWorld(t, scimtest.Options{}, nil)
 	ada := user("ada", "ext-ada")
 	ada.Payload["displayName"] = "Ada Lovelace"
-	res, err := w.write(object.User, ada)
-	if err != nil {
-		t.Fatalf("WriteObjects: %v", err)
-	}
-	if want := (activities.WriteResult{Created: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
-		t.Errorf("result %+v, want %+v", res, want)
-	}
+	w.writeExpect(activities.WriteResult{Created: 1, Linked: []string{ada.ID}}, object.User, ada)
 	w.checkSent(`POST /Users {"schemas":["` + userSchema + `"],"userName":"ada","externalId":"ext-ada","active":true,"displayName":"Ada Lovelace"}`)
 	users := w.target.Users()
 	if len(users) != 1 || users[0]["userName"] != "ada" || users[0]["externalId"] != "ext-ada" {
@@ -53,13 +46,7 @@ func TestCreatePostsANewGroup(t *testing.T) {
 			gid, uids := w.directory("eng", "ada", "bob")
 			remotes := w.linkUsers(uids[0])
 			eng := group(gid, "eng", "ext-eng")
-			res, err := w.write(object.Group, eng)
-			if err != nil {
-				t.Fatalf("WriteObjects: %v", err)
-			}
-			if want := (activities.WriteResult{Created: 1, Linked: []string{gid}}); !reflect.DeepEqual(outcome(res), want) {
-				t.Errorf("result %+v, want %+v", res, want)
-			}
+			w.writeExpect(activities.WriteResult{Created: 1, Linked: []string{gid}}, object.Group, eng)
 			groups := w.target.Groups()
 			if len(groups) != 1 || groups[0]["displayName"] != "eng" {
 				t.Fatalf("target groups %v, want eng alone", groups)

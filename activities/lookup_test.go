@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"errors"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -280,13 +279,7 @@ func TestLostCreateFoundByFilter(t *testing.T) {
 			} else {
 				body += `,"externalId":"` + tt.externalID + `"`
 			}
-			res, err := w.write(object.User, ada)
-			if err != nil {
-				t.Fatalf("WriteObjects: %v", err)
-			}
-			if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
-				t.Errorf("result %+v, want %+v", res, want)
-			}
+			w.writeExpect(activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}, object.User, ada)
 			users := w.target.Users()
 			if len(users) != 1 {
 				t.Fatalf("target users %v, want ada once", users)

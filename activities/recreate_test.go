@@ -1,7 +1,6 @@
 package activities_test
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/scimsync/scimsync/activities"
@@ -24,13 +23,7 @@ func TestRecreateOn404(t *testing.T) {
 		vanished := newID()
 		w.saveLink(object.User, ada, vanished, nil)
 		ada = changed(ada, "displayName", "Ada King")
-		res, err := w.write(object.User, ada)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Created: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Created: 1, Linked: []string{ada.ID}}, object.User, ada)
 		users := w.target.Users()
 		if len(users) != 1 || users[0]["displayName"] != "Ada King" {
 			t.Fatalf("target users %v, want ada alone, renamed", users)
@@ -48,13 +41,7 @@ func TestRecreateOn404(t *testing.T) {
 		w.saveLink(object.User, ada, vanished, nil)
 		moved := w.target.AddUser(ada.Payload)
 		ada = changed(ada, "displayName", "Ada King")
-		res, err := w.write(object.User, ada)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1, Linked: []string{ada.ID}}, object.User, ada)
 		if n := len(w.target.Users()); n != 1 {
 			t.Errorf("target has %d users, want ada once", n)
 		}
@@ -70,13 +57,7 @@ func TestRecreateOn404(t *testing.T) {
 		ada := user("ada", "ext-ada")
 		w.saveLink(object.User, ada, newID(), nil)
 		ada.New, ada.Gone, ada.Repair = false, true, activities.RepairGone
-		res, err := w.write(object.User, ada)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Repaired: 1, Linked: []string{ada.ID}}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Repaired: 1, Linked: []string{ada.ID}}, object.User, ada)
 		users := w.target.Users()
 		if len(users) != 1 {
 			t.Fatalf("target users %v, want ada alone", users)

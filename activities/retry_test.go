@@ -158,13 +158,7 @@ func TestRetrySchedulerStopsAPassAfterFailuresInARow(t *testing.T) {
 		objs, remotes = append(objs, changed(o, "displayName", name)), append(remotes, remote)
 	}
 	w.target.AddFault(scimtest.Fault{Method: "PATCH", Route: "/Users/{id}", Status: 500, RetryAfter: "1", Times: 3})
-	res, err := w.write(object.User, objs...)
-	if err != nil {
-		t.Fatalf("WriteObjects: %v", err)
-	}
-	if want := (activities.WriteResult{Updated: 5}); !reflect.DeepEqual(outcome(res), want) {
-		t.Errorf("result %+v, want %+v", res, want)
-	}
+	w.writeExpect(activities.WriteResult{Updated: 5}, object.User, objs...)
 	var want []string
 	for _, i := range []int{0, 1, 2, 0, 1, 2, 3, 4} {
 		want = append(want, `PATCH /Users/`+remotes[i]+` `+patchOps(`{"op":"add","path":"displayName","value":"u`+string(rune('1'+i))+`"}`))

@@ -44,13 +44,7 @@ func TestUpdatePatchesWhatChanged(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		ada, remote := w.linkedUser()
 		ada = changed(ada, "displayName", "Ada King")
-		res, err := w.write(object.User, ada)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1}, object.User, ada)
 		w.checkSent(`PATCH /Users/` + remote + ` {"schemas":["` + patchSchema + `"],"Operations":[{"op":"replace","path":"displayName","value":"Ada King"}]}`)
 		if u, _ := w.target.User(remote); u["displayName"] != "Ada King" || u["userName"] != "ada" {
 			t.Errorf("remote user %v, want ada renamed Ada King", u)
@@ -61,13 +55,7 @@ func TestUpdatePatchesWhatChanged(t *testing.T) {
 		w := newWorld(t, scimtest.Options{}, nil)
 		eng, remote, members := w.linkedGroup()
 		eng = changed(eng, "displayName", "engineering")
-		res, err := w.write(object.Group, eng)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1}, object.Group, eng)
 		w.checkSent(`PATCH /Groups/` + remote + ` {"schemas":["` + patchSchema + `"],"Operations":[{"op":"replace","path":"displayName","value":"engineering"}]}`)
 		if got := w.target.GroupMembers(remote); !slices.Equal(got, members[:1]) {
 			t.Errorf("members at the target %v, want ada's %v alone", got, members[:1])
@@ -113,13 +101,7 @@ func TestUpdatePutsWhenPatchIsUnsupported(t *testing.T) {
 		w := newWorld(t, scimtest.Options{Config: scimtest.Config{NoPatch: true}}, nil)
 		eng, remote, members := w.linkedGroup()
 		eng = changed(eng, "displayName", "engineering")
-		res, err := w.write(object.Group, eng)
-		if err != nil {
-			t.Fatalf("WriteObjects: %v", err)
-		}
-		if want := (activities.WriteResult{Updated: 1}); !reflect.DeepEqual(outcome(res), want) {
-			t.Errorf("result %+v, want %+v", res, want)
-		}
+		w.writeExpect(activities.WriteResult{Updated: 1}, object.Group, eng)
 		want := slices.Sorted(slices.Values(members))
 		w.checkSent(`PUT /Groups/` + remote + ` {"id":"` + remote + `","schemas":["` + groupSchema + `"],"displayName":"engineering","externalId":"ext-eng","members":` + memberRefs(want...) + `}`)
 		if got := w.target.GroupMembers(remote); !slices.Equal(got, want) {

@@ -3,6 +3,7 @@ package activities_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -234,4 +235,17 @@ func memberRefs(ids ...string) string {
 func outcome(r activities.WriteResult) activities.WriteResult {
 	r.Objects = nil
 	return r
+}
+
+// writeExpect writes objs of kind and fails the test unless the write succeeds with the
+// outcome want (records aside, see outcome).
+func (w *world) writeExpect(want activities.WriteResult, kind string, objs ...activities.MappedObject) {
+	w.t.Helper()
+	res, err := w.write(kind, objs...)
+	if err != nil {
+		w.t.Fatalf("WriteObjects: %v", err)
+	}
+	if !reflect.DeepEqual(outcome(res), want) {
+		w.t.Errorf("result %+v, want %+v", res, want)
+	}
 }
