@@ -279,25 +279,42 @@ func pollerIdentities(ctx context.Context, c client.Client, queue string) ([]str
 
 // dialWaiting is dial for a worker that may start before Temporal answers (a cluster
 // starting beside it, a restart): while the server is unreachable it says so and tries
-// again, every second at first and then every 5 seconds, until ctx ends. Configuration
-// errors and refusals (a bad API key) end it at once.
+// again (see waitingForTemporal), until ctx ends. Configuration errors and refusals (a bad
+// API key) end it at once.
 func dialWaiting(ctx context.Context, cfg Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	var c client.Client
+	err := waitingForTemporal(ctx, cfg, logger, func() (err error) {
+		c, err = dial(ctx, cfg, logger, metrics)
+		return err
+	}, unreachable)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, ctx.Err())
+	}
+	return c, err
+}
+
+// unreachable reports whether err says the Temporal server does not answer (yet).
+func unreachable(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	return errors.As(err, &unavailable) || errors.As(err, &deadline)
+}
+
+// waitingForTemporal runs try until it succeeds or fails otherwise than waiting says is
+// worth waiting for; between tries it logs "waiting for Temporal" and waits, a second at
+// first and then up to 5 seconds. It returns ctx's error when ctx ends first.
+func waitingForTemporal(ctx context.Context, cfg Config, logger *slog.Logger, try func() error, waiting func(error) bool) error {
 	wait := time.Second
 	for {
-		c, err := dial(ctx, cfg, logger, metrics)
-		if err == nil {
-			return c, nil
-		}
-		var unavailable *serviceerror.Unavailable
-		var deadline *serviceerror.DeadlineExceeded
-		if !errors.As(err, &unavailable) && !errors.As(err, &deadline) {
-			return nil, err
+		err := try()
+		if err == nil || !waiting(err) {
+			return err
 		}
 		logger.Warn("waiting for Temporal", "address", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
 			"error", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, ctx.Err())
+			return ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
@@ -353,29 +370,19 @@ const namespaceWait = 2 * time.Minute
 // beside a cluster: while the namespace does not exist yet (for up to nsWait) or the
 // server stops answering, it says so and tries again, as dialWaiting does.
 func ensureSearchAttributesWaiting(ctx context.Context, c client.Client, cfg Config, logger *slog.Logger, nsWait time.Duration) error {
-	wait, giveUp := time.Second, time.Now().Add(nsWait)
-	for {
-		err := EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace)
+	giveUp := time.Now().Add(nsWait)
+	err := waitingForTemporal(ctx, cfg, logger, func() error {
+		return EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace)
+	}, func(err error) bool {
 		var notFound *serviceerror.NamespaceNotFound
-		var unavailable *serviceerror.Unavailable
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &notFound) && time.Now().After(giveUp):
-			return fmt.Errorf("namespace %s does not exist at Temporal %s (waited %s): create it (temporal operator namespace create %s) or set TEMPORAL_NAMESPACE: %w",
-				cfg.TemporalNamespace, cfg.TemporalAddress, nsWait, cfg.TemporalNamespace, err)
-		case !errors.As(err, &notFound) && !errors.As(err, &unavailable):
-			return err
-		}
-		logger.Warn("waiting for Temporal", "address", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
-			"error", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+		return unreachable(err) || errors.As(err, &notFound) && time.Now().Before(giveUp)
+	})
+	var notFound *serviceerror.NamespaceNotFound
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("namespace %s does not exist at Temporal %s (waited %s): create it (temporal operator namespace create %s) or set TEMPORAL_NAMESPACE: %w",
+			cfg.TemporalNamespace, cfg.TemporalAddress, nsWait, cfg.TemporalNamespace, err)
 	}
+	return err
 }
 
 // EnsureSearchAttributes registers scimsync's custom search attributes in the namespace
